@@ -1,0 +1,59 @@
+# Drover's commands. `make help` lists them; `make test` is what CI runs; `make demo` runs the
+# whole chain on the local stack. Every target sets up what it needs (venv, packages, Prometheus).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+# Ray on a laptop-sized box: loopback only, no telemetry, no auth prompt (see README).
+export RAY_AUTH_MODE ?= disabled
+export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER ?= 0
+export RAY_USAGE_STATS_ENABLED ?= 0
+export PYTHONDONTWRITEBYTECODE ?= 1
+
+.PHONY: help venv install system-deps crds lint test demo bench clean
+
+help: ## List every target
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+venv: $(STAMP) ## Create .venv and install Drover with all extras (idempotent)
+install: $(STAMP) system-deps ## venv + system packages (prometheus) where we are root
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	# torch first, pinned: an unpinned torch would pull a multi-GB CUDA build.
+	$(PIP) install -q -c constraints.txt "torch==2.13.0"
+	$(PIP) install -q -c constraints.txt -e '.[workers,local,dev]'
+	@touch $@
+
+system-deps: ## Install Prometheus (apt) when root and missing; the stack runs without it otherwise
+	@if command -v prometheus >/dev/null && command -v promtool >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing prometheus (apt-get)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null) \
+	    || echo "note: apt-get install prometheus failed; Prometheus tests will skip"; \
+	  systemctl disable --now prometheus >/dev/null 2>&1 || true; \
+	else echo "note: prometheus not installed and not root; Prometheus tests will skip"; fi
+
+crds: $(STAMP) ## Regenerate crds/ and charts/drover/crds/ from the pydantic models
+	$(PY) -m drover.api.crdgen
+
+lint: $(STAMP) ## ruff, mypy (strict on api/builders/policy), import-linter layer contracts
+	$(VENV)/bin/ruff check operator workers tests bench
+	$(VENV)/bin/ruff format --check operator workers tests bench
+	$(VENV)/bin/mypy operator/drover/api operator/drover/builders operator/drover/policy
+	$(VENV)/bin/lint-imports
+
+test: install lint ## Set up everything and run every test (what CI runs)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+demo: install ## Start the local stack and run examples/pipeline end to end
+	$(PY) -m drover demo
+
+bench: install ## Run the benchmarks and print their tables (ratios vs a baseline in the same run)
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean: ## Remove caches and the local stack's data (keeps .venv)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .drover-local

@@ -1,0 +1,76 @@
+"""The `drover` command: dispatches to the operator and the local stack.
+
+Each subcommand imports its module only when chosen, so `drover run` on a cluster never loads the
+local stack, and a missing optional dependency is a clear message instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# subcommand path -> (module, function, help). The function takes the parsed argparse namespace.
+COMMANDS: dict[tuple[str, ...], tuple[str, str, str]] = {
+    ("run",): ("drover.main", "run", "run the operator (what the chart's Deployment runs)"),
+    ("local", "apiserver"): (
+        "drover.local.apiserver.cli",
+        "main",
+        "the local control plane alone, in the foreground; writes DATA_DIR/kubeconfig",
+    ),
+    ("local", "up"): ("drover.local.stack", "up", "start the whole local stack in the background"),
+    ("local", "status"): ("drover.local.stack", "status", "print what runs where"),
+    ("local", "down"): ("drover.local.stack", "down", "stop everything `local up` started"),
+    ("local", "hub"): (
+        "drover.local.hub.cli",
+        "main",
+        "the local model hub alone (Hugging Face file layout on loopback)",
+    ),
+    ("demo",): ("drover.local.demo", "main", "start the local stack and run examples/pipeline"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="drover", description=__doc__)
+    top = parser.add_subparsers(dest="command", required=True)
+    groups: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]] = {}
+    for path, (module, func, help_text) in COMMANDS.items():
+        subs = top
+        if len(path) == 2:
+            if path[0] not in groups:
+                group = top.add_parser(path[0], help=f"{path[0]} commands")
+                groups[path[0]] = group.add_subparsers(dest="subcommand", required=True)
+            subs = groups[path[0]]
+        sub = subs.add_parser(path[-1], help=help_text)
+        sub.set_defaults(_target=(module, func))
+        _add_arguments(path, sub)
+    return parser
+
+
+def _add_arguments(path: tuple[str, ...], sub: argparse.ArgumentParser) -> None:
+    """Arguments are declared by the module itself (`add_arguments_<func>`), when it has any."""
+    module, func, _ = COMMANDS[path]
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        return  # reported when the command is run
+    adder = getattr(mod, f"add_arguments_{func}", None) or getattr(mod, "add_arguments", None)
+    if adder is not None:
+        adder(sub)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    module, func = args._target
+    try:
+        target = getattr(importlib.import_module(module), func)
+    except (ImportError, AttributeError) as exc:
+        print(f"drover: this command is not available: {exc}", file=sys.stderr)
+        return 2
+    result = target(args)
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
