@@ -1,0 +1,164 @@
+"""Builders layer: a FineTuneJob's RayJob and the FoundationModel it produces.
+
+The job trains from the base model's cache and writes its output next to it on the same claim,
+so the produced model (source `pvc://<claim>/finetuned/...`) shares storage with its base and a
+canary of it needs no new volume on the serving cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from drover.api.finetunejob import FineTuneJob
+from drover.api.foundationmodel import FoundationModel
+from drover.builders.meta import MANAGED_BY, Manifest, kind_label, model_mount_path
+from drover.builders.raycluster import Mount, Placement, build_ray_cluster_spec, secret_path
+from drover.builders.rayjob import build_rayjob
+
+FINETUNE_MODULE = "drover_workers.finetune"
+
+
+def training_job_name(job: FineTuneJob) -> str:
+    return f"{job.name[:40]}-train"
+
+
+def output_model_name(job: FineTuneJob) -> str:
+    return job.spec.output.model_name or job.name
+
+
+def output_relpath(job: FineTuneJob) -> str:
+    uid = str(job.metadata.get("uid", ""))[:8] or "0"
+    return f"finetuned/{job.name}-{uid}"
+
+
+def _dataset(source: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"uri": source.uri, "format": source.format.value}
+    if source.credentials_secret_ref is not None:
+        ref = source.credentials_secret_ref
+        out["tokenFile"] = secret_path(ref.name, ref.key)
+    return out
+
+
+def build_finetune_config(
+    job: FineTuneJob, base: FoundationModel, base_status: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The finetune worker's configuration (drover_workers.finetune.config)."""
+    cache = base_status.get("cache") or {}
+    claim = str(cache.get("claimName", ""))
+    root = model_mount_path(claim)
+    spec = job.spec
+    hp = spec.hyperparameters
+    config: dict[str, Any] = {
+        "baseModelPath": f"{root}/{cache.get('path', '')}",
+        "dataset": _dataset(spec.dataset),
+        "method": spec.method.value,
+        "hyperparameters": {
+            "epochs": hp.epochs,
+            "learningRate": hp.learning_rate,
+            "batchSize": hp.batch_size,
+            "maxSeqLength": hp.max_seq_length,
+            "seed": hp.seed,
+            "gradientAccumulationSteps": hp.gradient_accumulation_steps,
+            **({"maxSteps": hp.max_steps} if hp.max_steps else {}),
+        },
+        "outputDir": f"{root}/{output_relpath(job)}",
+        "merge": spec.output.merge,
+        "workers": spec.resources.workers,
+        "pvcRoot": "/models",
+    }
+    if spec.lora is not None or spec.method.value == "lora":
+        lora = spec.lora
+        config["lora"] = (
+            {
+                "rank": lora.rank,
+                "alpha": lora.alpha,
+                "dropout": lora.dropout,
+                **({"targetModules": lora.target_modules} if lora.target_modules else {}),
+            }
+            if lora is not None
+            else {}
+        )
+    if spec.evaluation is not None:
+        ev = spec.evaluation
+        config["evaluation"] = {
+            "dataset": _dataset(ev.dataset),
+            "metrics": [m.value for m in ev.metrics],
+            "maxSamples": ev.max_samples,
+            "thresholds": ev.thresholds.to_wire(),
+        }
+    return config
+
+
+def build_finetune_rayjob(
+    job: FineTuneJob,
+    base: FoundationModel,
+    base_status: Mapping[str, Any],
+    *,
+    placement: Placement,
+    image: str,
+    env: Mapping[str, str] = {},
+) -> Manifest:
+    claim = str((base_status.get("cache") or {}).get("claimName", ""))
+    secrets = [
+        s.credentials_secret_ref.name
+        for s in (job.spec.dataset, job.spec.evaluation.dataset if job.spec.evaluation else None)
+        if s is not None and s.credentials_secret_ref is not None
+    ]
+    cluster = build_ray_cluster_spec(
+        image=image,
+        placement=placement,
+        mounts=[Mount(claim, read_only=False)],
+        secrets=secrets,
+        workers=job.spec.resources.workers,
+        env=env,
+    )
+    return build_rayjob(
+        name=training_job_name(job),
+        module=FINETUNE_MODULE,
+        worker_config=build_finetune_config(job, base, base_status),
+        cluster_spec=cluster,
+        backoff_limit=1,
+    )
+
+
+def build_output_model(
+    job: FineTuneJob,
+    base: FoundationModel,
+    base_status: Mapping[str, Any],
+    result: Mapping[str, Any],
+) -> Manifest:
+    """The FoundationModel the job produces, with its lineage; it outlives the job (no owner)."""
+    claim = str((base_status.get("cache") or {}).get("claimName", ""))
+    spec: dict[str, Any] = {
+        "source": {"uri": f"pvc://{claim}/{output_relpath(job)}"},
+        "task": base.spec.task.value,
+        "cache": {"existingClaim": claim},
+        "lineage": {
+            "baseModel": base.name,
+            "dataset": job.spec.dataset.uri,
+            "fineTuneJob": job.name,
+            "method": job.spec.method.value,
+            **({"baseModelDigest": base_status["digest"]} if base_status.get("digest") else {}),
+            **({"datasetDigest": result["datasetDigest"]} if result.get("datasetDigest") else {}),
+        },
+    }
+    if job.spec.output.version:
+        spec["version"] = job.spec.output.version
+    if base.spec.accelerator is not None:
+        spec["accelerator"] = base.spec.accelerator.to_wire()
+    if base.spec.parameter_count:
+        spec["parameterCount"] = base.spec.parameter_count
+    labels = {
+        MANAGED_BY: "drover",
+        kind_label("FineTuneJob"): job.name,
+        "drover.dev/base-model": base.name,
+    }
+    if job.spec.method.value == "lora" and not job.spec.output.merge:
+        labels["drover.dev/adapter-of"] = base.name
+    return {
+        "apiVersion": "drover.dev/v1alpha1",
+        "kind": "FoundationModel",
+        "metadata": {"name": output_model_name(job), "namespace": job.namespace, "labels": labels},
+        "spec": spec,
+    }

@@ -1,0 +1,66 @@
+"""Builders layer: a KubeRay RayJob that runs one Drover worker entrypoint.
+
+The worker's configuration travels as JSON in `DROVER_WORKER_CONFIG` through the job's runtime
+environment, so the worker needs no Kubernetes API access; the cluster is torn down when the job
+finishes (`shutdownAfterJobFinishes`) and the RayJob itself lingers for an hour for inspection.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+from drover.builders.meta import Manifest
+
+RAYJOB_API_VERSION = "ray.io/v1"
+WORKER_CONFIG_ENV = "DROVER_WORKER_CONFIG"
+
+
+def build_runtime_env(worker_config: Mapping[str, Any], env: Mapping[str, str] = {}) -> str:
+    env_vars = {WORKER_CONFIG_ENV: json.dumps(dict(worker_config), sort_keys=True)}
+    env_vars.update(env)
+    return yaml.safe_dump({"env_vars": env_vars}, sort_keys=True)
+
+
+def build_rayjob(
+    *,
+    name: str,
+    module: str,
+    worker_config: Mapping[str, Any],
+    cluster_spec: Mapping[str, Any],
+    env: Mapping[str, str] = {},
+    active_deadline_seconds: int | None = None,
+    backoff_limit: int = 0,
+    entrypoint_num_gpus: int = 0,
+) -> Manifest:
+    """A RayJob running `python -m <module>` with `worker_config` (unstamped: see meta.stamp)."""
+    spec: dict[str, Any] = {
+        "entrypoint": f"python -m {module}",
+        "runtimeEnvYAML": build_runtime_env(worker_config, env),
+        "shutdownAfterJobFinishes": True,
+        "ttlSecondsAfterFinished": 3600,
+        "backoffLimit": backoff_limit,
+        "submissionMode": "K8sJobMode",
+        "rayClusterSpec": dict(cluster_spec),
+    }
+    if active_deadline_seconds:
+        spec["activeDeadlineSeconds"] = active_deadline_seconds
+    if entrypoint_num_gpus:
+        spec["entrypointNumGpus"] = entrypoint_num_gpus
+    return {
+        "apiVersion": RAYJOB_API_VERSION,
+        "kind": "RayJob",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+
+
+def worker_config_of(rayjob: Mapping[str, Any]) -> dict[str, Any]:
+    """The worker configuration a RayJob carries (the inverse of `build_runtime_env`)."""
+    runtime_env = yaml.safe_load(rayjob.get("spec", {}).get("runtimeEnvYAML") or "{}") or {}
+    raw = runtime_env.get("env_vars", {}).get(WORKER_CONFIG_ENV, "{}")
+    value = json.loads(raw)
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,189 @@
+"""Builders layer: an InferenceService's RayService — Serve config plus the Ray cluster.
+
+What changes often (versions, weights, replica counts) lives only in `serveConfigV2`, which
+KubeRay applies in place; `rayClusterConfig` changes only when placement or volumes do, because
+a new Ray cluster doubles GPU use while KubeRay upgrades.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from drover.api.inferenceservice import InferenceService
+from drover.builders.meta import Manifest, model_mount_path
+from drover.builders.raycluster import Mount, Placement, build_ray_cluster_spec, secret_path
+
+SERVE_IMPORT_PATH = "drover_workers.serve.app:build_app"
+SERVE_PORT = 8000
+API_KEYS_ENV = "DROVER_API_KEYS"
+
+
+@dataclass(frozen=True)
+class VersionPlan:
+    """One live version: its weights, its share of traffic and its replica count."""
+
+    model: str
+    digest: str
+    claim: str
+    path: str
+    adapter_claim: str = ""
+    adapter_path: str = ""
+    adapter_digest: str = ""
+    weight: int = 100
+    replicas: int = 1
+
+    @property
+    def id(self) -> str:
+        """Stable version id from the weights (and adapter): the same weights, the same id."""
+        basis = f"{self.digest}+{self.adapter_digest}" if self.adapter_digest else self.digest
+        return "v" + hashlib.sha256(basis.encode()).hexdigest()[:10]
+
+    @property
+    def deployment(self) -> str:
+        return f"model-{self.id}"
+
+
+@dataclass(frozen=True)
+class IndexPlan:
+    claim: str
+    path: str
+    embedder_claim: str
+    embedder_path: str
+
+
+def rayservice_name(svc: InferenceService) -> str:
+    return svc.name[:45]
+
+
+def build_serve_args(
+    svc: InferenceService, versions: Sequence[VersionPlan], index: IndexPlan | None
+) -> dict[str, Any]:
+    """The Serve application's `args` (drover_workers.serve.config.ServeAppArgs)."""
+    rt = svc.spec.runtime
+    args: dict[str, Any] = {
+        "service": {"name": svc.name, "namespace": svc.namespace or "default"},
+        "versions": [
+            {
+                "name": v.id,
+                "model": v.model,
+                "modelPath": f"{model_mount_path(v.claim)}/{v.path}",
+                "digest": v.digest,
+                "replicas": v.replicas,
+                **(
+                    {"adapterPath": f"{model_mount_path(v.adapter_claim)}/{v.adapter_path}"}
+                    if v.adapter_path
+                    else {}
+                ),
+            }
+            for v in versions
+        ],
+        "runtime": {
+            "maxBatchSize": rt.max_batch_size,
+            "batchWaitTimeoutSeconds": rt.batch_wait_timeout_ms / 1000,
+            "maxTokens": rt.max_tokens,
+            "maxQueuedRequests": rt.max_concurrent_requests,
+            **({"dtype": rt.dtype.value} if rt.dtype.value != "auto" else {}),
+        },
+    }
+    if index is not None and svc.spec.retrieval is not None:
+        args["retrieval"] = {
+            "indexPath": f"{model_mount_path(index.claim)}/{index.path}",
+            "embedderPath": f"{model_mount_path(index.embedder_claim)}/{index.embedder_path}",
+            "topK": svc.spec.retrieval.top_k,
+        }
+    if svc.spec.auth is not None:
+        ref = svc.spec.auth.api_key_secret_ref
+        args["auth"] = {"apiKeysFile": secret_path(ref.name, ref.key)}
+    return args
+
+
+def build_serve_config(
+    svc: InferenceService,
+    versions: Sequence[VersionPlan],
+    index: IndexPlan | None,
+    *,
+    placement: Placement,
+    route_prefix: str = "/",
+) -> dict[str, Any]:
+    """`serveConfigV2` as a dict: one application, a router and one deployment per version."""
+    model_actor: dict[str, Any] = {"num_cpus": 1}
+    if placement.resource_name and placement.count:
+        model_actor["num_gpus"] = placement.count
+    deployments: list[dict[str, Any]] = [
+        {
+            "name": "router",
+            "num_replicas": 1,
+            "user_config": {"weights": {v.id: v.weight for v in versions}},
+        }
+    ]
+    deployments += [
+        {"name": v.deployment, "num_replicas": v.replicas, "ray_actor_options": model_actor}
+        for v in versions
+    ]
+    return {
+        "applications": [
+            {
+                "name": svc.name,
+                "route_prefix": route_prefix,
+                "import_path": SERVE_IMPORT_PATH,
+                "args": build_serve_args(svc, versions, index),
+                "deployments": deployments,
+            }
+        ]
+    }
+
+
+def build_rayservice(
+    svc: InferenceService,
+    versions: Sequence[VersionPlan],
+    index: IndexPlan | None,
+    *,
+    placement: Placement,
+    image: str,
+    route_prefix: str = "/",
+    env: Mapping[str, str] = {},
+) -> Manifest:
+    """The RayService (unstamped: see meta.stamp)."""
+    mounts = [Mount(v.claim) for v in versions]
+    mounts += [Mount(v.adapter_claim) for v in versions if v.adapter_claim]
+    if index is not None:
+        mounts += [Mount(index.claim), Mount(index.embedder_claim)]
+    secrets = [svc.spec.auth.api_key_secret_ref.name] if svc.spec.auth else []
+    per_replica = max(placement.count, 1)
+    cluster = build_ray_cluster_spec(
+        image=image,
+        placement=placement,
+        mounts=sorted(mounts, key=lambda m: m.claim),
+        secrets=secrets,
+        workers=svc.spec.replicas.min * per_replica,
+        # Room for a canary beside the stable version during a rollout.
+        max_workers=svc.spec.replicas.max * per_replica * 2,
+        env=env,
+        autoscaling=True,
+        serve=True,
+    )
+    serve_config = build_serve_config(
+        svc, versions, index, placement=placement, route_prefix=route_prefix
+    )
+    return {
+        "apiVersion": "ray.io/v1",
+        "kind": "RayService",
+        "metadata": {"name": rayservice_name(svc)},
+        "spec": {
+            "serveConfigV2": yaml.safe_dump(serve_config, sort_keys=False),
+            "rayClusterConfig": cluster,
+            "upgradeStrategy": {"type": "NewCluster"},
+        },
+    }
+
+
+def serve_config_of(rayservice: Mapping[str, Any]) -> dict[str, Any]:
+    """The Serve config a RayService carries (the inverse of build_serve_config's dump)."""
+    raw = (rayservice.get("spec") or {}).get("serveConfigV2") or "{}"
+    value = yaml.safe_load(raw)
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,88 @@
+"""Handlers layer: what every handler does the same way — parse, record status, tell the user.
+
+`parse_resource` turns a body into its pydantic model or an `InvalidSpec` outcome; `write_status`
+merges conditions, derives Ready/Progressing/Degraded, and patches only what changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import kopf
+from pydantic import ValidationError
+
+from drover.api.common import ResourceBase
+from drover.policy.conditions import Cond, set_conditions, summarise
+from drover.policy.fetching import Event
+
+R = TypeVar("R", bound=ResourceBase)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def explain_validation(exc: ValidationError) -> str:
+    """`spec.replicas.min: <message>` lines with the camelCase names the user wrote."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{loc}: {err['msg'].removeprefix('Value error, ')}")
+    return "; ".join(parts)
+
+
+def parse_resource(model: type[R], body: Mapping[str, Any]) -> R | str:
+    """The resource's model, or a message naming the invalid field(s) and the fix."""
+    raw = {k: v for k, v in dict(body).items() if k in ("apiVersion", "kind", "metadata", "spec")}
+    raw["metadata"] = dict(raw.get("metadata") or {})
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        return explain_validation(exc)
+
+
+def write_status(
+    body: Mapping[str, Any],
+    patch: kopf.Patch,
+    *,
+    fields: Mapping[str, Any],
+    conditions: Iterable[Cond],
+    declared: tuple[str, ...],
+    when: datetime,
+) -> bool:
+    """Patch status with `fields` and `conditions` (+ Ready summary); True when anything changed."""
+    status = dict(body.get("status") or {})
+    generation = int(body.get("metadata", {}).get("generation") or 1)
+    conds = set_conditions(status.get("conditions"), conditions, generation=generation, now=when)
+    conds = summarise(conds, declared, generation=generation, now=when)
+    desired = {**fields, "conditions": conds, "observedGeneration": generation}
+    changed = {k: v for k, v in desired.items() if status.get(k) != v}
+    for key, value in changed.items():
+        patch.status[key] = value
+    return bool(changed)
+
+
+def emit(body: Mapping[str, Any], event: Event | None, logger: Any) -> None:
+    if event is None:
+        return
+    kopf.event(dict(body), type=event.type, reason=event.reason, message=event.message)
+    log = logger.warning if event.type == "Warning" else logger.info
+    log(f"{event.reason}: {event.message}")
+
+
+def invalid_spec(
+    body: Mapping[str, Any], patch: kopf.Patch, message: str, declared: tuple[str, ...], logger: Any
+) -> None:
+    """Ready=False InvalidSpec with the message; a Warning event once; no retry loop."""
+    changed = write_status(
+        body,
+        patch,
+        fields={"phase": "Failed"},
+        conditions=[Cond(declared[0], False, "InvalidSpec", message)],
+        declared=declared,
+        when=now(),
+    )
+    if changed:
+        emit(body, Event("Warning", "InvalidSpec", message), logger)

@@ -1,0 +1,136 @@
+"""Handlers layer: FineTuneJob — wait for the base model, train in a RayJob, gate on evaluation.
+
+On success it creates the output FoundationModel (with lineage); the poll timer is the retry
+while the base model is not ready, so waiting costs one cheap read per interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from drover.api.finetunejob import FineTuneJob
+from drover.api.foundationmodel import FoundationModel
+from drover.builders.errors import SpecError
+from drover.builders.finetunejob import (
+    build_finetune_rayjob,
+    build_output_model,
+    output_model_name,
+    training_job_name,
+)
+from drover.builders.meta import stamp
+from drover.builders.placement import resolve_placement
+from drover.config import OperatorConfig
+from drover.handlers.common import emit, invalid_spec, now, parse_resource, write_status
+from drover.k8s import children, raydash
+from drover.policy.conditions import Cond
+from drover.policy.fetching import Event
+from drover.policy.jobs import classify_rayjob
+from drover.policy.training import decide_base_model, decide_training
+
+DECLARED = ("BaseModelReady", "Trained", "Evaluated")
+
+
+def reconcile(
+    body: Mapping[str, Any], patch: kopf.Patch, logger: Any, config: OperatorConfig
+) -> None:
+    job = parse_resource(FineTuneJob, body)
+    if isinstance(job, str):
+        invalid_spec(body, patch, job, DECLARED, logger)
+        return
+    recorded = dict(body.get("status") or {})
+    namespace = job.namespace or "default"
+    base_obj = children.get_object("FoundationModel", namespace, job.spec.base_model.name)
+    base_cond = decide_base_model(job.spec.base_model.name, base_obj)
+    when = now()
+    if base_cond.status is not True or base_obj is None:
+        _record(
+            body,
+            patch,
+            logger,
+            recorded,
+            decide_training(
+                base=base_cond,
+                job=classify_rayjob(None),
+                job_name="",
+                progress=None,
+                result=None,
+                output_model="",
+                now_iso=_iso(when),
+            ),
+        )
+        return
+    base = parse_resource(FoundationModel, base_obj)
+    if isinstance(base, str):
+        _fail(body, patch, logger, "DependencyFailed", f"base model is invalid: {base}")
+        return
+    try:
+        placement = resolve_placement(
+            job.spec.resources.accelerator,
+            config.accelerator_classes,
+            field="spec.resources.accelerator",
+            parameter_count=base.spec.parameter_count,
+        )
+    except SpecError as exc:
+        _fail(body, patch, logger, exc.reason, exc.message)
+        return
+    base_status = base_obj.get("status") or {}
+    name = training_job_name(job)
+    manifest = build_finetune_rayjob(
+        job, base, base_status, placement=placement, image=config.images.workers
+    )
+    children.ensure_child(stamp(manifest, body))
+    rayjob = children.get_object("RayJob", namespace, name)
+    report = raydash.read_worker_report(rayjob) if rayjob else None
+    decision = decide_training(
+        base=base_cond,
+        job=classify_rayjob(rayjob),
+        job_name=name,
+        progress=report.progress if report else None,
+        result=report.result if report else None,
+        output_model=output_model_name(job),
+        now_iso=_iso(when),
+    )
+    if decision.create_output and report is not None and report.result is not None:
+        output = build_output_model(job, base, base_status, report.result)
+        if children.ensure_child(output) is children.Outcome.CREATED:
+            logger.info(f"created FoundationModel {output_model_name(job)} from {name}")
+    _record(body, patch, logger, recorded, decision)
+
+
+def _record(
+    body: Mapping[str, Any],
+    patch: kopf.Patch,
+    logger: Any,
+    recorded: Mapping[str, Any],
+    decision: Any,
+) -> None:
+    fields = {"phase": decision.phase, **decision.fields}
+    if decision.phase == "Running" and not recorded.get("startTime"):
+        fields["startTime"] = _iso(now())
+    write_status(
+        body, patch, fields=fields, conditions=decision.conditions, declared=DECLARED, when=now()
+    )
+    if recorded.get("phase") != decision.phase:
+        emit(body, decision.event, logger)
+
+
+def _fail(
+    body: Mapping[str, Any], patch: kopf.Patch, logger: Any, reason: str, message: str
+) -> None:
+    changed = write_status(
+        body,
+        patch,
+        fields={"phase": "Failed"},
+        conditions=[Cond("Trained", False, reason, message)],
+        declared=DECLARED,
+        when=now(),
+    )
+    if changed:
+        emit(body, Event("Warning", reason, message), logger)
+
+
+def _iso(when: Any) -> str:
+    return str(when.strftime("%Y-%m-%dT%H:%M:%SZ"))

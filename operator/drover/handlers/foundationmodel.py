@@ -1,0 +1,106 @@
+"""Handlers layer: FoundationModel — cache claim + fetch RayJob, status from the job's report.
+
+Parse → build (claim, job) → ensure → read the job and the worker's report → decide → status.
+Deletion waits, with a condition naming the users, while a service or job still uses the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from drover.api.foundationmodel import FoundationModel
+from drover.builders.foundationmodel import (
+    build_cache_pvc,
+    build_fetch_rayjob,
+    cache_claim_name,
+    fetch_job_name,
+    source_key,
+)
+from drover.builders.meta import stamp
+from drover.config import OperatorConfig
+from drover.handlers.common import emit, invalid_spec, now, parse_resource, write_status
+from drover.k8s import children, raydash
+from drover.policy.conditions import Cond
+from drover.policy.fetching import Event, decide_fetch
+from drover.policy.jobs import classify_rayjob
+from drover.policy.usage import users_of_model
+
+DECLARED = ("CacheReady", "Fetched")
+
+
+def reconcile(
+    body: Mapping[str, Any], patch: kopf.Patch, logger: Any, config: OperatorConfig
+) -> None:
+    fm = parse_resource(FoundationModel, body)
+    if isinstance(fm, str):
+        invalid_spec(body, patch, fm, DECLARED, logger)
+        return
+    recorded = dict(body.get("status") or {})
+    claim = cache_claim_name(fm)
+    pvc = build_cache_pvc(fm)
+    if pvc is not None:
+        outcome = children.ensure_child(stamp(pvc, body))
+        if outcome is children.Outcome.CREATED:
+            logger.info(f"created cache claim {claim} ({fm.spec.cache.size})")
+    job_name = fetch_job_name(fm)
+    settled = recorded.get("sourceKey") == source_key(fm) and recorded.get("digest")
+    rayjob = None
+    if not settled:
+        manifest = stamp(build_fetch_rayjob(fm, image=config.images.workers), body)
+        if children.ensure_child(manifest) is children.Outcome.CREATED:
+            emit(
+                body,
+                Event("Normal", "FetchStarted", f"RayJob {job_name} fetches {fm.spec.source.uri}"),
+                logger,
+            )
+        rayjob = children.get_object("RayJob", fm.namespace or "default", job_name)
+    report = raydash.read_worker_report(rayjob) if rayjob else None
+    decision = decide_fetch(
+        source_key=source_key(fm),
+        job_name=job_name,
+        claim=claim,
+        recorded=recorded,
+        job=classify_rayjob(rayjob),
+        progress=report.progress if report else None,
+        result=report.result if report else None,
+    )
+    phase_changed = recorded.get("phase") != decision.phase
+    write_status(
+        body,
+        patch,
+        fields={"phase": decision.phase, **decision.fields},
+        conditions=decision.conditions,
+        declared=DECLARED,
+        when=now(),
+    )
+    if phase_changed:
+        emit(body, decision.event, logger)
+
+
+def on_delete(
+    body: Mapping[str, Any], patch: kopf.Patch, logger: Any, config: OperatorConfig
+) -> None:
+    """Hold deletion while FineTuneJobs, VectorIndexes or InferenceServices use this model."""
+    namespace = body["metadata"].get("namespace") or "default"
+    name = body["metadata"]["name"]
+    users = users_of_model(
+        name,
+        finetunejobs=children.list_objects("FineTuneJob", namespace),
+        vectorindexes=children.list_objects("VectorIndex", namespace),
+        inferenceservices=children.list_objects("InferenceService", namespace),
+    )
+    if users:
+        message = f"deletion waits: still used by {', '.join(users)}; delete or repoint them first"
+        write_status(
+            body,
+            patch,
+            fields={},
+            conditions=[Cond("InUse", True, "InUse", message)],
+            declared=DECLARED,
+            when=now(),
+        )
+        raise kopf.TemporaryError(message, delay=config.reconcile.dependency_retry_seconds)
+    logger.info(f"model {name} is no longer used; its cache claim is removed with it")

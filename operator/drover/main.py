@@ -1,0 +1,176 @@
+"""kopf wiring: decorators, settings and start-up; every handler body is one call.
+
+`drover run` (and the chart's Deployment) lands in `run`, which validates the configuration first
+so a bad ConfigMap is one clear message, not a crash loop of tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import random
+import sys
+from typing import Any
+
+import kopf
+import kubernetes
+
+from drover.config import ConfigError, OperatorConfig, load_config
+from drover.handlers import finetunejob, foundationmodel, inferenceservice, vectorindex
+from drover.observability import forget, observe, record_phase, start_metrics_server
+
+GROUP, VERSION = "drover.dev", "v1alpha1"
+FINALIZER = "drover.dev/finalizer"
+
+# Filled in by `run` (or `startup` when kopf is started another way, e.g. KopfRunner in tests).
+_config: OperatorConfig | None = None
+
+
+def config() -> OperatorConfig:
+    global _config
+    if _config is None:
+        _config = load_config(None, os.environ)
+    return _config
+
+
+@kopf.on.startup()
+def startup(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any) -> None:
+    cfg = config()
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.INFO
+    settings.peering.name = cfg.operator.peering_name
+    settings.peering.priority = (
+        cfg.operator.peering_priority
+        if cfg.operator.peering_priority is not None
+        else random.randint(1, 2**30)
+    )
+    settings.watching.server_timeout = 300
+    settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
+    try:
+        kubernetes.config.load_incluster_config()
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config()
+    if os.environ.get("DROVER_METRICS", "1") != "0":
+        start_metrics_server(cfg.operator.metrics_port)
+    logger.info(
+        f"drover operator up: {len(cfg.accelerator_classes)} accelerator classes, "
+        f"prometheus {cfg.prometheus.url}"
+    )
+
+
+def _track(kind: str, body: kopf.Body) -> None:
+    meta = body.get("metadata", {})
+    record_phase(
+        kind, meta.get("namespace", ""), meta.get("name", ""), body.get("status", {}).get("phase")
+    )
+
+
+# --- FoundationModel ---------------------------------------------------------------------------
+
+
+@kopf.on.resume(GROUP, VERSION, "foundationmodels")
+@kopf.on.create(GROUP, VERSION, "foundationmodels")
+@kopf.on.update(GROUP, VERSION, "foundationmodels", field="spec")
+def foundationmodel_changed(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
+    with observe("FoundationModel"):
+        foundationmodel.reconcile(body, patch, logger, config())
+
+
+@kopf.timer(GROUP, VERSION, "foundationmodels", interval=10, initial_delay=5)
+def foundationmodel_poll(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
+    _track("FoundationModel", body)
+    if body.get("status", {}).get("phase") in (None, "Pending", "Fetching"):
+        with observe("FoundationModel"):
+            foundationmodel.reconcile(body, patch, logger, config())
+
+
+@kopf.on.delete(GROUP, VERSION, "foundationmodels")
+def foundationmodel_deleted(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
+    foundationmodel.on_delete(body, patch, logger, config())
+    forget("FoundationModel", body["metadata"].get("namespace", ""), body["metadata"]["name"])
+
+
+# --- FineTuneJob -------------------------------------------------------------------------------
+
+
+@kopf.on.resume(GROUP, VERSION, "finetunejobs")
+@kopf.on.create(GROUP, VERSION, "finetunejobs")
+@kopf.on.update(GROUP, VERSION, "finetunejobs", field="spec")
+def finetunejob_changed(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
+    with observe("FineTuneJob"):
+        finetunejob.reconcile(body, patch, logger, config())
+
+
+@kopf.timer(GROUP, VERSION, "finetunejobs", interval=10, initial_delay=5)
+def finetunejob_poll(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
+    _track("FineTuneJob", body)
+    if body.get("status", {}).get("phase") not in ("Succeeded", "Failed"):
+        with observe("FineTuneJob"):
+            finetunejob.reconcile(body, patch, logger, config())
+
+
+# --- VectorIndex -------------------------------------------------------------------------------
+
+
+@kopf.on.resume(GROUP, VERSION, "vectorindexes")
+@kopf.on.create(GROUP, VERSION, "vectorindexes")
+@kopf.on.update(GROUP, VERSION, "vectorindexes", field="spec")
+def vectorindex_changed(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
+    with observe("VectorIndex"):
+        vectorindex.reconcile(body, patch, logger, config())
+
+
+@kopf.timer(GROUP, VERSION, "vectorindexes", interval=10, initial_delay=5)
+def vectorindex_poll(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
+    _track("VectorIndex", body)
+    with observe("VectorIndex"):
+        vectorindex.reconcile(body, patch, logger, config())
+
+
+# --- InferenceService --------------------------------------------------------------------------
+
+
+@kopf.on.resume(GROUP, VERSION, "inferenceservices")
+@kopf.on.create(GROUP, VERSION, "inferenceservices")
+@kopf.on.update(GROUP, VERSION, "inferenceservices", field="spec")
+def inferenceservice_changed(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
+    with observe("InferenceService"):
+        inferenceservice.reconcile(body, patch, logger, config())
+
+
+@kopf.timer(GROUP, VERSION, "inferenceservices", interval=10, initial_delay=5)
+def inferenceservice_poll(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
+    _track("InferenceService", body)
+    with observe("InferenceService"):
+        inferenceservice.reconcile(body, patch, logger, config())
+
+
+# --- command line ------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="operator config file (default: $DROVER_CONFIG)")
+    parser.add_argument("--standalone", action="store_true", help="no peering (one replica)")
+
+
+def run(args: argparse.Namespace) -> int:
+    global _config
+    try:
+        _config = load_config(getattr(args, "config", None), os.environ)
+    except ConfigError as exc:
+        print(f"drover: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    kopf.run(
+        clusterwide=_config.clusterwide,
+        namespaces=_config.watch_namespaces,
+        standalone=bool(getattr(args, "standalone", False)),
+        peering_name=_config.operator.peering_name,
+        liveness_endpoint=_config.operator.liveness_endpoint,
+    )
+    return 0

@@ -1,0 +1,155 @@
+"""Policy layer: the one way conditions are set and summarised.
+
+`set_condition` keeps `lastTransitionTime` stable unless the status flips, and `summarise`
+derives `Ready`, `Progressing` and `Degraded` from a declared set of sub-conditions (KServe's
+habit), so every resource computes its summary the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+Conditions = list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Cond:
+    """A condition to set: the stable parts only; times and generation are filled in."""
+
+    type: str
+    status: bool | None  # None = Unknown
+    reason: str
+    message: str = ""
+
+    @property
+    def status_text(self) -> str:
+        return {True: "True", False: "False", None: "Unknown"}[self.status]
+
+
+def _iso(now: datetime) -> str:
+    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def set_condition(
+    conditions: Sequence[dict[str, Any]] | None, cond: Cond, *, generation: int, now: datetime
+) -> Conditions:
+    """Return a new list with `cond` set; lastTransitionTime changes only when status flips."""
+    out: Conditions = []
+    found = False
+    for existing in conditions or ():
+        if existing.get("type") != cond.type:
+            out.append(dict(existing))
+            continue
+        found = True
+        flipped = existing.get("status") != cond.status_text
+        out.append(
+            {
+                "type": cond.type,
+                "status": cond.status_text,
+                "reason": cond.reason,
+                "message": cond.message,
+                "observedGeneration": generation,
+                "lastTransitionTime": _iso(now)
+                if flipped
+                else existing.get("lastTransitionTime", _iso(now)),
+            }
+        )
+    if not found:
+        out.append(
+            {
+                "type": cond.type,
+                "status": cond.status_text,
+                "reason": cond.reason,
+                "message": cond.message,
+                "observedGeneration": generation,
+                "lastTransitionTime": _iso(now),
+            }
+        )
+    return out
+
+
+def set_conditions(
+    conditions: Sequence[dict[str, Any]] | None,
+    conds: Iterable[Cond],
+    *,
+    generation: int,
+    now: datetime,
+) -> Conditions:
+    result: Conditions = list(conditions or ())
+    for cond in conds:
+        result = set_condition(result, cond, generation=generation, now=now)
+    return result
+
+
+def get_condition(conditions: Sequence[dict[str, Any]] | None, type_: str) -> dict[str, Any] | None:
+    return next((c for c in conditions or () if c.get("type") == type_), None)
+
+
+def is_true(conditions: Sequence[dict[str, Any]] | None, type_: str) -> bool:
+    cond = get_condition(conditions, type_)
+    return cond is not None and cond.get("status") == "True"
+
+
+def summarise(
+    conditions: Sequence[dict[str, Any]] | None,
+    declared: Sequence[str],
+    *,
+    generation: int,
+    now: datetime,
+) -> Conditions:
+    """Derive Ready / Progressing / Degraded from the declared sub-conditions.
+
+    Ready is True only when every declared sub-condition is True; its reason and message are
+    those of the first sub-condition that is not. Degraded is True when a sub-condition is False
+    for a reason that needs a person (see `TERMINAL_REASONS`); Progressing when any is Unknown
+    or False for a reason that resolves itself.
+    """
+    subs = [get_condition(conditions, t) for t in declared]
+    blocking = [c for c in subs if c is None or c.get("status") != "True"]
+    if not blocking:
+        ready = Cond("Ready", True, "AllConditionsReady", "All of " + ", ".join(declared) + ".")
+    else:
+        first = blocking[0]
+        if first is None:
+            missing = declared[subs.index(None)]
+            ready = Cond("Ready", None, "Reconciling", f"{missing} is not yet known.")
+        else:
+            ready = Cond(
+                "Ready",
+                False if first.get("status") == "False" else None,
+                str(first.get("reason", "NotReady")),
+                str(first.get("message", "")),
+            )
+    degraded_by = [c for c in blocking if c is not None and c.get("reason") in TERMINAL_REASONS]
+    degraded = (
+        Cond("Degraded", True, str(degraded_by[0]["reason"]), str(degraded_by[0]["message"]))
+        if degraded_by
+        else Cond("Degraded", False, "NoFailures", "")
+    )
+    progressing = (
+        Cond("Progressing", True, ready.reason, ready.message)
+        if blocking and not degraded_by
+        else Cond("Progressing", False, "Settled", "")
+    )
+    return set_conditions(
+        conditions, (ready, progressing, degraded), generation=generation, now=now
+    )
+
+
+# Reasons that will not resolve by waiting: a person must change something.
+TERMINAL_REASONS = frozenset(
+    {
+        "InvalidSpec",
+        "UnknownAcceleratorClass",
+        "ModelTooLarge",
+        "FetchFailed",
+        "TrainingFailed",
+        "EvaluationBelowThreshold",
+        "IndexBuildFailed",
+        "ServingFailed",
+        "DependencyFailed",
+    }
+)

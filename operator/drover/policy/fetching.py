@@ -1,0 +1,100 @@
+"""Policy layer: a FoundationModel's status from its fetch job and the worker's report.
+
+Pure: given the job's state and the fetch worker's result, say which phase the model is in, which
+conditions hold, which status fields to record and which event (if any) to emit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from drover.policy.conditions import Cond
+from drover.policy.jobs import JobState, JobView
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class FetchDecision:
+    phase: str
+    conditions: tuple[Cond, ...]
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    event: Event | None = None
+    done: bool = False
+
+
+def decide_fetch(
+    *,
+    source_key: str,
+    job_name: str,
+    claim: str,
+    recorded: Mapping[str, Any],
+    job: JobView,
+    progress: Mapping[str, Any] | None,
+    result: Mapping[str, Any] | None,
+) -> FetchDecision:
+    """The FoundationModel's next status; `recorded` is its current status."""
+    cache_ready = Cond("CacheReady", True, "ClaimBound", f"weights cache on claim {claim}")
+    if recorded.get("sourceKey") == source_key and recorded.get("digest"):
+        return FetchDecision(
+            "Ready",
+            (cache_ready, Cond("Fetched", True, "Cached", _cached(recorded))),
+            done=True,
+        )
+    base = {"fetchJob": job_name, "sourceKey": source_key}
+    if job.state is JobState.FAILED or (result is not None and result.get("error")):
+        detail = (result or {}).get("error") or job.message
+        message = f"fetching the weights failed: {detail}; check the source URI and credentials"
+        return FetchDecision(
+            "Failed",
+            (cache_ready, Cond("Fetched", False, "FetchFailed", message)),
+            base,
+            Event("Warning", "FetchFailed", message),
+            done=True,
+        )
+    if job.state is JobState.SUCCEEDED and result is not None and result.get("digest"):
+        fields = {
+            **base,
+            "digest": result["digest"],
+            "cache": {"claimName": claim, "path": str(result.get("path", ""))},
+            "sizeBytes": int(result.get("sizeBytes") or 0),
+        }
+        if result.get("revision"):
+            fields["revision"] = str(result["revision"])
+        return FetchDecision(
+            "Ready",
+            (cache_ready, Cond("Fetched", True, "Cached", _cached(fields))),
+            fields,
+            Event("Normal", "Fetched", _cached(fields)),
+            done=True,
+        )
+    if job.state is JobState.SUCCEEDED:
+        message = f"{job.message}; reading the fetch result from the job log"
+    elif progress:
+        message = f"{job.message}: {_progress_text(progress)}"
+    else:
+        message = job.message
+    return FetchDecision(
+        "Fetching" if job.state is not JobState.MISSING else "Pending",
+        (cache_ready, Cond("Fetched", None, "Fetching", message)),
+        base,
+    )
+
+
+def _cached(status: Mapping[str, Any]) -> str:
+    size = int(status.get("sizeBytes") or 0)
+    return f"{status.get('digest')} cached ({size / 1e6:.1f} MB)"
+
+
+def _progress_text(progress: Mapping[str, Any]) -> str:
+    done, total = progress.get("bytes"), progress.get("totalBytes")
+    if isinstance(done, int | float) and isinstance(total, int | float) and total:
+        return f"{done / 1e6:.1f}/{total / 1e6:.1f} MB"
+    return str(progress.get("phase", "working"))

@@ -1,0 +1,95 @@
+"""Policy layer: a VectorIndex's status from its embedder, its build job and the worker's report.
+
+Pure. A new build key (documents, chunking, index type or embedder digest changed) builds
+version N+1 beside version N; N stays current until N+1 is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from drover.policy.conditions import Cond
+from drover.policy.fetching import Event
+from drover.policy.jobs import JobState, JobView
+
+
+@dataclass(frozen=True)
+class IndexDecision:
+    phase: str
+    conditions: tuple[Cond, ...]
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    event: Event | None = None
+
+
+def next_version(recorded: Mapping[str, Any]) -> int:
+    return int(recorded.get("version") or 0) + 1
+
+
+def is_current(recorded: Mapping[str, Any], key: str) -> bool:
+    return recorded.get("buildKey") == key and bool(recorded.get("version"))
+
+
+def decide_index(
+    *,
+    embedder: Cond,
+    key: str,
+    recorded: Mapping[str, Any],
+    job: JobView,
+    job_name: str,
+    result: Mapping[str, Any] | None,
+    now_iso: str,
+) -> IndexDecision:
+    """The VectorIndex's next status."""
+    if embedder.status is not True:
+        phase = "Failed" if embedder.reason == "DependencyFailed" else "WaitingForEmbeddingModel"
+        return IndexDecision(
+            phase, (embedder,), event=Event("Normal", embedder.reason, embedder.message)
+        )
+    if is_current(recorded, key):
+        built = Cond("Built", True, "Built", f"version {recorded['version']} is current")
+        return IndexDecision("Ready", (embedder, built), {"buildingVersion": None})
+    version = next_version(recorded)
+    building = {"buildJob": job_name, "buildingVersion": version}
+    if job.state is JobState.FAILED or (result is not None and result.get("error")):
+        detail = (result or {}).get("error") or job.message
+        message = f"building version {version} failed: {detail}"
+        return IndexDecision(
+            "Failed",
+            (embedder, Cond("Built", False, "IndexBuildFailed", message)),
+            building,
+            Event("Warning", "IndexBuildFailed", message),
+        )
+    if job.state is JobState.SUCCEEDED and result is not None:
+        fields = {
+            "version": int(result.get("version") or version),
+            "buildingVersion": None,
+            "buildKey": key,
+            "buildJob": job_name,
+            "builtAt": now_iso,
+        }
+        for src in ("documents", "chunks", "dimensions", "embedderDigest", "path"):
+            if result.get(src) is not None:
+                fields[src] = result[src]
+        message = (
+            f"built version {fields['version']}: {result.get('documents')} documents, "
+            f"{result.get('chunks')} chunks"
+        )
+        return IndexDecision(
+            "Ready",
+            (embedder, Cond("Built", True, "Built", message)),
+            fields,
+            Event("Normal", "Built", message),
+        )
+    verb = "building" if recorded.get("version") is None else "rebuilding"
+    message = f"{verb}: version {version} in RayJob {job_name} ({job.message})"
+    return IndexDecision(
+        "Building",
+        (
+            embedder,
+            Cond("Built", None if not recorded.get("version") else True, "Building", message),
+        ),
+        building,
+        Event("Normal", "Building", message),
+    )
