@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from drover.api.foundationmodel import FoundationModel
-from drover.builders.meta import Manifest, model_mount_path
+from drover.builders.meta import MODEL_MOUNT_ROOT, Manifest, model_mount_path
 from drover.builders.raycluster import Mount, Placement, build_ray_cluster_spec, secret_path
 from drover.builders.rayjob import build_rayjob
 
@@ -60,6 +60,7 @@ def build_fetch_config(fm: FoundationModel) -> dict[str, Any]:
         "source": source,
         "name": fm.name,
         "cacheRoot": model_mount_path(cache_claim_name(fm)),
+        "pvcRoot": MODEL_MOUNT_ROOT,
     }
 
 

@@ -32,7 +32,7 @@ from drover.policy.rollout import (
     RolloutObservation,
     next_rollout,
 )
-from drover.policy.serving import decide_serving, deployment_statuses, service_url
+from drover.policy.serving import decide_serving, deployment_statuses
 
 DECLARED = ("ModelReady", "ServingReady")
 # Without spec.rollout: one step to 100% with no metrics, i.e. replace once the new one is ready.
@@ -93,7 +93,7 @@ def reconcile(
     stable, canary = (_served(recorded.get(k), health) for k in ("stable", "canary"))
     desired = _desired_ref(svc, models) if model_cond.status is True else None
     control = _control(body)
-    url = service_url(config.serving.url_template, name=svc.name, namespace=ns, rayservice=name)
+    url = config.serving.url_for(name=svc.name, namespace=ns, rayservice=name)
     rollout_spec = svc.spec.rollout or REPLACE
     state = _rollout_state(recorded)
     observed = RolloutObservation(desired=desired, stable=stable, canary=canary, control=control)

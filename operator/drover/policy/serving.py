@@ -60,7 +60,3 @@ def decide_serving(
         f"waiting for Serve application {app} ({app_status or 'not deployed yet'})",
     )
 
-
-def service_url(template: str, *, name: str, namespace: str, rayservice: str) -> str:
-    """The root under which the OpenAI-compatible API answers (`<url>/v1/...`)."""
-    return template.format(name=name, namespace=namespace, rayservice=rayservice).rstrip("/")

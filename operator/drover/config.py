@@ -1,0 +1,397 @@
+"""Operator configuration: the pydantic model of the Helm chart's ConfigMap, and its loader.
+
+`load_config` reads the YAML file the chart mounts (`DROVER_CONFIG`, default
+/etc/drover/config.yaml), applies `DROVER_*` environment overrides, and validates the result; any
+mistake is a `ConfigError` whose message names the key and the fix. Called once by `drover run`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import Field, ValidationError, field_validator
+
+from drover.api.base import ApiModel
+
+DEFAULT_CONFIG_PATH = "/etc/drover/config.yaml"
+CONFIG_PATH_ENV = "DROVER_CONFIG"
+
+# An extended resource name (`nvidia.com/gpu`, `amd.com/gpu`, `google.com/tpu`); empty means CPU.
+RESOURCE_NAME_PATTERN = (
+    r"^$|^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
+# A DNS-1123 label: namespace names and accelerator class names.
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# The Serve route prefix: "/" or "/segment[/segment...]".
+ROUTE_PREFIX_PATTERN = r"^/([A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*)?$"
+
+
+class ConfigError(Exception):
+    """The operator configuration is invalid; the message names the key and how to fix it."""
+
+
+class TolerationOperator(StrEnum):
+    EXISTS = "Exists"
+    EQUAL = "Equal"
+
+
+class TaintEffect(StrEnum):
+    NONE = ""
+    NO_SCHEDULE = "NoSchedule"
+    PREFER_NO_SCHEDULE = "PreferNoSchedule"
+    NO_EXECUTE = "NoExecute"
+
+
+class Toleration(ApiModel):
+    """A Kubernetes toleration (core/v1 Toleration) copied onto the pods of an accelerator class."""
+
+    key: str = Field(default="", description="Taint key to tolerate; empty with Exists: all.")
+    operator: TolerationOperator = Field(
+        default=TolerationOperator.EQUAL, description="Exists or Equal (the default)."
+    )
+    value: str = Field(default="", description="Taint value to match when operator is Equal.")
+    effect: TaintEffect = Field(
+        default=TaintEffect.NONE,
+        description="NoSchedule, PreferNoSchedule or NoExecute; empty matches every effect.",
+    )
+    toleration_seconds: int | None = Field(
+        default=None, ge=0, description="With NoExecute: how long the pod stays bound after."
+    )
+
+
+class AcceleratorClass(ApiModel):
+    """A node pool named once: what a resource's `accelerator.class` turns into on Ray pods."""
+
+    resource_name: str = Field(
+        default="nvidia.com/gpu",
+        description=(
+            "Extended resource requested per accelerator, e.g. nvidia.com/gpu or amd.com/gpu; "
+            'empty ("") for a CPU-only class.'
+        ),
+    )
+    memory_gib: float | None = Field(
+        default=None,
+        gt=0,
+        alias="memoryGiB",
+        description="Memory of one accelerator in GiB; used to refuse models that cannot fit.",
+    )
+    node_selector: dict[str, str] = Field(
+        default_factory=dict, description="Node labels the Ray worker pods of this class require."
+    )
+    tolerations: list[Toleration] = Field(
+        default_factory=list, description="Tolerations for the taints of this class's nodes."
+    )
+
+    @field_validator("resource_name")
+    @classmethod
+    def _resource_name(cls, value: str) -> str:
+        if not re.match(RESOURCE_NAME_PATTERN, value):
+            raise ValueError(
+                'must be an extended resource name such as nvidia.com/gpu, or "" for a CPU class'
+            )
+        return value
+
+    @property
+    def is_cpu(self) -> bool:
+        """True for a CPU-only class (no extended resource requested)."""
+        return self.resource_name == ""
+
+
+class PrometheusConfig(ApiModel):
+    """Where the autoscaler and the canary analysis read metrics."""
+
+    url: str = Field(
+        default="http://prometheus-operated.monitoring:9090",
+        description="Base URL of the Prometheus HTTP API (http or https, without /api/v1).",
+    )
+    timeout_seconds: float = Field(
+        default=5.0, gt=0, le=120, description="Timeout of one Prometheus query in seconds."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "must be an http(s) URL with a host, e.g. http://prometheus-operated.monitoring:9090"
+            )
+        return value.rstrip("/")
+
+
+class ImagePullPolicy(StrEnum):
+    ALWAYS = "Always"
+    IF_NOT_PRESENT = "IfNotPresent"
+    NEVER = "Never"
+
+
+class ImagesConfig(ApiModel):
+    """Container images of the Ray pods the operator creates."""
+
+    ray: str = Field(
+        default="rayproject/ray:2.60.0-py311",
+        min_length=1,
+        description="Plain Ray image (Ray head pods that run no Drover code).",
+    )
+    workers: str = Field(
+        default="drover/workers:0.1.0",
+        min_length=1,
+        description="Ray + drover_workers image: fetch, fine-tune, index and serve pods.",
+    )
+    pull_policy: ImagePullPolicy = Field(
+        default=ImagePullPolicy.IF_NOT_PRESENT, description="imagePullPolicy of those pods."
+    )
+
+
+class ServingConfig(ApiModel):
+    """Defaults of every InferenceService's Ray Serve application."""
+
+    http_port: int = Field(
+        default=8000, ge=1, le=65535, description="Port of Ray Serve's HTTP proxy (KubeRay: 8000)."
+    )
+    route_prefix: str = Field(
+        default="/",
+        description="Route prefix of the router; the OpenAI API answers under <prefix>v1/... .",
+    )
+    service_domain: str = Field(
+        default="svc",
+        min_length=1,
+        description="Suffix of status.url hosts: <service>.<namespace>.<serviceDomain>.",
+    )
+
+    url_template: str = Field(
+        default="",
+        description="Overrides status.url; placeholders {name}, {namespace}, {rayservice}. The "
+        "local stack sets it to its loopback Serve proxy; empty on a cluster.",
+    )
+
+    def url_for(self, *, name: str, namespace: str, rayservice: str) -> str:
+        """status.url: KubeRay's serve Service (`<rayservice>-serve-svc`), or the template."""
+        template = self.url_template or (
+            "http://{rayservice}-serve-svc.{namespace}."
+            + self.service_domain
+            + f":{self.http_port}"
+            + self.route_prefix.rstrip("/")
+        )
+        return template.format(name=name, namespace=namespace, rayservice=rayservice).rstrip("/")
+
+    @field_validator("route_prefix")
+    @classmethod
+    def _route_prefix(cls, value: str) -> str:
+        if not re.match(ROUTE_PREFIX_PATTERN, value):
+            raise ValueError('must start with "/" and contain path segments only, e.g. / or /llm')
+        return value
+
+
+class OperatorRuntime(ApiModel):
+    """The operator process itself: ports and peering."""
+
+    health_port: int = Field(
+        default=8080, ge=1, le=65535, description="kopf liveness endpoint port (GET /healthz)."
+    )
+    metrics_port: int = Field(
+        default=8081, ge=1, le=65535, description="Prometheus metrics port (GET /metrics)."
+    )
+    peering_name: str = Field(
+        default="drover",
+        description="kopf peering object name; replicas sharing it elect one active operator.",
+    )
+
+    peering_priority: int | None = Field(
+        default=None,
+        ge=0,
+        le=2**31 - 1,
+        description=(
+            "kopf peering priority. None: each replica picks a random priority at start, "
+            "because kopf freezes every peer when two share a priority."
+        ),
+    )
+
+    @field_validator("peering_name")
+    @classmethod
+    def _peering_name(cls, value: str) -> str:
+        if not re.match(DNS_LABEL_PATTERN, value) or len(value) > 63:
+            raise ValueError("must be a DNS label: lower-case letters, digits and '-'")
+        return value
+
+    @property
+    def liveness_endpoint(self) -> str:
+        """The value for `kopf run --liveness` / `kopf.run(liveness_endpoint=...)`."""
+        return f"http://0.0.0.0:{self.health_port}/healthz"
+
+
+class ReconcileTiming(ApiModel):
+    """How often the operator looks again; all in seconds."""
+
+    dependency_retry_seconds: float = Field(
+        default=15, gt=0, le=3600, description="Retry delay while a dependency is not ready."
+    )
+    progress_poll_seconds: float = Field(
+        default=10, gt=0, le=3600, description="Interval of polling RayJob / RayService progress."
+    )
+    autoscale_interval_seconds: float = Field(
+        default=15, gt=0, le=3600, description="Interval of the autoscaler timer per service."
+    )
+    rollout_interval_seconds: float = Field(
+        default=10, gt=0, le=3600, description="Interval of the rollout timer per service."
+    )
+
+
+class OperatorConfig(ApiModel):
+    """The whole operator configuration (chart values `config` + ports + watchNamespaces)."""
+
+    watch_namespaces: list[str] = Field(
+        default_factory=list,
+        description="Namespaces to watch; empty means every namespace (cluster-wide).",
+    )
+    operator: OperatorRuntime = Field(
+        default_factory=OperatorRuntime, description="Ports and peering of the operator process."
+    )
+    accelerator_classes: dict[str, AcceleratorClass] = Field(
+        default_factory=lambda: {"cpu": AcceleratorClass(resource_name="")},
+        description="Accelerator classes by name; a resource's accelerator.class names one.",
+    )
+    prometheus: PrometheusConfig = Field(
+        default_factory=PrometheusConfig, description="Prometheus for autoscaling and analysis."
+    )
+    images: ImagesConfig = Field(default_factory=ImagesConfig, description="Ray pod images.")
+    serving: ServingConfig = Field(
+        default_factory=ServingConfig, description="Serving defaults (Serve port, route prefix)."
+    )
+    reconcile: ReconcileTiming = Field(
+        default_factory=ReconcileTiming, description="Retry and polling intervals."
+    )
+
+    @field_validator("watch_namespaces")
+    @classmethod
+    def _namespace_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not re.match(DNS_LABEL_PATTERN, name) or len(name) > 63:
+                raise ValueError(f"{name!r} is not a namespace name (a DNS-1123 label)")
+        if len(set(value)) != len(value):
+            raise ValueError("lists a namespace twice")
+        return value
+
+    @field_validator("accelerator_classes")
+    @classmethod
+    def _class_names(cls, value: dict[str, AcceleratorClass]) -> dict[str, AcceleratorClass]:
+        for name in value:
+            if not re.match(DNS_LABEL_PATTERN, name) or len(name) > 63:
+                raise ValueError(
+                    f"class name {name!r} must be lower-case letters, digits and '-' (DNS label)"
+                )
+        return value
+
+    @property
+    def clusterwide(self) -> bool:
+        """True when the operator watches every namespace (kopf --all-namespaces)."""
+        return not self.watch_namespaces
+
+
+# Environment variable -> (key path in the config, how to read the string).
+ENV_OVERRIDES: dict[str, tuple[tuple[str, ...], str]] = {
+    "DROVER_NAMESPACES": (("watchNamespaces",), "list"),
+    "DROVER_PROMETHEUS_URL": (("prometheus", "url"), "str"),
+    "DROVER_PROMETHEUS_TIMEOUT_SECONDS": (("prometheus", "timeoutSeconds"), "str"),
+    "DROVER_IMAGE_RAY": (("images", "ray"), "str"),
+    "DROVER_IMAGE_WORKERS": (("images", "workers"), "str"),
+    "DROVER_SERVING_URL_TEMPLATE": (("serving", "urlTemplate"), "str"),
+    "DROVER_HEALTH_PORT": (("operator", "healthPort"), "str"),
+    "DROVER_METRICS_PORT": (("operator", "metricsPort"), "str"),
+    "DROVER_PEERING_NAME": (("operator", "peeringName"), "str"),
+    "DROVER_PEERING_PRIORITY": (("operator", "peeringPriority"), "str"),
+    "DROVER_DEPENDENCY_RETRY_SECONDS": (("reconcile", "dependencyRetrySeconds"), "str"),
+    "DROVER_PROGRESS_POLL_SECONDS": (("reconcile", "progressPollSeconds"), "str"),
+    "DROVER_AUTOSCALE_INTERVAL_SECONDS": (("reconcile", "autoscaleIntervalSeconds"), "str"),
+    "DROVER_ROLLOUT_INTERVAL_SECONDS": (("reconcile", "rolloutIntervalSeconds"), "str"),
+}
+
+
+def load_config(path: str | None, environ: Mapping[str, str]) -> OperatorConfig:
+    """Read, override and validate the configuration; raise `ConfigError` on any mistake.
+
+    `path` None means `$DROVER_CONFIG`, else /etc/drover/config.yaml. A missing file at the
+    default path gives the defaults; a path someone named explicitly must exist.
+    """
+    explicit = path is not None or bool(environ.get(CONFIG_PATH_ENV))
+    path = path or environ.get(CONFIG_PATH_ENV) or DEFAULT_CONFIG_PATH
+    raw = _read_file(path, explicit)
+    overridden = _apply_env(raw, environ)
+    try:
+        return OperatorConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, path, overridden)) from None
+
+
+def _read_file(path: str, explicit: bool) -> dict[str, Any]:
+    if not os.path.exists(path):
+        if explicit:
+            raise ConfigError(
+                f"operator config file {path} does not exist; fix {CONFIG_PATH_ENV} (or the "
+                "path given) to point at the mounted config.yaml, or unset it to use defaults"
+            )
+        return {}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise ConfigError(
+            f"operator config {path} is not valid YAML{line}: {getattr(exc, 'problem', exc)}; "
+            "fix the chart values under `config`"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"operator config {path} cannot be read: {exc.strerror}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"operator config {path} must be a YAML mapping of keys such as prometheus, "
+            f"acceleratorClasses; found a {type(data).__name__}"
+        )
+    return data
+
+
+def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[tuple[str, ...], str]:
+    """Write set `DROVER_*` variables into `raw`; return key path -> variable for messages."""
+    used: dict[tuple[str, ...], str] = {}
+    for var, (keys, kind) in ENV_OVERRIDES.items():
+        if var not in environ:
+            continue
+        text = environ[var].strip()
+        value: Any = text
+        if kind == "list":
+            value = [] if text in ("", "*") else [p.strip() for p in text.split(",") if p.strip()]
+        target = raw
+        for key in keys[:-1]:
+            child = target.get(key)
+            if not isinstance(child, dict):
+                child = {}
+                target[key] = child
+            target = child
+        target[keys[-1]] = value
+        used[keys] = var
+    return used
+
+
+def _explain(exc: ValidationError, path: str, overridden: Mapping[tuple[str, ...], str]) -> str:
+    problems = []
+    for error in exc.errors():
+        loc = tuple(str(part) for part in error["loc"])
+        key = ".".join(loc) or "(top level)"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "is not a known key; remove it or fix its spelling (keys are camelCase)"
+        source = next((var for keys, var in overridden.items() if loc[: len(keys)] == keys), None)
+        origin = f"environment variable {source}" if source else f"{path} (the chart values)"
+        given = error.get("input")
+        shown = "" if isinstance(given, dict | list) else f" (got {given!r})"
+        problems.append(f"{key}: {message}{shown}; fix it in {origin}")
+    return "invalid operator configuration:\n  " + "\n  ".join(problems)

@@ -1,0 +1,277 @@
+"""Builders: golden manifests, the real KubeRay and Kubernetes schemas, and the worker contracts."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from tests.unit.builders.conftest import assert_golden, kuberay_validator, load
+
+from drover.builders.errors import SpecError
+from drover.builders.finetunejob import build_finetune_rayjob, build_output_model
+from drover.builders.foundationmodel import (
+    build_cache_pvc,
+    build_fetch_rayjob,
+    fetch_job_name,
+)
+from drover.builders.meta import SPEC_HASH, spec_hash, stamp
+from drover.builders.placement import resolve_placement
+from drover.builders.rayjob import worker_config_of
+from drover.builders.serving import IndexPlan, VersionPlan, build_rayservice, serve_config_of
+from drover.builders.vectorindex import build_index_rayjob, build_key
+
+READY_BASE = {
+    "phase": "Ready",
+    "digest": "sha256:" + "ab" * 32,
+    "cache": {"claimName": "tiny-gpt2-cache", "path": "tiny-gpt2/abababababab"},
+}
+READY_EMBEDDER = {
+    "phase": "Ready",
+    "digest": "sha256:" + "cd" * 32,
+    "cache": {"claimName": "minilm-cache", "path": "minilm/cdcdcdcdcdcd"},
+}
+
+
+def _errors(validator: Any, manifest: dict[str, Any]) -> list[str]:
+    return [
+        f"{'.'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in validator.iter_errors(manifest)
+    ]
+
+
+def _pods(cluster: dict[str, Any]) -> list[dict[str, Any]]:
+    groups = [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]
+    return [
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, **g["template"]}
+        for g in groups
+    ]
+
+
+def test_fetch_rayjob_matches_golden_and_kuberay_schema(base_model, config) -> None:
+    job = stamp(
+        build_fetch_rayjob(base_model, image="drover/workers:test"), load("00-base-model.yaml")
+    )
+    assert_golden("fetch-rayjob", job)
+    assert _errors(kuberay_validator("rayjobs"), job) == []
+    for pod in _pods(job["spec"]["rayClusterSpec"]):
+        kubernetes_validate.validate(pod, "1.30", strict=True)
+
+
+def test_fetch_job_gets_the_source_and_cache_in_its_config(base_model) -> None:
+    config = worker_config_of(build_fetch_rayjob(base_model, image="x"))
+    assert config == {
+        "source": {"uri": "hf://drover-local/tiny-gpt2@main"},
+        "name": "tiny-gpt2",
+        "cacheRoot": "/models/tiny-gpt2-cache",
+        "pvcRoot": "/models",
+    }
+
+
+def test_fetch_config_is_accepted_by_the_fetch_worker(base_model) -> None:
+    from drover_workers.fetch.config import FetchConfig
+
+    FetchConfig.model_validate(worker_config_of(build_fetch_rayjob(base_model, image="x")))
+
+
+def test_a_new_source_means_a_new_fetch_job(base_model) -> None:
+    changed = base_model.model_copy(deep=True)
+    changed.spec.source.uri = "hf://drover-local/tiny-gpt2@v2"
+    assert fetch_job_name(changed) != fetch_job_name(base_model)
+
+
+def test_cache_pvc_is_a_valid_claim_and_absent_for_an_existing_claim(base_model) -> None:
+    pvc = stamp(build_cache_pvc(base_model), load("00-base-model.yaml"))
+    kubernetes_validate.validate(pvc, "1.30", strict=True)
+    assert pvc["spec"]["resources"]["requests"]["storage"] == "1Gi"
+    existing = base_model.model_copy(deep=True)
+    existing.spec.cache.existing_claim = "shared-models"
+    assert build_cache_pvc(existing) is None
+
+
+def test_stamp_labels_owns_and_hashes_children(base_model) -> None:
+    parent = load("00-base-model.yaml")
+    child = stamp(build_fetch_rayjob(base_model, image="x"), parent)
+    meta = child["metadata"]
+    assert meta["labels"] == {
+        "app.kubernetes.io/managed-by": "drover",
+        "drover.dev/foundationmodel": "tiny-gpt2",
+    }
+    assert meta["ownerReferences"][0]["uid"] == parent["metadata"]["uid"]
+    assert meta["ownerReferences"][0]["controller"] is True
+    assert meta["annotations"][SPEC_HASH] == spec_hash(child)
+    again = stamp(build_fetch_rayjob(base_model, image="x"), parent)
+    assert again["metadata"]["annotations"][SPEC_HASH] == meta["annotations"][SPEC_HASH]
+    other = stamp(build_fetch_rayjob(base_model, image="y"), parent)
+    assert other["metadata"]["annotations"][SPEC_HASH] != meta["annotations"][SPEC_HASH]
+
+
+def test_gpu_class_places_workers_on_its_pool(config, finetune, base_model) -> None:
+    from drover.api.common import AcceleratorRequest
+
+    placement = resolve_placement(
+        AcceleratorRequest.model_validate({"class": "nvidia-l4", "count": 2}),
+        config.accelerator_classes,
+        field="spec.resources.accelerator",
+    )
+    job = build_finetune_rayjob(finetune, base_model, READY_BASE, placement=placement, image="x")
+    worker = job["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]
+    pod = worker["template"]["spec"]
+    assert worker["groupName"] == "nvidia-l4"
+    assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "2"
+    assert pod["nodeSelector"] == {"cloud.google.com/gke-accelerator": "nvidia-l4"}
+    assert pod["tolerations"][0]["key"] == "nvidia.com/gpu"
+    assert _errors(kuberay_validator("rayjobs"), job) == []
+
+
+def test_unknown_accelerator_class_names_the_field_and_the_known_classes(config) -> None:
+    from drover.api.common import AcceleratorRequest
+
+    with pytest.raises(SpecError) as err:
+        resolve_placement(
+            AcceleratorRequest.model_validate({"class": "tpu-v5"}),
+            config.accelerator_classes,
+            field="spec.accelerator",
+        )
+    assert err.value.reason == "UnknownAcceleratorClass"
+    assert err.value.field == "spec.accelerator.class"
+    assert "cpu, nvidia-l4" in err.value.message
+
+
+def test_model_too_large_for_the_class_is_refused(config) -> None:
+    from drover.api.common import AcceleratorRequest
+
+    with pytest.raises(SpecError) as err:
+        resolve_placement(
+            AcceleratorRequest.model_validate({"class": "nvidia-l4", "count": 1}),
+            config.accelerator_classes,
+            field="spec.accelerator",
+            parameter_count=70_000_000_000,
+        )
+    assert err.value.reason == "ModelTooLarge"
+
+
+def test_finetune_rayjob_matches_golden_and_its_worker_config(finetune, base_model, config) -> None:
+    placement = resolve_placement(None, config.accelerator_classes, field="f")
+    job = stamp(
+        build_finetune_rayjob(finetune, base_model, READY_BASE, placement=placement, image="x"),
+        load("02-finetune.yaml"),
+    )
+    assert_golden("finetune-rayjob", job)
+    assert _errors(kuberay_validator("rayjobs"), job) == []
+    worker = worker_config_of(job)
+    assert worker["baseModelPath"] == "/models/tiny-gpt2-cache/tiny-gpt2/abababababab"
+    assert worker["outputDir"].startswith("/models/tiny-gpt2-cache/finetuned/support-lora-")
+    from drover_workers.finetune.config import FinetuneConfig
+
+    FinetuneConfig.model_validate(worker)
+
+
+def test_output_model_records_lineage_and_shares_the_base_claim(finetune, base_model) -> None:
+    out = build_output_model(finetune, base_model, READY_BASE, {"datasetDigest": "sha256:11"})
+    assert out["metadata"]["name"] == "tiny-gpt2-support"
+    assert out["spec"]["source"]["uri"].startswith("pvc://tiny-gpt2-cache/finetuned/support-lora-")
+    assert out["spec"]["cache"] == {"existingClaim": "tiny-gpt2-cache"}
+    lineage = out["spec"]["lineage"]
+    assert (lineage["baseModel"], lineage["fineTuneJob"], lineage["datasetDigest"]) == (
+        "tiny-gpt2",
+        "support-lora",
+        "sha256:11",
+    )
+    assert "ownerReferences" not in out["metadata"]  # the model outlives the job
+    from drover.api.foundationmodel import FoundationModel
+
+    FoundationModel.model_validate(out)
+
+
+def test_index_rayjob_and_build_key(index) -> None:
+    job = stamp(build_index_rayjob(index, READY_EMBEDDER, 1, image="x"), load("03-index.yaml"))
+    assert_golden("index-rayjob", job)
+    assert _errors(kuberay_validator("rayjobs"), job) == []
+    worker = worker_config_of(job)
+    assert worker["embedderPath"] == "/models/minilm-cache/minilm/cdcdcdcdcdcd"
+    assert worker["version"] == 1
+    from drover_workers.index.config import IndexConfig
+
+    IndexConfig.model_validate(worker)
+    assert build_key(index, "sha256:1") != build_key(index, "sha256:2")
+    rechunked = index.model_copy(deep=True)
+    rechunked.spec.chunking.size = 256
+    assert build_key(rechunked, "sha256:1") != build_key(index, "sha256:1")
+
+
+def _plans() -> list[VersionPlan]:
+    return [
+        VersionPlan(
+            model="tiny-gpt2",
+            digest=READY_BASE["digest"],
+            claim="tiny-gpt2-cache",
+            path="tiny-gpt2/abababababab",
+            weight=80,
+            replicas=2,
+        ),
+        VersionPlan(
+            model="tiny-gpt2-support",
+            digest="sha256:" + "ef" * 32,
+            claim="tiny-gpt2-cache",
+            path="tiny-gpt2-support/efefefefefef",
+            weight=20,
+            replicas=1,
+        ),
+    ]
+
+
+INDEX = IndexPlan(
+    claim="handbook-index",
+    path="handbook/v1",
+    embedder_claim="minilm-cache",
+    embedder_path="minilm/cdcdcdcdcdcd",
+)
+
+
+def test_rayservice_matches_golden_and_kuberay_schema(service, config) -> None:
+    placement = resolve_placement(None, config.accelerator_classes, field="f")
+    rs = stamp(
+        build_rayservice(service, _plans(), INDEX, placement=placement, image="x"),
+        load("04-service.yaml"),
+    )
+    assert_golden("rayservice", rs)
+    assert _errors(kuberay_validator("rayservices"), rs) == []
+    for pod in _pods(rs["spec"]["rayClusterConfig"]):
+        kubernetes_validate.validate(pod, "1.30", strict=True)
+
+
+def test_serve_args_are_accepted_by_the_serving_app(service, config) -> None:
+    from drover_workers.serve.config import parse_app_args, parse_router_user_config
+
+    placement = resolve_placement(None, config.accelerator_classes, field="f")
+    app = serve_config_of(
+        build_rayservice(service, _plans(), INDEX, placement=placement, image="x")
+    )
+    application = app["applications"][0]
+    args = parse_app_args(application["args"])
+    assert [v.name for v in args.versions] == [p.id for p in _plans()]
+    router = next(d for d in application["deployments"] if d["name"] == "router")
+    weights = parse_router_user_config(router["user_config"], [p.id for p in _plans()]).weights
+    assert weights == {_plans()[0].id: 80, _plans()[1].id: 20}
+
+
+def test_weights_and_replicas_change_only_the_serve_config(service, config) -> None:
+    placement = resolve_placement(None, config.accelerator_classes, field="f")
+    before = build_rayservice(service, _plans(), INDEX, placement=placement, image="x")
+    shifted = [
+        p.__class__(**{**p.__dict__, "weight": 100 - p.weight, "replicas": 3}) for p in _plans()
+    ]
+    after = build_rayservice(service, shifted, INDEX, placement=placement, image="x")
+    assert after["spec"]["rayClusterConfig"] == before["spec"]["rayClusterConfig"]
+    assert after["spec"]["serveConfigV2"] != before["spec"]["serveConfigV2"]
+
+
+def test_version_id_depends_on_the_weights_only() -> None:
+    a, b = _plans()
+    assert a.id == copy.replace(a, weight=1, replicas=9).id if hasattr(copy, "replace") else True
+    assert a.id != b.id
+    assert a.id == VersionPlan(model="other", digest=a.digest, claim="c", path="p").id
+    assert yaml.safe_load(yaml.safe_dump({"x": a.deployment}))["x"].startswith("model-v")
