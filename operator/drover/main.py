@@ -17,7 +17,7 @@ import kopf
 import kubernetes
 
 from drover.config import ConfigError, OperatorConfig, load_config
-from drover.handlers import finetunejob, foundationmodel, inferenceservice, vectorindex
+from drover.handlers import autoscaler, finetunejob, foundationmodel, inferenceservice, vectorindex
 from drover.observability import forget, observe, record_phase, start_metrics_server
 
 GROUP, VERSION = "drover.dev", "v1alpha1"
@@ -148,6 +148,12 @@ def inferenceservice_poll(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: 
     _track("InferenceService", body)
     with observe("InferenceService"):
         inferenceservice.reconcile(body, patch, logger, config())
+
+
+@kopf.timer(GROUP, VERSION, "inferenceservices", interval=15, initial_delay=10)
+def inferenceservice_autoscale(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
+    with observe("Autoscaler"):
+        autoscaler.autoscale(body, patch, logger, config())
 
 
 # --- command line ------------------------------------------------------------------------------

@@ -215,14 +215,8 @@ def _served(raw: Any, health: Mapping[str, str]) -> ServedVersion | None:
     if not raw:
         return None
     version = ServedVersion.model_validate(raw)
-    plan_id = VersionPlan(
-        model=version.model,
-        digest=version.digest.split("+")[0],
-        claim="",
-        path="",
-        adapter_digest=version.digest.split("+")[1] if "+" in version.digest else "",
-    ).id
-    return version.model_copy(update={"ready": health.get(f"model-{plan_id}") == "HEALTHY"})
+    ready = health.get(f"model-{served_version_id(version)}") == "HEALTHY"
+    return version.model_copy(update={"ready": ready})
 
 
 def _control(body: Mapping[str, Any]) -> RolloutControl | None:
@@ -286,6 +280,11 @@ def _measure(
 def _ref_plan_id(ref: VersionRef) -> str:
     base, _, adapter = ref.digest.partition("+")
     return VersionPlan(model=ref.model, digest=base, claim="", path="", adapter_digest=adapter).id
+
+
+def served_version_id(version: ServedVersion) -> str:
+    """The id of a served version: Serve deployment `model-<id>`, metrics label `version`."""
+    return _ref_plan_id(version.ref())
 
 
 def _apply_actions(

@@ -1,0 +1,105 @@
+"""Handlers layer: the autoscaler timer of an InferenceService.
+
+Reads the stable version's load from Prometheus, asks `decide_replicas`, records the decision in
+`status.autoscaling` (the memory the next decision needs, so a restart loses nothing) and emits
+an event on each change. The serving handler turns the recorded count into the Serve config's
+`num_replicas` — never into a field of the spec a GitOps repository owns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from drover.api.autoscaling import AutoscalingStatus
+from drover.api.inferenceservice import InferenceService
+from drover.api.rollout import ServedVersion
+from drover.config import OperatorConfig
+from drover.handlers.common import emit, now, parse_resource, write_status
+from drover.handlers.inferenceservice import DECLARED, served_version_id
+from drover.k8s.metrics import MetricsUnavailable, Selector, query_one, signal_query
+from drover.observability import METRICS_UNAVAILABLE, SCALE_EVENTS
+from drover.policy.autoscale import LoadSnapshot, ScaleOutcome, decide_replicas
+from drover.policy.conditions import Cond
+from drover.policy.fetching import Event
+
+
+def autoscale(
+    body: Mapping[str, Any], patch: kopf.Patch, logger: Any, config: OperatorConfig
+) -> None:
+    svc = parse_resource(InferenceService, body)
+    if isinstance(svc, str) or svc.spec.autoscaling is None:
+        return
+    recorded = dict(body.get("status") or {})
+    if not recorded.get("stable"):
+        return  # nothing serves yet
+    spec, ns, when = svc.spec.autoscaling, svc.namespace or "default", now()
+    stable = ServedVersion.model_validate(recorded["stable"])
+    previous = (
+        AutoscalingStatus.model_validate(recorded["autoscaling"])
+        if recorded.get("autoscaling")
+        else None
+    )
+    current = previous.desired_replicas if previous else svc.spec.replicas.min
+    ready = int((recorded.get("replicas") or {}).get("ready") or 0)
+    selector = Selector(svc.name, ns, served_version_id(stable))
+    url, timeout = config.prometheus.url, config.prometheus.timeout_seconds
+    problem = ""
+    try:
+        total = query_one(
+            url,
+            signal_query(spec.signal.value, selector, spec.window_seconds),
+            at=when,
+            timeout=timeout,
+        )
+        burst = query_one(
+            url,
+            signal_query(spec.signal.value, selector, spec.panic.window_seconds),
+            at=when,
+            timeout=timeout,
+        )
+    except MetricsUnavailable as exc:
+        total, burst, problem = None, None, str(exc)
+    if total is None and not problem:
+        problem = f"Prometheus has no {spec.signal.value} series for version {selector.version} yet"
+    snapshot = LoadSnapshot(
+        signal=spec.signal,
+        value=None if total is None else total / max(ready, 1),
+        current_replicas=current,
+        ready_replicas=ready,
+        sample_time=when,
+        total=total,
+        burst_total=burst,
+    )
+    decision = decide_replicas(
+        snapshot, spec, (svc.spec.replicas.min, svc.spec.replicas.max), previous, when
+    )
+    METRICS_UNAVAILABLE.labels(ns, svc.name).set(1 if problem else 0)
+    metrics_cond = (
+        Cond(
+            "MetricsUnavailable",
+            True,
+            "MetricsUnavailable",
+            f"holding {current} replicas: {problem}",
+        )
+        if problem
+        else Cond("MetricsUnavailable", False, "MetricsAvailable", "")
+    )
+    write_status(
+        body,
+        patch,
+        fields={"autoscaling": decision.status.to_wire()},
+        conditions=[metrics_cond],
+        declared=DECLARED,
+        when=when,
+    )
+    if decision.desired_replicas != current:
+        SCALE_EVENTS.labels(ns, svc.name).inc()
+        logger.info(f"replicas {current}→{decision.desired_replicas}: {decision.reason}")
+        emit(body, Event("Normal", decision.outcome.value, decision.reason), logger)
+    elif decision.outcome is ScaleOutcome.METRICS_UNAVAILABLE and not (
+        previous and previous.reason == decision.reason
+    ):
+        emit(body, Event("Warning", "MetricsUnavailable", decision.reason), logger)
