@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema
+from pydantic_core import CoreSchema, PydanticCustomError
 
 GROUP = "drover.dev"
 VERSION = "v1alpha1"
@@ -61,7 +61,13 @@ class ApiModel(BaseModel):
     def _check_rules(self) -> ApiModel:
         for rule in type(self).__dict__.get("__rules__", ()):
             if not rule.check(self):
-                raise ValueError(rule.message)
+                # A custom error type keeps the message unprefixed and carries the field path,
+                # so an error report can name the field (`drover.api.parsing`).
+                raise PydanticCustomError(
+                    "drover_rule",
+                    rule.message,
+                    {"field_path": rule.field_path or ""},
+                )
         return self
 
     @classmethod

@@ -1,0 +1,349 @@
+"""API layer: the pieces the four Drover resources share.
+
+Source URIs (`hf://`, `s3://`, `pvc://`, `file://`), accelerator requests, storage, dataset
+references, the status base with conditions, and the base of every top-level kind.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar
+
+from pydantic import AfterValidator, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from drover.api.base import (
+    API_VERSION,
+    ApiModel,
+    Condition,
+    LocalObjectReference,
+    Rule,
+    SecretKeyReference,
+)
+
+__all__ = [
+    "API_VERSION",
+    "NAME_RULE",
+    "AcceleratorRequest",
+    "AccessMode",
+    "Condition",
+    "DatasetFormat",
+    "DatasetSource",
+    "DnsLabel",
+    "Lineage",
+    "LocalObjectReference",
+    "ParsedUri",
+    "Quantity",
+    "ResourceBase",
+    "SecretKeyReference",
+    "SourceUri",
+    "StatusBase",
+    "StorageSpec",
+    "VersionLabel",
+    "parse_source_uri",
+    "sub",
+]
+
+# One alternative per scheme; kept RE2-compatible (the API server evaluates it in Go).
+_HF = (
+    r"hf://(datasets/)?[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*"
+    r"(@[A-Za-z0-9][A-Za-z0-9._-]*)?(/[^\s@]*)?"
+)
+_S3 = r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?"
+_PVC = r"pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/[^\s]*)?"
+_FILE = r"file:///[^\s]*"
+URI_PATTERN = f"^({_HF}|{_S3}|{_PVC}|{_FILE})$"
+URI_FORMS = (
+    "hf://org/name@revision (hf://datasets/org/name@revision/path for a dataset file), "
+    "s3://bucket/prefix, pvc://claim/path or file:///absolute/path"
+)
+_URI_RE = re.compile(URI_PATTERN)
+
+QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"
+_QUANTITY_RE = re.compile(QUANTITY_PATTERN)
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_DNS_LABEL_RE = re.compile(DNS_LABEL_PATTERN)
+
+
+def _check_uri(value: str) -> str:
+    if _URI_RE.fullmatch(value):
+        return value
+    scheme = value.split("://", 1)[0] if "://" in value else ""
+    if scheme not in ("hf", "s3", "pvc", "file"):
+        raise ValueError(
+            f"unsupported source URI {value!r}: use {URI_FORMS}"
+            + (f" (scheme {scheme!r} is not one of hf, s3, pvc, file)" if scheme else "")
+        )
+    hints = {
+        "hf": "hf://org/name@revision, optionally with datasets/ before org and /path after",
+        "s3": "s3://bucket/prefix with a lower-case bucket name of 3-63 characters",
+        "pvc": "pvc://claim/path with a lower-case DNS-1123 claim name",
+        "file": "file:///absolute/path (three slashes) with no spaces",
+    }
+    raise ValueError(f"malformed {scheme}:// URI {value!r}: write it as {hints[scheme]}")
+
+
+def _check_quantity(value: str) -> str:
+    if not _QUANTITY_RE.fullmatch(value):
+        raise ValueError(
+            f"invalid quantity {value!r}: write a size such as 512Mi, 20Gi or 1Ti "
+            "(a number with an optional Ki/Mi/Gi/Ti/Pi/Ei or k/M/G/T/P/E suffix)"
+        )
+    return value
+
+
+def _check_dns_label(value: str) -> str:
+    if not _DNS_LABEL_RE.fullmatch(value):
+        raise ValueError(
+            f"invalid name {value!r}: use lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit (DNS-1123 label)"
+        )
+    return value
+
+
+SourceUri = Annotated[
+    str,
+    AfterValidator(_check_uri),
+    Field(min_length=1, max_length=2048, json_schema_extra={"pattern": URI_PATTERN}),
+]
+Quantity = Annotated[
+    str, AfterValidator(_check_quantity), Field(json_schema_extra={"pattern": QUANTITY_PATTERN})
+]
+VERSION_LABEL_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$"
+_VERSION_LABEL_RE = re.compile(VERSION_LABEL_PATTERN)
+
+
+def _check_version_label(value: str) -> str:
+    if not _VERSION_LABEL_RE.fullmatch(value):
+        raise ValueError(
+            f"invalid version label {value!r}: use letters, digits, '.', '_' and '-', "
+            "starting and ending with a letter or digit (e.g. v2 or 2024.06-rc1)"
+        )
+    return value
+
+
+VersionLabel = Annotated[
+    str,
+    AfterValidator(_check_version_label),
+    Field(min_length=1, max_length=63, json_schema_extra={"pattern": VERSION_LABEL_PATTERN}),
+]
+DnsLabel = Annotated[
+    str,
+    AfterValidator(_check_dns_label),
+    Field(min_length=1, max_length=63, json_schema_extra={"pattern": DNS_LABEL_PATTERN}),
+]
+
+
+@dataclass(frozen=True)
+class ParsedUri:
+    """A source URI split into parts.
+
+    `authority` is the hf repo id (org/name), the s3 bucket or the claim name; `path` is the part
+    after it (no leading slash; absolute for file://). hf URIs follow huggingface_hub's HfFileSystem
+    form `hf://[datasets/]org/name[@revision][/path]`.
+    """
+
+    scheme: str
+    authority: str
+    path: str
+    revision: str | None = None
+    repo_type: str | None = None
+
+
+def parse_source_uri(uri: str) -> ParsedUri:
+    """Split a valid source URI; an hf URI gets revision `main` when none is given."""
+    _check_uri(uri)
+    scheme, rest = uri.split("://", 1)
+    if scheme == "hf":
+        repo_type = "model"
+        if rest.startswith("datasets/"):
+            repo_type, rest = "dataset", rest.removeprefix("datasets/")
+        org, _, name_rest = rest.partition("/")
+        name_rev, _, path = name_rest.partition("/")
+        name, _, revision = name_rev.partition("@")
+        return ParsedUri("hf", f"{org}/{name}", path, revision or "main", repo_type)
+    if scheme == "file":
+        return ParsedUri("file", "", rest)
+    authority, _, path = rest.partition("/")
+    return ParsedUri(scheme, authority, path)
+
+
+def sub(model: type[ApiModel], description: str) -> Any:
+    """A nested block whose fields all have defaults; the CRD defaults it to `{}` (see crdgen)."""
+    return Field(default_factory=model, description=description)
+
+
+class AcceleratorRequest(ApiModel):
+    """Accelerators per replica or worker, by class name from the operator's configuration."""
+
+    accelerator_class: DnsLabel = Field(
+        alias="class",
+        description=(
+            "Accelerator class, a name the operator configuration maps to a resource name "
+            "(e.g. nvidia.com/gpu), node selector and tolerations, such as nvidia-l4 or cpu."
+        ),
+    )
+    count: int = Field(
+        default=1,
+        ge=0,
+        le=16,
+        description="Accelerator devices per replica (ignored by classes without a resource name).",
+    )
+
+
+class AccessMode(StrEnum):
+    """PersistentVolumeClaim access mode."""
+
+    READ_WRITE_ONCE = "ReadWriteOnce"
+    READ_WRITE_MANY = "ReadWriteMany"
+    READ_ONLY_MANY = "ReadOnlyMany"
+    READ_WRITE_ONCE_POD = "ReadWriteOncePod"
+
+
+class StorageSpec(ApiModel):
+    """A PersistentVolumeClaim Drover creates, or an existing claim it uses as is."""
+
+    __rules__ = (
+        Rule(
+            cel="!has(self.existingClaim) || !has(self.storageClassName)",
+            message=(
+                "set existingClaim or storageClassName, not both: an existing claim already has "
+                "its storage class; remove storageClassName"
+            ),
+            check=lambda s: s.existing_claim is None or s.storage_class_name is None,
+            field_path=".storageClassName",
+        ),
+    )
+
+    size: Quantity = Field(
+        default="10Gi",
+        description="Requested capacity (a Kubernetes quantity such as 20Gi); ignored for an "
+        "existing claim.",
+    )
+    storage_class_name: str | None = Field(
+        default=None,
+        max_length=253,
+        description="StorageClass of the claim Drover creates; the cluster default when unset.",
+    )
+    access_mode: AccessMode = Field(
+        default=AccessMode.READ_WRITE_ONCE,
+        description="Access mode of the claim Drover creates; ReadWriteMany lets replicas on "
+        "several nodes share one copy.",
+    )
+    existing_claim: DnsLabel | None = Field(
+        default=None,
+        description="Name of an existing PersistentVolumeClaim to use instead of creating one.",
+    )
+
+
+class DatasetFormat(StrEnum):
+    """Layout of a JSON Lines dataset (or plain text files for `text`)."""
+
+    CHAT = "chat"
+    PROMPT_COMPLETION = "prompt-completion"
+    TEXT = "text"
+
+
+class DatasetSource(ApiModel):
+    """A dataset by URI: JSON Lines of chat messages or prompt/completion pairs, or raw text."""
+
+    uri: SourceUri = Field(description=f"Where the dataset lives: {URI_FORMS}.")
+    format: DatasetFormat = Field(
+        default=DatasetFormat.CHAT,
+        description="chat: {messages: [{role, content}]} per line; prompt-completion: {prompt, "
+        "completion} per line; text: raw text used as is.",
+    )
+    credentials_secret_ref: SecretKeyReference | None = Field(
+        default=None,
+        description="Secret key with the token or credentials for hf:// or s3:// (never inline).",
+    )
+
+
+class Lineage(ApiModel):
+    """Where a fine-tuned model came from: base model, data and the job that produced it."""
+
+    base_model: str = Field(description="Name of the base FoundationModel.")
+    base_model_digest: str | None = Field(
+        default=None, description="Content digest of the base model's weights."
+    )
+    dataset: str = Field(description="URI of the training dataset.")
+    dataset_digest: str | None = Field(
+        default=None, description="Content digest of the training dataset."
+    )
+    fine_tune_job: str = Field(description="Name of the FineTuneJob that produced the model.")
+    method: str = Field(description="Fine-tuning method used (lora, full, continued-pretraining).")
+
+
+class StatusBase(ApiModel):
+    """What every Drover status has: the generation it reflects and standard conditions."""
+
+    # Condition types whose truth makes Ready true (the policy layer derives Ready from them).
+    ready_sub_conditions: ClassVar[tuple[str, ...]] = ()
+
+    observed_generation: int | None = Field(
+        default=None, description="The .metadata.generation this status was computed from."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Standard conditions; Ready summarises the others (kstatus, Argo CD, Flux).",
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["type"],
+        },
+    )
+
+    def condition(self, type_: str) -> Condition | None:
+        """The condition of that type, if set."""
+        return next((c for c in self.conditions if c.type == type_), None)
+
+
+# Drover puts a resource's name in label values and child names (RayJob, PVC, Serve app), which
+# Kubernetes limits to 63 characters; the CRD checks it at the root, the model here.
+NAME_RULE = Rule(
+    cel="!has(self.metadata.name) || size(self.metadata.name) <= 63",
+    message="metadata.name must be at most 63 characters (Drover uses it in label values and "
+    "child names): choose a shorter name",
+    check=lambda r: len(r.name) <= 63,
+    # No fieldPath: the CRD's metadata schema declares no fields for one to point at.
+)
+
+
+class ResourceBase(ApiModel):
+    """Base of the four top-level kinds: apiVersion, kind and free-form metadata."""
+
+    KIND: ClassVar[str] = ""
+
+    api_version: str = Field(default=API_VERSION, description="Always drover.dev/v1alpha1.")
+    kind: str = Field(description="The resource kind.")
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description="Standard Kubernetes object metadata."
+    )
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> ResourceBase:
+        if self.api_version != API_VERSION:
+            raise ValueError(f"apiVersion must be {API_VERSION}, not {self.api_version!r}")
+        if self.KIND and self.kind != self.KIND:
+            raise ValueError(f"kind must be {self.KIND}, not {self.kind!r}")
+        if not NAME_RULE.check(self):
+            raise PydanticCustomError(
+                "drover_rule", NAME_RULE.message, {"field_path": ".metadata.name"}
+            )
+        return self
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name", ""))
+
+    @property
+    def namespace(self) -> str | None:
+        ns = self.metadata.get("namespace")
+        return str(ns) if ns else None
+
+    @property
+    def generation(self) -> int | None:
+        gen = self.metadata.get("generation")
+        return int(gen) if gen is not None else None

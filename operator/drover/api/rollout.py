@@ -1,0 +1,376 @@
+"""API layer: the rollout policy of an InferenceService (`spec.rollout`) and its state.
+
+A change of the served model is rolled out as a canary: deployed at weight 0, warmed and checked,
+then given traffic step by step while an analysis compares it with the stable version; see
+`drover.policy.rollout` for the state machine that reads and writes these models.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from enum import StrEnum
+
+from pydantic import Field, field_validator
+
+from drover.api.base import ApiModel, Rule
+
+# The status models live in rollout_status.py (module size) and are re-exported here: one import
+# place for the InferenceService model.
+from drover.api.rollout_status import (
+    ACTIVE_PHASES,
+    MetricResult,
+    RejectedVersion,
+    RolloutPhase,
+    RolloutRecord,
+    RolloutResult,
+    RolloutStatus,
+    ServedVersion,
+    Verdict,
+    VersionRef,
+)
+
+# ---------------------------------------------------------------------------------------------
+# spec.rollout
+
+
+class RolloutStep(ApiModel):
+    """One traffic step of a canary rollout."""
+
+    weight: int = Field(
+        ge=1, le=100, description="Percent of requests sent to the canary during this step (1-100)."
+    )
+    pause_seconds: int = Field(
+        default=60,
+        ge=0,
+        le=86400,
+        description=(
+            "Minimum time at this weight. The step ends at the first successful analysis once "
+            "the pause is over, so it lasts at least one analysis interval."
+        ),
+    )
+
+
+class Warmup(ApiModel):
+    """Generations sent to the canary after it is ready and before it gets user traffic."""
+
+    requests: int = Field(
+        default=20,
+        ge=0,
+        le=10000,
+        description=(
+            "Warm-up generations sent to the canary before it gets any user traffic. They fill "
+            "caches and compile kernels, and their errors and the evaluation prompts form the "
+            "pre-traffic analysis, so a broken version is caught before any user sees it. "
+            "Default 20: enough that a version failing 20% of requests fails one (99%)."
+        ),
+    )
+
+
+class MetricName(StrEnum):
+    ERROR_RATE = "errorRate"
+    LATENCY_P50 = "latencyP50"
+    LATENCY_P95 = "latencyP95"
+    LATENCY_P99 = "latencyP99"
+    TTFT_P50 = "ttftP50"
+    TTFT_P95 = "ttftP95"
+    EVALUATION_PASS_RATE = "evaluationPassRate"
+
+
+# Which threshold kinds make sense for each metric.
+_SECONDS_METRICS = {"latencyP50", "latencyP95", "latencyP99", "ttftP50", "ttftP95"}
+
+
+def _threshold_count(m: AnalysisMetric) -> int:
+    return sum(x is not None for x in (m.max, m.max_seconds, m.min, m.max_relative_to_stable))
+
+
+def _threshold_fits(m: AnalysisMetric) -> bool:
+    name = str(m.name)
+    if m.max_seconds is not None:
+        return name in _SECONDS_METRICS
+    if m.max is not None:
+        return name == "errorRate"
+    if m.min is not None:
+        return name == "evaluationPassRate"
+    return name != "evaluationPassRate"  # maxRelativeToStable: the stable gets no prompts
+
+
+class AnalysisMetric(ApiModel):
+    """One check of the analysis: a metric of the canary and exactly one threshold."""
+
+    __rules__ = (
+        Rule(
+            cel="[has(self.max), has(self.maxSeconds), has(self.min), "
+            "has(self.maxRelativeToStable)].filter(x, x).size() == 1",
+            message="set exactly one of max, maxSeconds, min or maxRelativeToStable",
+            check=lambda m: _threshold_count(m) == 1,
+        ),
+        Rule(
+            cel="(!has(self.max) || self.name == 'errorRate') && (!has(self.maxSeconds) || "
+            "self.name in ['latencyP50', 'latencyP95', 'latencyP99', 'ttftP50', 'ttftP95']) && "
+            "(!has(self.min) || self.name == 'evaluationPassRate') && "
+            "(!has(self.maxRelativeToStable) || self.name != 'evaluationPassRate')",
+            message="threshold does not fit the metric: use max (0-1) for errorRate, maxSeconds "
+            "for latency and ttft, min (0-1) for evaluationPassRate, or maxRelativeToStable "
+            "for any metric but evaluationPassRate",
+            check=lambda m: _threshold_fits(m),
+        ),
+    )
+
+    name: MetricName = Field(
+        description=(
+            "errorRate (share of 5xx and failed generations), latencyP50/P95/P99 (request "
+            "seconds), ttftP50/P95 (seconds to first token) or evaluationPassRate (share of "
+            "evaluationPrompts answered as expected). The worst value across series counts."
+        )
+    )
+    max: float | None = Field(
+        default=None, ge=0, le=1, description="errorRate: the canary fails above this fraction."
+    )
+    max_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=3600,
+        description="Latency/TTFT: the canary fails above this many seconds.",
+    )
+    min: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="evaluationPassRate: the canary fails below this fraction.",
+    )
+    max_relative_to_stable: float | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description=(
+            "The canary fails above this multiple of the stable version's value measured over "
+            "the same window (e.g. 1.2: at most 20% worse than stable)."
+        ),
+    )
+
+
+class PromptExpectation(ApiModel):
+    """What an answer to an evaluation prompt must satisfy (all given checks must hold)."""
+
+    __rules__ = (
+        Rule(
+            cel="has(self.contains) || has(self.notContains) || has(self.regex) || "
+            "has(self.reference)",
+            message="set at least one of contains, notContains, regex or reference",
+            check=lambda e: any(
+                x is not None for x in (e.contains, e.not_contains, e.regex, e.reference)
+            ),
+        ),
+        Rule(
+            cel="!has(self.minRougeL) || has(self.reference)",
+            message="minRougeL needs a reference answer to compare with",
+            check=lambda e: e.min_rouge_l is None or e.reference is not None,
+            field_path=".minRougeL",
+        ),
+    )
+
+    contains: str | None = Field(
+        default=None, min_length=1, description="The answer must contain this text (ignoring case)."
+    )
+    not_contains: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The answer must not contain this text (ignoring case).",
+    )
+    regex: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1000,
+        description="The answer must match this Python regular expression (re.search).",
+    )
+    reference: str | None = Field(
+        default=None, min_length=1, description="A reference answer for the ROUGE-L comparison."
+    )
+    min_rouge_l: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        alias="minRougeL",
+        description="Minimum ROUGE-L F1 of the answer against reference (default 0.3).",
+    )
+
+    @field_validator("regex")
+    @classmethod
+    def _regex_compiles(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as err:
+                raise ValueError(f"regex does not compile ({err}); fix the expression") from err
+        return v
+
+
+class EvaluationPrompt(ApiModel):
+    """A prompt sent to the canary before it gets traffic and at each step."""
+
+    prompt: str = Field(min_length=1, max_length=8000, description="The user message sent.")
+    expect: PromptExpectation = Field(description="What the answer must satisfy.")
+
+
+class InconclusivePolicy(StrEnum):
+    HOLD = "hold"
+    ROLLBACK = "rollback"
+
+
+def _default_metrics() -> list[AnalysisMetric]:
+    return [
+        AnalysisMetric(name=MetricName.ERROR_RATE, max=0.01),
+        AnalysisMetric(name=MetricName.LATENCY_P95, max_relative_to_stable=1.5),
+        AnalysisMetric(name=MetricName.TTFT_P95, max_relative_to_stable=1.5),
+    ]
+
+
+class Analysis(ApiModel):
+    """How the canary is measured at each step and when it is rolled back."""
+
+    interval_seconds: int = Field(
+        default=30,
+        ge=10,
+        le=3600,
+        description=(
+            "Seconds between analyses. Each analysis covers the step so far, so samples "
+            "accumulate. Default 30: two scrapes at Prometheus' usual 15 s, and half of "
+            "Flagger's and Argo Rollouts' 60 s, so a bad version is caught twice as fast."
+        ),
+    )
+    failure_limit: int = Field(
+        default=1,
+        ge=0,
+        le=100,
+        description=(
+            "Failed analyses tolerated; one more rolls back (Argo Rollouts' meaning). Default 1: "
+            "a single blip does not reject a good version, a bad one is gone at the second "
+            "analysis. 0 rolls back at the first failed analysis."
+        ),
+    )
+    min_requests: int = Field(
+        default=20,
+        ge=1,
+        le=1000000,
+        description=(
+            "Canary requests an analysis needs to judge traffic metrics; fewer is "
+            "inconclusive. Default 20: one error in 20 already exceeds a 1% error budget, so "
+            "more requests mostly add delay while the canary serves users."
+        ),
+    )
+    on_inconclusive: InconclusivePolicy = Field(
+        default=InconclusivePolicy.HOLD,
+        description=(
+            "hold: stay at the current weight and measure again (samples keep accumulating); "
+            "rollback: an inconclusive analysis counts as a failed one toward failureLimit."
+        ),
+    )
+    metrics: list[AnalysisMetric] = Field(
+        default_factory=_default_metrics,
+        max_length=20,
+        description=(
+            "Checks of each analysis. Default: errorRate max 0.01, latencyP95 and ttftP95 at "
+            "most 1.5x stable (relative, so the same policy fits any model and hardware). "
+            "An empty list checks nothing and only paces the steps."
+        ),
+    )
+    evaluation_prompts: list[EvaluationPrompt] = Field(
+        default_factory=list,
+        max_length=100,
+        description=(
+            "Prompts sent to the canary before it gets traffic and at each analysis; their "
+            "pass rate is the evaluationPassRate metric (which defaults to min 1.0 when "
+            "prompts are given and no evaluationPassRate metric is listed)."
+        ),
+    )
+
+
+def _default_steps() -> list[RolloutStep]:
+    return [
+        RolloutStep(weight=1, pause_seconds=60),
+        RolloutStep(weight=10, pause_seconds=60),
+        RolloutStep(weight=50, pause_seconds=60),
+    ]
+
+
+# Standard CEL has no indexed iteration, so the pairwise check is unrolled up to maxItems (20);
+# this keeps the rule portable to any CEL evaluator, not only the API server's list extensions.
+_INCREASING_CEL = " && ".join(
+    f"(size(self.steps) < {i + 2} || self.steps[{i}].weight < self.steps[{i + 1}].weight)"
+    for i in range(19)
+)
+
+
+def _weights_increase(steps: list[RolloutStep]) -> bool:
+    return all(a.weight < b.weight for a, b in itertools.pairwise(steps))
+
+
+class RolloutSpec(ApiModel):
+    """How a new model version replaces the served one."""
+
+    __rules__ = (
+        Rule(
+            cel=_INCREASING_CEL,
+            message="steps weights must be strictly increasing (e.g. 1, 10, 50)",
+            check=lambda s: _weights_increase(s.steps),
+            field_path=".steps",
+        ),
+    )
+
+    steps: list[RolloutStep] = Field(
+        default_factory=_default_steps,
+        min_length=1,
+        max_length=20,
+        description=(
+            "Traffic steps, weights strictly increasing; after the last step succeeds the canary "
+            "is promoted to 100%. Default 1% / 10% / 50%, 60 s each: a bad version serves at "
+            "most 1% of requests before it is caught, and a good one is promoted in about 4 "
+            "minutes."
+        ),
+    )
+    ready_deadline_seconds: int = Field(
+        default=600,
+        ge=10,
+        le=86400,
+        description=(
+            "The canary must be ready (loaded and serving) within this many seconds of being "
+            "deployed, else it is rolled back with reason CanaryNotReady. Default 600: time to "
+            "schedule a GPU pod and load a multi-GB model."
+        ),
+    )
+    warmup: Warmup = Field(default_factory=Warmup, description="Pre-traffic warm-up.")
+    analysis: Analysis = Field(default_factory=Analysis, description="Analysis at each step.")
+
+    def effective_metrics(self) -> list[AnalysisMetric]:
+        """The metrics checked, with the implicit evaluationPassRate >= 1.0 when prompts exist."""
+        metrics = list(self.analysis.metrics)
+        if self.analysis.evaluation_prompts and not any(
+            m.name == MetricName.EVALUATION_PASS_RATE for m in metrics
+        ):
+            metrics.append(AnalysisMetric(name=MetricName.EVALUATION_PASS_RATE, min=1.0))
+        return metrics
+
+
+__all__ = [
+    "ACTIVE_PHASES",
+    "Analysis",
+    "AnalysisMetric",
+    "EvaluationPrompt",
+    "InconclusivePolicy",
+    "MetricName",
+    "MetricResult",
+    "PromptExpectation",
+    "RejectedVersion",
+    "RolloutPhase",
+    "RolloutRecord",
+    "RolloutResult",
+    "RolloutSpec",
+    "RolloutStatus",
+    "RolloutStep",
+    "ServedVersion",
+    "Verdict",
+    "VersionRef",
+    "Warmup",
+]
