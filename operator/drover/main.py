@@ -27,6 +27,19 @@ FINALIZER = "drover.dev/finalizer"
 _config: OperatorConfig | None = None
 
 
+def _timing() -> tuple[float, float]:
+    """Timer intervals, fixed when the decorators run: from the config, defaults if it is bad
+    (`run` reports a bad config before kopf starts)."""
+    try:
+        timing = load_config(None, os.environ).reconcile
+    except ConfigError:
+        return 10.0, 15.0
+    return timing.progress_poll_seconds, timing.autoscale_interval_seconds
+
+
+POLL, AUTOSCALE = _timing()
+
+
 def config() -> OperatorConfig:
     global _config
     if _config is None:
@@ -81,7 +94,7 @@ def foundationmodel_changed(body: kopf.Body, patch: kopf.Patch, logger: Any, **_
         foundationmodel.reconcile(body, patch, logger, config())
 
 
-@kopf.timer(GROUP, VERSION, "foundationmodels", interval=10, initial_delay=5)
+@kopf.timer(GROUP, VERSION, "foundationmodels", interval=POLL, initial_delay=POLL / 2)
 def foundationmodel_poll(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
     _track("FoundationModel", body)
     if body.get("status", {}).get("phase") in (None, "Pending", "Fetching"):
@@ -106,7 +119,7 @@ def finetunejob_changed(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: An
         finetunejob.reconcile(body, patch, logger, config())
 
 
-@kopf.timer(GROUP, VERSION, "finetunejobs", interval=10, initial_delay=5)
+@kopf.timer(GROUP, VERSION, "finetunejobs", interval=POLL, initial_delay=POLL / 2)
 def finetunejob_poll(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
     _track("FineTuneJob", body)
     if body.get("status", {}).get("phase") not in ("Succeeded", "Failed"):
@@ -125,7 +138,7 @@ def vectorindex_changed(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: An
         vectorindex.reconcile(body, patch, logger, config())
 
 
-@kopf.timer(GROUP, VERSION, "vectorindexes", interval=10, initial_delay=5)
+@kopf.timer(GROUP, VERSION, "vectorindexes", interval=POLL, initial_delay=POLL / 2)
 def vectorindex_poll(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
     _track("VectorIndex", body)
     with observe("VectorIndex"):
@@ -143,14 +156,14 @@ def inferenceservice_changed(body: kopf.Body, patch: kopf.Patch, logger: Any, **
         inferenceservice.reconcile(body, patch, logger, config())
 
 
-@kopf.timer(GROUP, VERSION, "inferenceservices", interval=10, initial_delay=5)
+@kopf.timer(GROUP, VERSION, "inferenceservices", interval=POLL, initial_delay=POLL / 2)
 def inferenceservice_poll(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
     _track("InferenceService", body)
     with observe("InferenceService"):
         inferenceservice.reconcile(body, patch, logger, config())
 
 
-@kopf.timer(GROUP, VERSION, "inferenceservices", interval=15, initial_delay=10)
+@kopf.timer(GROUP, VERSION, "inferenceservices", interval=AUTOSCALE, initial_delay=AUTOSCALE)
 def inferenceservice_autoscale(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
     with observe("Autoscaler"):
         autoscaler.autoscale(body, patch, logger, config())
@@ -171,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"drover: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    kopf.configure(log_format=kopf.LogFormat.FULL)
     kopf.run(
         clusterwide=_config.clusterwide,
         namespaces=_config.watch_namespaces,

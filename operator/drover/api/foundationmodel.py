@@ -121,6 +121,10 @@ class FoundationModelStatus(StatusBase):
     fetch_job: str | None = Field(
         default=None, description="Name of the RayJob that fetched (or is fetching) the weights."
     )
+    source_key: str | None = Field(
+        default=None,
+        description="Hash of the source the cache holds; a different hash starts a new fetch.",
+    )
 
 
 class FoundationModel(ResourceBase):

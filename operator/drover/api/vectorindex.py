@@ -149,6 +149,11 @@ class VectorIndexStatus(StatusBase):
     claim_name: str | None = Field(default=None, description="Claim holding the index.")
     path: str | None = Field(default=None, description="Directory of the current version.")
     build_job: str | None = Field(default=None, description="The RayJob of the last build.")
+    build_key: str | None = Field(
+        default=None,
+        description="Hash of what the current version was built from (documents, chunking, index "
+        "type, embedder digest); a different hash starts a rebuild.",
+    )
     built_at: datetime | None = Field(default=None, description="When the version was built.")
 
 
