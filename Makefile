@@ -53,7 +53,7 @@ demo: install ## Start the local stack and run examples/pipeline end to end
 	$(PY) -m drover demo
 
 bench: install ## Run the benchmarks and print their tables (ratios vs a baseline in the same run)
-	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in bench/[!_]*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean: ## Remove caches and the local stack's data (keeps .venv)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .drover-local

@@ -53,7 +53,8 @@ class ScaleUpRules(ApiModel):
         description=(
             "Scale up only to the lowest replica count recommended over this many seconds (as "
             "HPA does). Default 0: an LLM replica takes minutes to start, so any delay in asking "
-            "for it is paid in missed latency targets; the benchmark's best SLO needs 0."
+            "for it is paid in missed latency targets (in the benchmark 30-60 s dropped the SLO "
+            "attainment from 99.99% to 99.4-99.7%)."
         ),
     )
     max_step_percent: int = Field(
@@ -62,7 +63,10 @@ class ScaleUpRules(ApiModel):
         le=1000,
         description=(
             "At most this percentage of the replicas at the start of a period may be added per "
-            "period. Default 100 (double per period, HPA's default)."
+            "period. Default 100 (double per period, HPA's default). While replicas are still "
+            "starting, the limit counts from the ready ones, so the queue that builds during a "
+            "start-up does not order the same capacity twice (on the benchmark's surge: 26% "
+            "fewer replica-hours for 2 points of SLO attainment)."
         ),
     )
     max_step_replicas: int | None = Field(
@@ -90,10 +94,10 @@ class ScaleDownRules(ApiModel):
         ge=0,
         le=3600,
         description=(
-            "Scale down only to the highest replica count recommended over this many seconds. "
-            "Default 300 (HPA's): conversational load comes in bursts a few minutes apart; a "
-            "shorter window removed replicas that the next burst needed again (see the "
-            "benchmark), a longer one only added replica-hours."
+            "Scale down only to the highest replica count recommended over this many seconds "
+            "(as HPA does). Default 300 (HPA's): conversational load comes in waves minutes "
+            "apart; in the benchmark 120-180 s removed replicas the next wave needed (SLO "
+            "attainment 99.8% instead of 99.99%) and 600 s cost 10% more replica-hours."
         ),
     )
     max_step_percent: int = Field(
@@ -102,8 +106,9 @@ class ScaleDownRules(ApiModel):
         le=100,
         description=(
             "At most this percentage of the replicas at the start of a period may be removed per "
-            "period. Default 50: halving at most once a period keeps a mistaken scale-down "
-            "cheap to undo, since every replica removed costs a slow start-up to get back."
+            "period. Default 50: every replica removed costs a slow start-up to get back; in the "
+            "benchmark 100 (HPA's) removed replicas it had to add back on the doubled trace (5% "
+            "more replica-hours) and 25 held the surge's extra replicas longer."
         ),
     )
     max_step_replicas: int | None = Field(
@@ -160,9 +165,12 @@ class PanicSpec(ApiModel):
         gt=1.0,
         le=100.0,
         description=(
-            "Panic when the load over the short window exceeds this multiple of target per "
-            "ready replica. While panicking, scale up straight to what the load needs (no "
-            "stabilization, no step limit) and never scale down. Default 2.0 (Knative's 200%)."
+            "Panic when the load over the short window reaches this multiple of target per "
+            "replica. While panicking, scale up to what the short-window load needs without "
+            "waiting for any stabilization window (the step limits still apply) and never scale "
+            "down. Default 2.0 (Knative's 200%): on the benchmark's surge 1.5 did the same, "
+            "while 3 (like no panic mode) lost 1.8 points of SLO attainment and cost 13% more "
+            "replica-hours."
         ),
     )
     window_seconds: int = Field(
@@ -203,7 +211,8 @@ class AutoscalingSpec(ApiModel):
         lt=1,
         description=(
             "No scaling while value/target stays within 1 +/- tolerance. Default 0.1 (HPA's): "
-            "it stops noise from flapping replicas without hiding a real change."
+            "in the benchmark 0.05 doubled the scale events and 0.2 let SLO attainment fall to "
+            "99.3-99.5% on some variants of the trace."
         ),
     )
     window_seconds: int = Field(
@@ -212,9 +221,10 @@ class AutoscalingSpec(ApiModel):
         le=3600,
         description=(
             "The averaging window over which the load is read, in seconds. Default 90: in the "
-            "benchmark 60 s chased single long conversations (up to 10% more replica-hours) and "
-            "180 s reacted late to a rising load (SLO below 99.5%); 90-120 s did best on every "
-            "variant of the trace. Bursts are caught by panic mode, not by this window."
+            "benchmark 60 s chased single long conversations (7-9% more replica-hours) and 180 s "
+            "reacted late to a rising load (SLO attainment below 99.5%); 90-120 s did best on "
+            "every variant of the trace. Sudden bursts are caught by panic mode, not by this "
+            "window."
         ),
     )
     scale_up: ScaleUpRules = Field(

@@ -7,7 +7,6 @@ a new Ray cluster doubles GPU use while KubeRay upgrades.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import yaml
 
 from drover.api.inferenceservice import InferenceService
+from drover.api.versions import version_id
 from drover.builders.meta import Manifest, model_mount_path
 from drover.builders.raycluster import Mount, Placement, build_ray_cluster_spec, secret_path
 
@@ -38,10 +38,14 @@ class VersionPlan:
     replicas: int = 1
 
     @property
+    def full_digest(self) -> str:
+        """The digest that identifies this version: `base+adapter` when it has an adapter."""
+        return f"{self.digest}+{self.adapter_digest}" if self.adapter_digest else self.digest
+
+    @property
     def id(self) -> str:
         """Stable version id from the weights (and adapter): the same weights, the same id."""
-        basis = f"{self.digest}+{self.adapter_digest}" if self.adapter_digest else self.digest
-        return "v" + hashlib.sha256(basis.encode()).hexdigest()[:10]
+        return version_id(self.full_digest)
 
     @property
     def deployment(self) -> str:

@@ -16,9 +16,10 @@ import kopf
 from drover.api.autoscaling import AutoscalingStatus
 from drover.api.inferenceservice import InferenceService
 from drover.api.rollout import ServedVersion
+from drover.api.versions import version_id
 from drover.config import OperatorConfig
 from drover.handlers.common import emit, now, parse_resource, write_status
-from drover.handlers.inferenceservice import DECLARED, served_version_id
+from drover.handlers.inferenceservice import DECLARED
 from drover.k8s.metrics import MetricsUnavailable, Selector, query_one, signal_query
 from drover.observability import METRICS_UNAVAILABLE, SCALE_EVENTS
 from drover.policy.autoscale import LoadSnapshot, ScaleOutcome, decide_replicas
@@ -44,7 +45,7 @@ def autoscale(
     )
     current = previous.desired_replicas if previous else svc.spec.replicas.min
     ready = int((recorded.get("replicas") or {}).get("ready") or 0)
-    selector = Selector(svc.name, ns, served_version_id(stable))
+    selector = Selector(svc.name, ns, version_id(stable.digest))
     url, timeout = config.prometheus.url, config.prometheus.timeout_seconds
     problem = ""
     try:

@@ -59,6 +59,7 @@ def reconcile(
         rayjob = children.get_object("RayJob", fm.namespace or "default", job_name)
     report = raydash.read_worker_report(rayjob) if rayjob else None
     decision = decide_fetch(
+        model=fm.name,
         source_key=source_key(fm),
         job_name=job_name,
         claim=claim,

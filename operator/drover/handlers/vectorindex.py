@@ -60,6 +60,7 @@ def reconcile(
         rayjob = children.get_object("RayJob", namespace, job_name)
     report = raydash.read_worker_report(rayjob) if rayjob else None
     decision = decide_index(
+        index_dir=vi.name,
         embedder=embedder_cond,
         key=key,
         recorded=recorded,

@@ -30,8 +30,14 @@ class FetchDecision:
     done: bool = False
 
 
+def cache_dir(model: str, digest: str) -> str:
+    """Where the fetch worker puts a digest's weights inside the cache claim."""
+    return f"{model}/{digest.split(':')[-1][:12]}"
+
+
 def decide_fetch(
     *,
+    model: str,
     source_key: str,
     job_name: str,
     claim: str,
@@ -63,7 +69,8 @@ def decide_fetch(
         fields = {
             **base,
             "digest": result["digest"],
-            "cache": {"claimName": claim, "path": str(result.get("path", ""))},
+            # By convention (not the worker's own view of its mounts): <name>/<12 hex of digest>.
+            "cache": {"claimName": claim, "path": cache_dir(model, str(result["digest"]))},
             "sizeBytes": int(result.get("sizeBytes") or 0),
         }
         if result.get("revision"):

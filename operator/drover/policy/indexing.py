@@ -33,6 +33,7 @@ def is_current(recorded: Mapping[str, Any], key: str) -> bool:
 
 def decide_index(
     *,
+    index_dir: str,
     embedder: Cond,
     key: str,
     recorded: Mapping[str, Any],
@@ -69,9 +70,10 @@ def decide_index(
             "buildJob": job_name,
             "builtAt": now_iso,
         }
-        for src in ("documents", "chunks", "dimensions", "embedderDigest", "path"):
+        for src in ("documents", "chunks", "dimensions", "embedderDigest"):
             if result.get(src) is not None:
                 fields[src] = result[src]
+        fields["path"] = f"{index_dir}/v{fields['version']}"  # inside the index claim
         message = (
             f"built version {fields['version']}: {result.get('documents')} documents, "
             f"{result.get('chunks')} chunks"

@@ -109,6 +109,7 @@ def test_worker_log_gives_the_last_progress_and_the_result() -> None:
 
 def _fetch(job: JobView, result=None, progress=None, recorded=None):
     return decide_fetch(
+        model="m",
         source_key="k1",
         job_name="m-fetch-k1",
         claim="m-cache",
@@ -125,7 +126,7 @@ def test_fetch_success_records_digest_and_cache() -> None:
         {"digest": "sha256:ff", "path": "m/ffff", "sizeBytes": 5_000_000},
     )
     assert d.phase == "Ready"
-    assert d.fields["cache"] == {"claimName": "m-cache", "path": "m/ffff"}
+    assert d.fields["cache"] == {"claimName": "m-cache", "path": "m/ff"}
     assert d.event is not None and d.event.reason == "Fetched"
 
 
@@ -233,6 +234,7 @@ EMB = Cond("EmbeddingModelReady", True, "ModelReady", "ok")
 def test_a_changed_build_key_rebuilds_while_the_old_version_serves() -> None:
     recorded = {"version": 3, "buildKey": "old"}
     d = decide_index(
+        index_dir="idx",
         embedder=EMB,
         key="new",
         recorded=recorded,
@@ -254,6 +256,7 @@ def test_a_finished_build_becomes_the_current_version() -> None:
         "embedderDigest": "sha256:e",
     }
     d = decide_index(
+        index_dir="idx",
         embedder=EMB,
         key="new",
         recorded={"version": 3, "buildKey": "old"},
@@ -263,10 +266,12 @@ def test_a_finished_build_becomes_the_current_version() -> None:
         now_iso="t",
     )
     assert d.phase == "Ready" and d.fields["version"] == 4 and d.fields["buildKey"] == "new"
+    assert d.fields["path"] == "idx/v4"
 
 
 def test_an_index_with_a_current_key_does_nothing() -> None:
     d = decide_index(
+        index_dir="idx",
         embedder=EMB,
         key="k",
         recorded={"version": 2, "buildKey": "k"},

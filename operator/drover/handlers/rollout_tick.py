@@ -1,0 +1,117 @@
+"""Handlers layer: one tick of an InferenceService's rollout — decide, measure if asked, decide.
+
+The state machine (`drover.policy.rollout`) asks for warm-up or analysis when it needs numbers;
+this module gets them (requests pinned to the canary, Prometheus queries) and asks again with the
+results, so one tick both measures and acts on the measurement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from drover.api.inferenceservice import InferenceService
+from drover.api.rollout import (
+    MetricResult,
+    RolloutSpec,
+    RolloutStatus,
+    RolloutStep,
+    ServedVersion,
+    VersionRef,
+)
+from drover.api.versions import version_id
+from drover.config import OperatorConfig
+from drover.k8s import serving
+from drover.policy.rollout import (
+    ROLLOUT_ANNOTATION,
+    RolloutAction,
+    RolloutControl,
+    RolloutDecision,
+    RolloutObservation,
+    next_rollout,
+)
+from drover.policy.versions import apply_actions, served_with_health
+
+# Without spec.rollout: one step to 100% and no metrics — replace the old version once the new
+# one is ready and warmed.
+REPLACE = RolloutSpec(steps=[RolloutStep(weight=100, pause_seconds=0)])
+
+
+@dataclass(frozen=True)
+class Tick:
+    decision: RolloutDecision
+    stable: ServedVersion | None
+    canary: ServedVersion | None
+    control: RolloutControl | None
+
+
+def control_of(body: Mapping[str, Any]) -> RolloutControl | None:
+    """The `drover.dev/rollout` annotation (promote|abort|pause|resume); unknown values ignored."""
+    value = (body.get("metadata", {}).get("annotations") or {}).get(ROLLOUT_ANNOTATION)
+    try:
+        return RolloutControl(value) if value else None
+    except ValueError:
+        return None
+
+
+def rollout_tick(
+    svc: InferenceService,
+    body: Mapping[str, Any],
+    health: Mapping[str, str],
+    desired: VersionRef | None,
+    *,
+    config: OperatorConfig,
+    url: str,
+    now: datetime,
+) -> Tick:
+    recorded = body.get("status") or {}
+    stable = served_with_health(recorded.get("stable"), health)
+    canary = served_with_health(recorded.get("canary"), health)
+    state = RolloutStatus.model_validate(recorded["rollout"]) if recorded.get("rollout") else None
+    spec = svc.spec.rollout or REPLACE
+    control = control_of(body)
+    observed = RolloutObservation(desired=desired, stable=stable, canary=canary, control=control)
+    decision = next_rollout(state, spec, observed, now)
+    measured = _measure(decision, svc, spec, config, url, stable, now)
+    if measured is not None:
+        observed = RolloutObservation(
+            desired=desired, stable=stable, canary=canary, analysis=measured
+        )
+        decision = next_rollout(decision.status, spec, observed, now)
+    stable, canary = apply_actions(decision, desired, stable, canary)
+    return Tick(decision, stable, canary, control)
+
+
+def _measure(
+    decision: RolloutDecision,
+    svc: InferenceService,
+    spec: RolloutSpec,
+    config: OperatorConfig,
+    url: str,
+    stable: ServedVersion | None,
+    now: datetime,
+) -> list[MetricResult] | None:
+    """Warm-up or analysis results when the state machine asked for them, else None."""
+    if decision.canary is None or stable is None:
+        return None
+    canary_id, stable_id = version_id(decision.canary.digest), version_id(stable.digest)
+    prompts = spec.analysis.evaluation_prompts
+    if RolloutAction.WARM_UP in decision.actions:
+        return serving.warm_up(url, svc.name, canary_id, spec.warmup.requests, prompts, now=now)
+    start = decision.analysis_window_start
+    if RolloutAction.RUN_ANALYSIS not in decision.actions or start is None:
+        return None
+    results = serving.measure(
+        config.prometheus.url,
+        spec.analysis,
+        service=svc.name,
+        namespace=svc.namespace or "default",
+        canary=canary_id,
+        stable=stable_id,
+        window_start=start,
+        now=now,
+        timeout=config.prometheus.timeout_seconds,
+    )
+    return results + serving.evaluate_prompts(url, svc.name, canary_id, prompts, now=now)

@@ -1,0 +1,129 @@
+"""Handlers layer: what an InferenceService needs read from the cluster before deciding anything.
+
+Its model (and adapter), its index and the index's embedder, as plain objects plus the condition
+saying whether they are usable; and, for any served version, where its weights are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from drover.api.common import AcceleratorRequest
+from drover.api.inferenceservice import InferenceService
+from drover.api.rollout import ServedVersion, VersionRef
+from drover.builders.placement import resolve_placement
+from drover.builders.raycluster import Placement
+from drover.builders.serving import IndexPlan, VersionPlan
+from drover.config import OperatorConfig
+from drover.k8s import children
+from drover.policy.conditions import Cond
+from drover.policy.dependencies import decide_model_ready
+
+
+@dataclass
+class ServingInputs:
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    condition: Cond = field(default_factory=lambda: Cond("ModelReady", None, "Reconciling"))
+    index: IndexPlan | None = None
+    desired: VersionRef | None = None
+
+
+def read_inputs(svc: InferenceService, namespace: str) -> ServingInputs:
+    """The model, adapter and index the spec names, and whether all are ready."""
+    names = [svc.spec.model.name] + ([svc.spec.adapter.name] if svc.spec.adapter else [])
+    found = {n: children.get_object("FoundationModel", namespace, n) for n in names}
+    models = {n: obj for n, obj in found.items() if obj is not None}
+    cond = decide_model_ready("ModelReady", "spec.model.name", names[0], models.get(names[0]))
+    if cond.status is True and svc.spec.adapter is not None:
+        cond = decide_model_ready("ModelReady", "spec.adapter.name", names[1], models.get(names[1]))
+    inputs = ServingInputs(models=models, condition=cond)
+    if cond.status is not True:
+        return inputs
+    if svc.spec.retrieval is not None:
+        inputs.index = _index_plan(svc.spec.retrieval.vector_index.name, namespace)
+        if inputs.index is None:
+            name = svc.spec.retrieval.vector_index.name
+            inputs.condition = Cond(
+                "ModelReady",
+                False,
+                "WaitingForIndex",
+                f"waiting for VectorIndex {name} to be Ready",
+            )
+            return inputs
+    digests = [models[n]["status"]["digest"] for n in names]
+    inputs.desired = VersionRef(model="+".join(names), digest="+".join(digests))
+    return inputs
+
+
+def service_placement(
+    svc: InferenceService, inputs: ServingInputs, config: OperatorConfig
+) -> Placement:
+    """The serving placement (the spec's accelerator, else the model's); raises SpecError."""
+    model_spec = inputs.models[svc.spec.model.name]["spec"]
+    request = svc.spec.accelerator
+    if request is None and model_spec.get("accelerator"):
+        request = AcceleratorRequest.model_validate(model_spec["accelerator"])
+    return resolve_placement(
+        request,
+        config.accelerator_classes,
+        field="spec.accelerator",
+        parameter_count=model_spec.get("parameterCount"),
+    )
+
+
+def plan_for(
+    version: ServedVersion | None, namespace: str, *, weight: int, replicas: int
+) -> VersionPlan | None:
+    """Where a served version's weights are, as a deployment plan; None when unknown."""
+    if version is None:
+        return None
+    base_name, _, adapter_name = version.model.partition("+")
+    base_digest, _, adapter_digest = version.digest.partition("+")
+    base = _location(base_name, base_digest, namespace)
+    if base is None:
+        return None
+    adapter = _location(adapter_name, adapter_digest, namespace) if adapter_name else None
+    return VersionPlan(
+        model=version.model,
+        digest=base_digest,
+        claim=base[0],
+        path=base[1],
+        adapter_claim=adapter[0] if adapter else "",
+        adapter_path=adapter[1] if adapter else "",
+        adapter_digest=adapter_digest,
+        weight=weight,
+        replicas=replicas,
+    )
+
+
+def _location(name: str, digest: str, namespace: str) -> tuple[str, str] | None:
+    """(claim, path) of `digest`'s weights: the model's current cache, or the directory an older
+    digest was fetched into (fetches keep old digests until nothing uses them)."""
+    status = (children.get_object("FoundationModel", namespace, name) or {}).get("status") or {}
+    cache: Mapping[str, Any] = status.get("cache") or {}
+    if not cache.get("claimName"):
+        return None
+    if status.get("digest") == digest:
+        return str(cache["claimName"]), str(cache.get("path", ""))
+    return str(cache["claimName"]), f"{name}/{digest.split(':')[-1][:12]}"
+
+
+def _index_plan(name: str, namespace: str) -> IndexPlan | None:
+    index = children.get_object("VectorIndex", namespace, name)
+    status = (index or {}).get("status") or {}
+    if index is None or not status.get("version") or not status.get("path"):
+        return None
+    embedder = children.get_object(
+        "FoundationModel", namespace, index["spec"]["embeddingModel"]["name"]
+    )
+    cache = ((embedder or {}).get("status") or {}).get("cache") or {}
+    if not cache:
+        return None
+    return IndexPlan(
+        claim=str(status.get("claimName")),
+        path=str(status["path"]),
+        embedder_claim=str(cache.get("claimName")),
+        embedder_path=str(cache.get("path")),
+    )

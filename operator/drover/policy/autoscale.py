@@ -1,0 +1,379 @@
+"""Policy layer: decide an InferenceService's replica count from its load, with the reason why.
+
+Pure: `decide_replicas` reads a load snapshot, the autoscaling spec, the replica bounds and the
+previous status, and returns the desired replicas, a reason sentence and the new status. All the
+memory a decision needs lives in that status, so a restarted operator decides as if it never
+stopped. Called by the InferenceService autoscaling timer; used unchanged by bench/autoscale.py.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from drover.api.autoscaling import (
+    HISTORY_LIMIT,
+    AutoscalingSignal,
+    AutoscalingSpec,
+    AutoscalingStatus,
+    RecommendationRecord,
+    ScaleDecisionRecord,
+    ScaleDownRules,
+    ScaleUpRules,
+)
+from drover.policy._window import recommendations_in_window, record_recommendation
+
+__all__ = ["LoadSnapshot", "ScaleDecision", "ScaleOutcome", "decide_replicas", "load_total"]
+
+_LABELS = {
+    AutoscalingSignal.IN_FLIGHT_REQUESTS: "in-flight",
+    AutoscalingSignal.QUEUE_DEPTH: "queue depth",
+    AutoscalingSignal.TOKENS_PER_SECOND: "tokens/s",
+}
+
+
+@dataclass(frozen=True)
+class LoadSnapshot:
+    """The load of one InferenceService (or one version of it) as read from Prometheus.
+
+    `value` is the per-replica average of the signal over the spec's `windowSeconds` (None: no
+    data). `total` is the service-wide sum over the same window, including requests waiting at
+    the router; when absent it is `value x max(ready_replicas, 1)`. At zero replicas give
+    `total` (what waits at the router). `burst_value`/`burst_total` are the same over the
+    shorter `panic.windowSeconds`; absent, the panic check uses the main window.
+    `current_replicas` counts the replicas ordered (starting or serving), `ready_replicas` those
+    serving; while 0 < ready < current, a scale-up steps from the ready ones.
+    """
+
+    signal: AutoscalingSignal
+    value: float | None
+    current_replicas: int
+    ready_replicas: int
+    sample_time: datetime
+    total: float | None = None
+    burst_value: float | None = None
+    burst_total: float | None = None
+
+
+class ScaleOutcome(StrEnum):
+    """What a decision did; the handler uses it as the event reason."""
+
+    SCALED_UP = "ScaledUp"
+    SCALED_DOWN = "ScaledDown"
+    SCALED_TO_ZERO = "ScaledToZero"
+    WOKE_UP = "WokeUp"
+    HELD = "Held"
+    METRICS_UNAVAILABLE = "MetricsUnavailable"
+
+
+@dataclass(frozen=True)
+class ScaleDecision:
+    """The desired replica count, why, and the status to record (always; it carries memory)."""
+
+    desired_replicas: int
+    reason: str
+    outcome: ScaleOutcome
+    panic: bool
+    status: AutoscalingStatus
+
+    @property
+    def changed(self) -> bool:
+        return self.status.desired_replicas != self.status.current_replicas
+
+
+def load_total(snapshot: LoadSnapshot, burst: bool = False) -> float | None:
+    """The service-wide load (None: no data), from the burst window when asked and available."""
+    if burst and (snapshot.burst_total is not None or snapshot.burst_value is not None):
+        total, value = snapshot.burst_total, snapshot.burst_value
+    else:
+        total, value = snapshot.total, snapshot.value
+    if total is not None:
+        return max(total, 0.0)
+    if value is not None:
+        return max(value, 0.0) * max(snapshot.ready_replicas, 1)
+    return None
+
+
+def _replicas(n: int) -> str:
+    return f"{n} replica" if n == 1 else f"{n} replicas"
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}" if float(x).is_integer() else f"{x:.1f}"
+
+
+def _changed_in_period(
+    status: AutoscalingStatus | None, now: datetime, period: int, up: bool
+) -> int:
+    """Replicas added (up) or removed (down, negative) in the current rate-limit period."""
+    if status is None:
+        return 0
+    cutoff = now - timedelta(seconds=period)
+    return sum(
+        rec.to - rec.from_
+        for rec in status.history
+        if rec.time > cutoff and rec.to != rec.from_ and (rec.to > rec.from_) == up
+    )
+
+
+def _step_limit(rules: ScaleUpRules | ScaleDownRules, start: int, up: bool) -> int:
+    pct = rules.max_step_percent / 100
+    if up:
+        limits = [math.ceil(max(start, 1) * (1 + pct))]
+        if rules.max_step_replicas is not None:
+            limits.append(start + rules.max_step_replicas)
+        return max(limits)
+    limits = [int(start * (1 - pct))]
+    if rules.max_step_replicas is not None:
+        limits.append(start - rules.max_step_replicas)
+    return min(limits)
+
+
+def _rate_limit(
+    spec: AutoscalingSpec,
+    status: AutoscalingStatus | None,
+    now: datetime,
+    current: int,
+    ready: int,
+    desired: int,
+) -> tuple[int, str]:
+    """Clamp a change to the per-period step limit; the suffix says so when it bites."""
+    up = desired > current
+    rules: ScaleUpRules | ScaleDownRules = spec.scale_up if up else spec.scale_down
+    # HPA's way: the period's start is the current count with this period's changes undone.
+    start = current - _changed_in_period(status, now, rules.period_seconds, up)
+    starting = up and 0 < ready < start
+    if starting:
+        # While replicas start, step from the ready ones: the queue that builds while they
+        # start is load they will take, and must not order the same capacity twice. (With no
+        # replica ready, e.g. waking from zero or an unknown count, HPA's rule alone applies.)
+        start = ready
+    limit = _step_limit(rules, start, up)
+    if up and desired > limit:
+        if starting:
+            why = f"{_replicas(current - ready)} still starting, scaleUp allows {limit}"
+        else:
+            why = f"scaleUp allows {limit} per {rules.period_seconds}s"
+        return max(limit, current), f" (limited from {desired}: {why})"
+    if not up and desired < limit:
+        return min(limit, current), (
+            f" (limited from {desired}: scaleDown allows {limit} per {rules.period_seconds}s)"
+        )
+    return desired, ""
+
+
+def _panic(
+    snapshot: LoadSnapshot,
+    spec: AutoscalingSpec,
+    total: float,
+    current: int,
+    panic_until: datetime | None,
+    now: datetime,
+) -> tuple[float, bool, datetime | None]:
+    """Knative's KPA panic: (burst load, surge now?, panic end or None when not panicking).
+
+    A surge is the short-window load at or above thresholdMultiplier x target per replica; panic
+    lasts until a whole `windowSeconds` has passed without one."""
+    burst = load_total(snapshot, burst=True)
+    burst = total if burst is None else burst
+    surge = burst >= spec.panic.threshold_multiplier * spec.target * current
+    if surge:
+        panic_until = now + timedelta(seconds=spec.window_seconds)
+    if panic_until is not None and not surge and now >= panic_until:
+        panic_until = None
+    return burst, surge, panic_until
+
+
+def _stabilized(current: int, rec: int, window_up: list[int], window_down: list[int]) -> int:
+    """HPA's stabilization: up to the lowest recommendation of the up window, down to the
+    highest of the down window, else stay."""
+    up_rec = min([rec, *window_up])
+    down_rec = max([rec, *window_down])
+    if current < up_rec:
+        return up_rec
+    if current > down_rec:
+        return down_rec
+    return current
+
+
+def decide_replicas(
+    snapshot: LoadSnapshot,
+    spec: AutoscalingSpec,
+    bounds: tuple[int, int],
+    status: AutoscalingStatus | None,
+    now: datetime,
+) -> ScaleDecision:
+    """Decide the replica count for `snapshot` under `spec` within `bounds` = (min, max).
+
+    A min of 0 does not by itself allow zero replicas: only `scaleToZero.enabled` does, after
+    `idleSeconds` of idle load, and never on missing data.
+    """
+    current = max(snapshot.current_replicas, 0)
+    floor = max(bounds[0], 1)
+    ceiling = max(bounds[1], floor)
+    label = _LABELS[snapshot.signal]
+    target = spec.target
+    prev = status
+    panic_until = prev.panic_until if prev else None
+    history = list(prev.history) if prev else []
+    recs = list(prev.recommendations) if prev else []
+    last_decision = prev.last_decision_time if prev else None
+    keep = max(spec.scale_up.stabilization_seconds, spec.scale_down.stabilization_seconds)
+
+    total = load_total(snapshot)
+    if total is None:
+        # Missing data: hold; only bounds the user changed may still move the count.
+        desired = current if current == 0 else min(max(current, floor), ceiling)
+        reason = f"holding {_replicas(current)}: no {snapshot.signal.value} data from metrics"
+        if desired != current:
+            reason = (
+                f"replicas {current}→{desired}: no load data, moved into bounds "
+                f"[{floor}, {ceiling}]"
+            )
+        return _finish(
+            snapshot, spec, prev, now, current, desired, None, reason,
+            ScaleOutcome.METRICS_UNAVAILABLE, False, panic_until, None, recs, history,
+            last_decision,
+        )  # fmt: skip
+
+    per_replica = total / current if current > 0 else total
+    zero = spec.scale_to_zero
+    idle = total <= zero.activation_threshold
+    idle_since = (prev.idle_since if prev and prev.idle_since else now) if idle else None
+
+    # At zero: wake on load above the activation threshold (or when zero is no longer allowed).
+    if current == 0:
+        if zero.enabled and idle:
+            reason = (
+                f"holding 0 replicas: total {label} {_fmt(total)} ≤ activation threshold "
+                f"{_fmt(zero.activation_threshold)}"
+            )
+            return _finish(
+                snapshot, spec, prev, now, 0, 0, total, reason, ScaleOutcome.HELD, False,
+                None, idle_since, [], history, last_decision,
+            )  # fmt: skip
+        desired = min(max(math.ceil(total / target), floor), ceiling)
+        reason = (
+            f"replicas 0→{desired}: waking up, total {label} {_fmt(total)} > activation threshold "
+            f"{_fmt(zero.activation_threshold)}"
+            if zero.enabled
+            else f"replicas 0→{desired}: below min {floor}"
+        )
+        recs = record_recommendation([], None, now, desired, keep)
+        return _finish(
+            snapshot, spec, prev, now, 0, desired, total, reason, ScaleOutcome.WOKE_UP, False,
+            None, None, recs, history, now,
+        )  # fmt: skip
+
+    burst, surge, panic_until = _panic(snapshot, spec, total, current, panic_until, now)
+    panicking = panic_until is not None
+
+    ratio = total / (current * target)
+    within = abs(ratio - 1) <= spec.tolerance
+    raw = current if within else math.ceil(total / target)
+    rec = min(max(raw, floor), ceiling)
+    window_up = recommendations_in_window(
+        recs, last_decision, now, spec.scale_up.stabilization_seconds
+    )
+    window_down = recommendations_in_window(
+        recs, last_decision, now, spec.scale_down.stabilization_seconds
+    )
+    recs = record_recommendation(recs, last_decision, now, rec, keep)
+    cmp = "within" if within else (">" if ratio > 1 else "<")
+    why = (
+        f"{label} {_fmt(per_replica)} per replica {cmp} target {_fmt(target)}"
+        f" (tolerance {spec.tolerance:.0%})"
+    )
+
+    if zero.enabled and idle and idle_since is not None and not panicking:
+        idle_for = (now - idle_since).total_seconds()
+        if idle_for >= zero.idle_seconds:
+            reason = (
+                f"replicas {current}→0: total {label} {_fmt(total)} ≤ "
+                f"{_fmt(zero.activation_threshold)} for {idle_for:.0f}s ≥ idleSeconds "
+                f"{zero.idle_seconds}"
+            )
+            return _finish(
+                snapshot, spec, prev, now, current, 0, per_replica, reason,
+                ScaleOutcome.SCALED_TO_ZERO, False, None, idle_since, [], history, now,
+            )  # fmt: skip
+
+    suffix = ""
+    if panicking:
+        # No stabilization and no scale down; the step limit still holds, or a queue that
+        # builds while new replicas start would order replicas again and again.
+        need = math.ceil(burst / target) if surge else rec
+        desired = max(min(max(need, rec, floor), ceiling), min(current, ceiling))
+        if surge:
+            why = (
+                f"panic: {label} {_fmt(burst / current)} per replica over "
+                f"{spec.panic.window_seconds}s ≥ {_fmt(spec.panic.threshold_multiplier)}x "
+                f"target {_fmt(target)}"
+            )
+        else:
+            why = f"panic mode until {panic_until:%H:%M:%S}, no scale down; {why}"
+    else:
+        desired = _stabilized(current, rec, window_up, window_down)
+        if desired == current and rec != current:
+            side = "scaleUp" if rec > current else "scaleDown"
+            window = (spec.scale_up if rec > current else spec.scale_down).stabilization_seconds
+            why += f"; load asks for {rec}, {side} waits out its {window}s stabilization window"
+    if desired != current and floor <= current <= ceiling:
+        desired, suffix = _rate_limit(spec, prev, now, current, snapshot.ready_replicas, desired)
+    desired = min(max(desired, floor), ceiling)
+    if desired > current:
+        outcome, head = ScaleOutcome.SCALED_UP, f"replicas {current}→{desired}: "
+    elif desired < current:
+        outcome, head = ScaleOutcome.SCALED_DOWN, f"replicas {current}→{desired}: "
+    else:
+        outcome, head = ScaleOutcome.HELD, f"holding {_replicas(current)}: "
+    if desired == ceiling and raw > ceiling:
+        suffix += f" (capped at max {ceiling})"
+    elif desired == floor and raw < floor and desired <= current:
+        suffix += f" (held at min {floor})"
+    return _finish(
+        snapshot, spec, prev, now, current, desired, per_replica, head + why + suffix, outcome,
+        panicking, panic_until, idle_since, recs, history, now,
+    )  # fmt: skip
+
+
+def _finish(
+    snapshot: LoadSnapshot,
+    spec: AutoscalingSpec,
+    prev: AutoscalingStatus | None,
+    now: datetime,
+    current: int,
+    desired: int,
+    value: float | None,
+    reason: str,
+    outcome: ScaleOutcome,
+    panicking: bool,
+    panic_until: datetime | None,
+    idle_since: datetime | None,
+    recs: list[RecommendationRecord],
+    history: list[ScaleDecisionRecord],
+    last_decision: datetime | None,
+) -> ScaleDecision:
+    last_scale = prev.last_scale_time if prev else None
+    if desired != current:
+        last_scale = now
+        history = [
+            *history,
+            ScaleDecisionRecord(time=now, from_=current, to=desired, value=value, reason=reason),
+        ][-HISTORY_LIMIT:]
+    new = AutoscalingStatus(
+        current_replicas=current,
+        desired_replicas=desired,
+        signal=snapshot.signal,
+        value=value,
+        last_scale_time=last_scale,
+        reason=reason,
+        panic_until=panic_until,
+        idle_since=idle_since,
+        last_decision_time=last_decision,
+        recommendations=recs,
+        history=history,
+    )
+    return ScaleDecision(desired, reason, outcome, panicking, new)
