@@ -14,12 +14,14 @@ from typing import Any
 
 from drover.api.inferenceservice import InferenceService
 from drover.api.rollout import (
+    Analysis,
     MetricResult,
     RolloutSpec,
     RolloutStatus,
     RolloutStep,
     ServedVersion,
     VersionRef,
+    Warmup,
 )
 from drover.api.versions import version_id
 from drover.config import OperatorConfig
@@ -36,7 +38,11 @@ from drover.policy.versions import apply_actions, served_with_health
 
 # Without spec.rollout: one step to 100% and no metrics — replace the old version once the new
 # one is ready and warmed.
-REPLACE = RolloutSpec(steps=[RolloutStep(weight=100, pause_seconds=0)])
+REPLACE = RolloutSpec(
+    steps=[RolloutStep(weight=100, pause_seconds=0)],
+    warmup=Warmup(requests=0),
+    analysis=Analysis(metrics=[]),
+)
 
 
 @dataclass(frozen=True)
@@ -97,16 +103,16 @@ def _measure(
     if decision.canary is None or stable is None:
         return None
     canary_id, stable_id = version_id(decision.canary.digest), version_id(stable.digest)
-    prompts = spec.analysis.evaluation_prompts
     if RolloutAction.WARM_UP in decision.actions:
-        return serving.warm_up(url, svc.name, canary_id, spec.warmup.requests, prompts, now=now)
+        return serving.warm_up(url, svc.name, canary_id, spec, now=now)
     start = decision.analysis_window_start
     if RolloutAction.RUN_ANALYSIS not in decision.actions or start is None:
         return None
-    results = serving.measure(
+    return serving.measure(
         config.prometheus.url,
-        spec.analysis,
-        service=svc.name,
+        url,
+        svc.name,
+        spec,
         namespace=svc.namespace or "default",
         canary=canary_id,
         stable=stable_id,
@@ -114,4 +120,3 @@ def _measure(
         now=now,
         timeout=config.prometheus.timeout_seconds,
     )
-    return results + serving.evaluate_prompts(url, svc.name, canary_id, prompts, now=now)

@@ -84,9 +84,15 @@ def analysis_query(metric: str, sel: Selector, window_seconds: float) -> str:
     raise ValueError(f"metric {metric!r} is not measured in Prometheus")
 
 
-def samples_query(sel: Selector, window_seconds: float) -> str:
-    """PromQL for the number of requests a version answered in the window."""
-    return f"sum(increase({REQUESTS}{sel}[{_window(window_seconds)}]))"
+def samples_query(metric: str, sel: Selector, window_seconds: float) -> str:
+    """PromQL for how many observations an analysis metric rests on in the window: requests for
+    the error rate, the histogram's count for latency and time to first token."""
+    w = _window(window_seconds)
+    if metric.startswith("latency"):
+        return f"sum(increase({LATENCY}_count{sel}[{w}]))"
+    if metric.startswith("ttft"):
+        return f"sum(increase({TTFT}_count{sel}[{w}]))"
+    return f"sum(increase({REQUESTS}{sel}[{w}]))"
 
 
 # --- the HTTP API ----------------------------------------------------------------------------

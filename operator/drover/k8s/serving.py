@@ -11,9 +11,17 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from drover.api.rollout import Analysis, EvaluationPrompt, MetricName, MetricResult, Verdict
+from drover.api.rollout import (
+    Analysis,
+    EvaluationPrompt,
+    MetricName,
+    MetricResult,
+    RolloutSpec,
+    Verdict,
+)
 from drover.k8s.metrics import (
     MetricsUnavailable,
     Selector,
@@ -21,9 +29,10 @@ from drover.k8s.metrics import (
     query_one,
     samples_query,
 )
-from drover.policy.analysis import evaluate_metric, evaluation_pass_rate
+from drover.policy.analysis import evaluate_metric, evaluation_pass_rate, judge_warmup
 
 VERSION_HEADER = "x-drover-version"
+CONCURRENCY = 8
 
 
 def chat(
@@ -34,7 +43,7 @@ def chat(
     *,
     max_tokens: int = 32,
     api_key: str | None = None,
-    timeout: float = 30.0,
+    timeout: float = 60.0,
 ) -> str | None:
     """One chat completion pinned to `version`; None when it failed (any error counts)."""
     body = json.dumps(
@@ -59,94 +68,85 @@ def chat(
         return None
 
 
+def _ask_all(
+    url: str, model: str, version: str, prompts: Sequence[str], max_tokens: int, api_key: str | None
+) -> list[str | None]:
+    with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
+        return list(
+            pool.map(
+                lambda p: chat(url, model, version, p, max_tokens=max_tokens, api_key=api_key),
+                prompts,
+            )
+        )
+
+
+def _pass_rate(
+    url: str, model: str, version: str, prompts: Sequence[EvaluationPrompt], api_key: str | None
+) -> float | None:
+    answers = _ask_all(url, model, version, [p.prompt for p in prompts], 64, api_key)
+    return evaluation_pass_rate(prompts, answers)
+
+
 def warm_up(
     url: str,
     model: str,
     version: str,
-    requests: int,
-    prompts: Sequence[EvaluationPrompt],
+    spec: RolloutSpec,
     *,
     now: datetime,
     api_key: str | None = None,
 ) -> list[MetricResult]:
-    """Send warm-up requests and the evaluation prompts to the canary; report both as results."""
-    answered = sum(
-        chat(url, model, version, "Hello", max_tokens=8, api_key=api_key) is not None
-        for _ in range(requests)
+    """Send the warm-up requests and evaluation prompts to the canary; judge them."""
+    prompts = spec.analysis.evaluation_prompts
+    warm = [p.prompt for p in prompts] or ["Hello"]
+    sent = spec.warmup.requests
+    answers = _ask_all(
+        url,
+        model,
+        version,
+        [warm[i % len(warm)] for i in range(sent)],
+        spec.warmup.max_tokens,
+        api_key,
     )
-    results = [
-        MetricResult(
-            metric="warmup",
-            value=float(answered),
-            threshold=float(requests),
-            verdict=Verdict.SUCCESSFUL if answered == requests else Verdict.FAILED,
-            measured_at=now,
-            samples=requests,
-            message=f"{answered}/{requests} warm-up requests answered",
-        )
-    ]
-    results += evaluate_prompts(url, model, version, prompts, now=now, api_key=api_key)
-    return results
-
-
-def evaluate_prompts(
-    url: str,
-    model: str,
-    version: str,
-    prompts: Sequence[EvaluationPrompt],
-    *,
-    now: datetime,
-    api_key: str | None = None,
-    min_pass_rate: float = 1.0,
-) -> list[MetricResult]:
-    if not prompts:
-        return []
-    answers = [chat(url, model, version, p.prompt, api_key=api_key) for p in prompts]
-    rate = evaluation_pass_rate(prompts, answers)
-    ok = rate is not None and rate >= min_pass_rate
-    return [
-        MetricResult(
-            metric=MetricName.EVALUATION_PASS_RATE.value,
-            value=rate,
-            threshold=min_pass_rate,
-            verdict=Verdict.SUCCESSFUL if ok else Verdict.FAILED,
-            measured_at=now,
-            samples=len(prompts),
-            message=f"evaluation prompts passed {rate if rate is not None else 0:.0%} "
-            f"(needs {min_pass_rate:.0%})",
-        )
-    ]
+    failed = sum(a is None for a in answers)
+    rate = _pass_rate(url, model, version, prompts, api_key) if prompts else None
+    return judge_warmup(spec, sent, failed, rate, measured_at=now)
 
 
 def measure(
     prometheus_url: str,
-    analysis: Analysis,
+    url: str,
+    model: str,
+    spec: RolloutSpec,
     *,
-    service: str,
     namespace: str,
     canary: str,
     stable: str,
     window_start: datetime,
     now: datetime,
     timeout: float = 5.0,
+    api_key: str | None = None,
 ) -> list[MetricResult]:
     """Each analysis metric of the canary (and the stable, for relative thresholds)."""
     window = max((now - window_start).total_seconds(), 1.0)
-    sel_canary = Selector(service, namespace, canary)
-    sel_stable = Selector(service, namespace, stable)
+    analysis: Analysis = spec.analysis
     results: list[MetricResult] = []
-    for metric in analysis.metrics:
+    for metric in spec.effective_metrics():
         if metric.name == MetricName.EVALUATION_PASS_RATE:
-            continue  # measured by evaluate_prompts, not Prometheus
+            rate = _pass_rate(url, model, canary, analysis.evaluation_prompts, api_key)
+            count = len(analysis.evaluation_prompts)
+            results.append(evaluate_metric(metric, rate, None, count, 1, measured_at=now))
+            continue
         try:
-            promql = analysis_query(metric.name.value, sel_canary, window)
-            canary_value = query_one(prometheus_url, promql, at=now, timeout=timeout)
-            stable_value = None
-            if metric.max_relative_to_stable is not None:
-                promql = analysis_query(metric.name.value, sel_stable, window)
-                stable_value = query_one(prometheus_url, promql, at=now, timeout=timeout)
-            samples = query_one(
-                prometheus_url, samples_query(sel_canary, window), at=now, timeout=timeout
+            value, stable_value, samples = _prometheus_values(
+                prometheus_url,
+                metric.name.value,
+                metric.max_relative_to_stable is not None,
+                Selector(model, namespace, canary),
+                Selector(model, namespace, stable),
+                window,
+                now,
+                timeout,
             )
         except MetricsUnavailable as exc:
             results.append(
@@ -161,7 +161,7 @@ def measure(
         results.append(
             evaluate_metric(
                 metric,
-                canary_value,
+                value,
                 stable_value,
                 int(samples or 0),
                 analysis.min_requests,
@@ -169,3 +169,27 @@ def measure(
             )
         )
     return results
+
+
+def _prometheus_values(
+    prometheus_url: str,
+    metric: str,
+    relative: bool,
+    canary: Selector,
+    stable: Selector,
+    window: float,
+    now: datetime,
+    timeout: float,
+) -> tuple[float | None, float | None, float | None]:
+    value = query_one(
+        prometheus_url, analysis_query(metric, canary, window), at=now, timeout=timeout
+    )
+    stable_value = None
+    if relative:
+        stable_value = query_one(
+            prometheus_url, analysis_query(metric, stable, window), at=now, timeout=timeout
+        )
+    samples = query_one(
+        prometheus_url, samples_query(metric, canary, window), at=now, timeout=timeout
+    )
+    return value, stable_value, samples
