@@ -89,7 +89,9 @@ def main(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir).resolve()
     started = time.monotonic()
     _say(f"== 1/6 starting the local stack in {data_dir}")
-    up = subprocess.run([sys.executable, "-m", "drover", "local", "up", "--data-dir", str(data_dir)])
+    up = subprocess.run(
+        [sys.executable, "-m", "drover", "local", "up", "--data-dir", str(data_dir)]
+    )
     if up.returncode != 0:
         _say("drover demo: the local stack did not start; see the messages above")
         return 1
@@ -134,9 +136,17 @@ def main(args: argparse.Namespace) -> int:
         _say("the fine-tune did not pass its evaluation, so there is no new version to roll out")
         return 1
     _say("== 5/6 switching the service to the fine-tuned model: canary rollout")
-    walker.until("the fine-tuned model", phase_is("FoundationModel", "tiny-gpt2-support", "Ready"), timeout=left())
+    walker.until(
+        "the fine-tuned model",
+        phase_is("FoundationModel", "tiny-gpt2-support", "Ready"),
+        timeout=left(),
+    )
     client.CustomObjectsApi().patch_namespaced_custom_object(
-        "drover.dev", "v1alpha1", NAMESPACE, "inferenceservices", "support-bot",
+        "drover.dev",
+        "v1alpha1",
+        NAMESPACE,
+        "inferenceservices",
+        "support-bot",
         {"spec": {"model": {"name": "tiny-gpt2-support"}}},
     )
 
@@ -144,13 +154,16 @@ def main(args: argparse.Namespace) -> int:
         status = found.get(("InferenceService", "support-bot"), {}).get("status") or {}
         rollout = status.get("rollout") or {}
         return rollout.get("phase") in ("Promoted", "RolledBack") or (
-            (status.get("stable") or {}).get("model") == "tiny-gpt2-support" and not status.get("canary")
+            (status.get("stable") or {}).get("model") == "tiny-gpt2-support"
+            and not status.get("canary")
         )
 
     with Load(f"{url}/v1", "support-bot") as load:
         found = walker.until("the canary to be promoted or rolled back", settled, timeout=left())
     status = found[("InferenceService", "support-bot")].get("status") or {}
-    _say(f"rollout ended: {(status.get('rollout') or {}).get('phase')}: {(status.get('rollout') or {}).get('reason')}")
+    _say(
+        f"rollout ended: {(status.get('rollout') or {}).get('phase')}: {(status.get('rollout') or {}).get('reason')}"
+    )
     _say(f"requests during the rollout: {load.ok} answered, {load.failed} failed")
     elapsed = time.monotonic() - started
     _say(f"== 6/6 done in {elapsed / 60:.1f} min")

@@ -38,7 +38,9 @@ def summary(kind: str, obj: Mapping[str, Any]) -> str:
     if kind == "FoundationModel" and status.get("digest"):
         detail = f"{status['digest'][:19]} {int(status.get('sizeBytes') or 0) / 1e6:.1f} MB"
     if kind == "VectorIndex" and status.get("version"):
-        detail = f"v{status['version']}: {status.get('documents')} docs, {status.get('chunks')} chunks"
+        detail = (
+            f"v{status['version']}: {status.get('documents')} docs, {status.get('chunks')} chunks"
+        )
     if kind == "InferenceService":
         parts = []
         for key in ("stable", "canary"):
@@ -123,5 +125,7 @@ def phase_is(kind: str, name: str, *phases: str) -> Callable[[dict[tuple[str, st
     return check
 
 
-def all_of(*checks: Callable[[dict[tuple[str, str], Obj]], bool]) -> Callable[[dict[tuple[str, str], Obj]], bool]:
+def all_of(
+    *checks: Callable[[dict[tuple[str, str], Obj]], bool],
+) -> Callable[[dict[tuple[str, str], Obj]], bool]:
     return lambda found: all(check(found) for check in checks)

@@ -59,4 +59,3 @@ def decide_serving(
         "Deploying",
         f"waiting for Serve application {app} ({app_status or 'not deployed yet'})",
     )
-
