@@ -56,7 +56,6 @@ def startup(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any) -
         prefix=GROUP, key="last-handled-configuration"
     )
     settings.posting.level = logging.INFO
-    settings.peering.name = cfg.operator.peering_name
     settings.peering.priority = (
         cfg.operator.peering_priority
         if cfg.operator.peering_priority is not None
@@ -185,11 +184,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"drover: {exc}", file=sys.stderr)
         return 2
     kopf.configure(log_format=kopf.LogFormat.FULL)
+    standalone = bool(getattr(args, "standalone", False))
+    # Peering (one active replica of several) needs the chart's KopfPeering object; a standalone
+    # operator must not name one, or kopf waits for it.
     kopf.run(
         clusterwide=_config.clusterwide,
         namespaces=_config.watch_namespaces,
-        standalone=bool(getattr(args, "standalone", False)),
-        peering_name=_config.operator.peering_name,
+        standalone=standalone,
+        peering_name=None if standalone else _config.operator.peering_name,
         liveness_endpoint=_config.operator.liveness_endpoint,
     )
     return 0

@@ -128,7 +128,7 @@ class Operator:
         if priority is not None:
             env["DROVER_PEERING_PRIORITY"] = str(priority)
         args = [sys.executable, "-m", "drover", "run"] + (["--standalone"] if standalone else [])
-        self._log = open(log, "ab")
+        self._log = open(log, "ab")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(
             args, stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
