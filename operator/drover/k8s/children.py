@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+import kopf
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -97,6 +98,16 @@ def ensure_child(manifest: Mapping[str, Any], *, immutable_spec: bool = False) -
             _create(kind, namespace, manifest)
             return Outcome.CREATED
         except ApiException as exc:
+            if exc.status == 404 and _is_custom(kind):
+                raise kopf.TemporaryError(
+                    f"the cluster does not serve {kind.plural}.{kind.group}/{kind.version}: "
+                    + (
+                        "install KubeRay v1.7 or newer first"
+                        if kind.group == "ray.io"
+                        else "install Drover's CRDs (helm install drover charts/drover)"
+                    ),
+                    delay=60,
+                ) from None
             if exc.status != 409:  # lost a race with ourselves after a restart: fall through
                 raise
             live = get_object(manifest["kind"], namespace, name) or {}
@@ -123,7 +134,13 @@ def _create(kind: Kind, namespace: str, manifest: Mapping[str, Any]) -> None:
 def _patch(kind: Kind, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
     if _is_custom(kind):
         client.CustomObjectsApi().patch_namespaced_custom_object(
-            kind.group, kind.version, namespace, kind.plural, name, dict(patch)
+            kind.group,
+            kind.version,
+            namespace,
+            kind.plural,
+            name,
+            dict(patch),
+            _content_type="application/merge-patch+json",
         )
     elif kind.plural == "persistentvolumeclaims":
         # A bound claim's spec is immutable except for its size: only grow it.
