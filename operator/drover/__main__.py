@@ -31,7 +31,17 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _choose(argv: Sequence[str]) -> tuple[str, ...] | None:
+    """The command path named by argv (e.g. ("local", "up")), or None."""
+    words = [a for a in argv if not a.startswith("-")]
+    for length in (2, 1):
+        if tuple(words[:length]) in COMMANDS:
+            return tuple(words[:length])
+    return None
+
+
+def build_parser(chosen: tuple[str, ...] | None = None) -> argparse.ArgumentParser:
+    """All commands; only the chosen one imports its module (to declare its arguments)."""
     parser = argparse.ArgumentParser(prog="drover", description=__doc__)
     top = parser.add_subparsers(dest="command", required=True)
     groups: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]] = {}
@@ -42,9 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
                 group = top.add_parser(path[0], help=f"{path[0]} commands")
                 groups[path[0]] = group.add_subparsers(dest="subcommand", required=True)
             subs = groups[path[0]]
-        sub = subs.add_parser(path[-1], help=help_text)
+        sub = subs.add_parser(path[-1], help=help_text, description=help_text)
         sub.set_defaults(_target=(module, func))
-        _add_arguments(path, sub)
+        if path == chosen:
+            _add_arguments(path, sub)
     return parser
 
 
@@ -61,7 +72,8 @@ def _add_arguments(path: tuple[str, ...], sub: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(_choose(argv)).parse_args(argv)
     module, func = args._target
     try:
         target = getattr(importlib.import_module(module), func)
