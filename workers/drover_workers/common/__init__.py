@@ -1,0 +1,1 @@
+"""Shared worker helpers: configuration loading, progress/result reporting, digests, URIs."""

@@ -1,0 +1,124 @@
+"""finetune worker entrypoint: read data, train (in-process or Ray Train), save the output in
+Hugging Face format with a manifest, evaluate on the held-out set, report."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from drover_workers.common.credentials import Credentials, read_token
+from drover_workers.common.report import Reporter
+from drover_workers.common.runner import WorkerError, run_worker
+from drover_workers.common.sources import materialize
+from drover_workers.finetune.config import DatasetRef, FinetuneConfig
+from drover_workers.finetune.data import DataError, Example, build_examples, read_rows
+from drover_workers.finetune.evaluate import evaluate
+from drover_workers.finetune.model import (
+    is_adapter_output,
+    load_tokenizer,
+    load_trainable,
+    load_trained,
+    save_output,
+    write_output_manifest,
+)
+from drover_workers.finetune.train import TrainStats, train_loop
+
+
+def _data_path(config: FinetuneConfig, ref: DatasetRef, field: str, work: Path) -> Path:
+    try:
+        token = read_token(config.credentials)
+        if ref.token_file:
+            token = read_token(Credentials(token_file=ref.token_file))
+        return materialize(
+            ref.uri or ref.path or "",
+            work,
+            token=token,
+            endpoint=config.hf_endpoint,
+            pvc_root_dir=config.pvc_root,
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        raise WorkerError("DatasetNotFound", f"{field}: {exc}") from None
+
+
+def _examples(
+    tokenizer: Any, path: Path, ref: DatasetRef, max_len: int, field: str
+) -> list[Example]:
+    try:
+        examples = build_examples(tokenizer, read_rows(path, ref.format), ref.format, max_len)
+    except DataError as exc:
+        raise WorkerError("InvalidDataset", f"{field}: {exc}") from None
+    if not examples:
+        raise WorkerError("InvalidDataset", f"{field}: no usable examples in {path}")
+    return examples
+
+
+def _use_ray(config: FinetuneConfig) -> bool:
+    return config.distributed == "ray" or (config.distributed == "auto" and config.workers > 1)
+
+
+def finetune(config: FinetuneConfig, reporter: Reporter) -> dict[str, Any]:
+    if not (Path(config.base_model_path) / "config.json").is_file():
+        raise WorkerError(
+            "BaseModelNotFound", f"baseModelPath {config.base_model_path}: no config.json"
+        )
+    hp = config.hyperparameters
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    reporter.progress(force=True, phase="preparing", method=config.method)
+    tokenizer = load_tokenizer(config.base_model_path)
+    work = out / ".data"
+    train_path = _data_path(config, config.dataset, "dataset", work)
+    train = _examples(tokenizer, train_path, config.dataset, hp.max_seq_length, "dataset")
+    if _use_ray(config):
+        from drover_workers.finetune.distributed import run_ray_train
+
+        stats: TrainStats = run_ray_train(config, train_path, reporter)
+        model = load_trained(config)
+    else:
+        model = load_trainable(config)
+        stats = train_loop(
+            model, model, train, hp, out / "checkpoints", reporter, tokenizer.pad_token_id
+        )
+        save_output(config, model, tokenizer)
+    result: dict[str, Any] = {"method": config.method, **stats.as_result()}
+    ev = config.evaluation
+    if ev is not None and ev.dataset is not None:
+        reporter.progress(force=True, phase="evaluating")
+        field = "evaluation.dataset"
+        eval_path = _data_path(config, ev.dataset, field, work)
+        held_out = _examples(tokenizer, eval_path, ev.dataset, hp.max_seq_length, field)
+        metrics = evaluate(model, tokenizer, held_out, ev, hp.batch_size)
+        result["evaluation"] = metrics
+        result["passed"] = metrics["passed"]
+        result["failedThresholds"] = metrics["failedThresholds"]
+    else:
+        result["passed"] = True
+        result["failedThresholds"] = []
+    reporter.progress(force=True, phase="finalizing")
+    manifest = write_output_manifest(
+        config,
+        {
+            "training": {k: result[k] for k in ("steps", "initialLoss", "finalLoss")},
+            "evaluation": result.get("evaluation"),
+        },
+    )
+    return {
+        **result,
+        "digest": manifest["digest"],
+        "path": str(out / "model"),
+        "sizeBytes": manifest["sizeBytes"],
+        "adapter": is_adapter_output(config),
+        "baseModelPath": config.base_model_path,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return run_worker(FinetuneConfig, finetune, lambda c: c.output_dir, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

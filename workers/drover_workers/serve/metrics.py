@@ -1,0 +1,126 @@
+"""Serve layer: per-version Prometheus metrics of the router and model replicas, via Ray.
+
+Metrics are recorded with `ray.util.metrics`; every Ray node exports them on its metrics export
+port (`ray start --metrics-export-port`), and Ray 2.60 prefixes user metric names with `ray_`.
+The `*_SERIES` constants below are the names exactly as Prometheus stores them: the autoscaler and
+the canary analysis query those. Labels: service, namespace, version (plus `code` on requests);
+Ray adds its own (`Component`, `NodeAddress`, `SessionName`, `Version` = the Ray version,
+`WorkerId`), so always aggregate with `sum by (version)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+RAY_PREFIX = "ray_"
+
+REQUESTS = "drover_requests_total"
+REQUEST_LATENCY = "drover_request_latency_seconds"
+TIME_TO_FIRST_TOKEN = "drover_time_to_first_token_seconds"
+PROMPT_TOKENS = "drover_prompt_tokens_total"
+GENERATED_TOKENS = "drover_generated_tokens_total"
+IN_FLIGHT = "drover_requests_in_flight"
+QUEUE_DEPTH = "drover_queue_depth"
+
+# What Prometheus sees (histograms add _bucket/_sum/_count to these).
+REQUESTS_SERIES = RAY_PREFIX + REQUESTS
+REQUEST_LATENCY_SERIES = RAY_PREFIX + REQUEST_LATENCY
+TIME_TO_FIRST_TOKEN_SERIES = RAY_PREFIX + TIME_TO_FIRST_TOKEN
+PROMPT_TOKENS_SERIES = RAY_PREFIX + PROMPT_TOKENS
+GENERATED_TOKENS_SERIES = RAY_PREFIX + GENERATED_TOKENS
+IN_FLIGHT_SERIES = RAY_PREFIX + IN_FLIGHT
+QUEUE_DEPTH_SERIES = RAY_PREFIX + QUEUE_DEPTH
+
+ALL_SERIES = (
+    REQUESTS_SERIES,
+    REQUEST_LATENCY_SERIES,
+    TIME_TO_FIRST_TOKEN_SERIES,
+    PROMPT_TOKENS_SERIES,
+    GENERATED_TOKENS_SERIES,
+    IN_FLIGHT_SERIES,
+    QUEUE_DEPTH_SERIES,
+)
+
+BASE_LABELS = ("service", "namespace", "version")
+LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]
+
+
+@dataclass
+class VersionLabels:
+    service: str
+    namespace: str
+
+    def of(self, version: str, **extra: str) -> dict[str, str]:
+        return {"service": self.service, "namespace": self.namespace, "version": version, **extra}
+
+
+class RouterMetrics:
+    """The router's series: requests by code, latency, TTFT, tokens and in-flight per version."""
+
+    def __init__(self, service: str, namespace: str) -> None:
+        from ray.util import metrics
+
+        self.labels = VersionLabels(service, namespace)
+        self.requests = metrics.Counter(
+            REQUESTS,
+            description="Requests answered by the router, by version and HTTP status code.",
+            tag_keys=(*BASE_LABELS, "code"),
+        )
+        self.latency = metrics.Histogram(
+            REQUEST_LATENCY,
+            description="End-to-end request latency at the router, in seconds.",
+            boundaries=LATENCY_BUCKETS,
+            tag_keys=BASE_LABELS,
+        )
+        self.ttft = metrics.Histogram(
+            TIME_TO_FIRST_TOKEN,
+            description="Time to the first generated token (whole answer when not streaming).",
+            boundaries=LATENCY_BUCKETS,
+            tag_keys=BASE_LABELS,
+        )
+        self.prompt_tokens = metrics.Counter(
+            PROMPT_TOKENS, description="Prompt tokens processed.", tag_keys=BASE_LABELS
+        )
+        self.generated_tokens = metrics.Counter(
+            GENERATED_TOKENS, description="Tokens generated.", tag_keys=BASE_LABELS
+        )
+        self.in_flight = metrics.Gauge(
+            IN_FLIGHT,
+            description="Requests accepted by this router replica and not yet answered.",
+            tag_keys=BASE_LABELS,
+        )
+
+    def record(self, version: str, code: int, latency: float, ttft: float | None) -> None:
+        self.requests.inc(1, tags=self.labels.of(version, code=str(code)))
+        self.latency.observe(latency, tags=self.labels.of(version))
+        if ttft is not None:
+            self.ttft.observe(ttft, tags=self.labels.of(version))
+
+    def tokens(self, version: str, usage: dict[str, Any]) -> None:
+        tags = self.labels.of(version)
+        if usage.get("prompt_tokens"):
+            self.prompt_tokens.inc(int(usage["prompt_tokens"]), tags=tags)
+        if usage.get("completion_tokens"):
+            self.generated_tokens.inc(int(usage["completion_tokens"]), tags=tags)
+
+    def set_in_flight(self, version: str, value: int) -> None:
+        self.in_flight.set(value, tags=self.labels.of(version))
+
+
+class ModelMetrics:
+    """The model replica's series: requests waiting for a batch slot (queue depth)."""
+
+    def __init__(self, service: str, namespace: str, version: str) -> None:
+        from ray.util import metrics
+
+        self.tags = VersionLabels(service, namespace).of(version)
+        self.queue_depth = metrics.Gauge(
+            QUEUE_DEPTH,
+            description="Requests in a model replica waiting to start generation.",
+            tag_keys=BASE_LABELS,
+        )
+        self.queue_depth.set(0, tags=self.tags)
+
+    def set_queue_depth(self, value: int) -> None:
+        self.queue_depth.set(value, tags=self.tags)

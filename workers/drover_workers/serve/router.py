@@ -1,0 +1,323 @@
+"""Serve layer: the router deployment (`router`), the service's OpenAI-compatible HTTP ingress.
+
+It checks the API key, validates the request, picks a ready version by the weights of its
+`user_config` (changed in place by redeploying the config), adds retrieved context, calls that
+version's model deployment, records per-version metrics and says in every answer which version
+answered (`x-drover-version` header and the `drover` field).
+"""
+
+# No `from __future__ import annotations`: FastAPI must see `Request` as a class, not a string.
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from ray import serve
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from drover_workers.serve import protocol as oa
+from drover_workers.serve.auth import KeyCheck
+from drover_workers.serve.config import ServeAppArgs, default_weights, parse_router_user_config
+from drover_workers.serve.metrics import RouterMetrics
+from drover_workers.serve.protocol import ApiError
+from drover_workers.serve.retrieval import Retriever, augment, query_of
+from drover_workers.serve.routing import WeightedPicker, effective_weights, ready_from_status
+
+log = logging.getLogger("ray.serve")
+VERSION_HEADER = "x-drover-version"
+READY_REFRESH_SECONDS = 1.0
+
+api = FastAPI(title="Drover router", docs_url=None, redoc_url=None, openapi_url=None)
+
+
+@api.exception_handler(StarletteHTTPException)
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    err = ApiError(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}")
+    return JSONResponse(err.body, status_code=exc.status_code)
+
+
+@api.exception_handler(RequestValidationError)
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    return JSONResponse(oa.bad(f"invalid request: {exc.errors()}").body, status_code=400)
+
+
+@serve.deployment(name="router", ray_actor_options={"num_cpus": 0.5}, max_ongoing_requests=512)
+@serve.ingress(api)
+class Router:
+    def __init__(self, spec: dict[str, Any], models: dict[str, Any]) -> None:
+        self.args = ServeAppArgs.model_validate(spec)
+        self.models = models
+        self.versions = [v.name for v in self.args.versions]
+        self.service = self.args.service.name
+        self.weights = default_weights(self.versions)
+        self.picker = WeightedPicker()
+        self.metrics = RouterMetrics(self.service, self.args.service.namespace)
+        self.in_flight = dict.fromkeys(self.versions, 0)
+        self.keys = KeyCheck(self.args.auth)
+        rag = self.args.retrieval
+        self.retriever = Retriever(rag.index_path, rag.embedder_path, rag.top_k) if rag else None
+        self.app_name = serve.get_replica_context().app_name
+        self.ready: set[str] = set()
+        self._refresh: asyncio.Task[None] | None = None
+        self._refreshed_at = 0.0
+        for version in self.versions:
+            self.metrics.set_in_flight(version, 0)
+
+    def reconfigure(self, user_config: dict[str, Any]) -> None:
+        cfg = parse_router_user_config(user_config, self.versions)
+        self.weights = cfg.weights or default_weights(self.versions)
+        log.info("traffic weights now %s", self.weights)
+
+    # -- readiness -----------------------------------------------------------------------------
+
+    async def _load_ready(self) -> None:
+        try:
+            status = await asyncio.to_thread(serve.status)
+            app = status.applications.get(self.app_name)
+            deployments = app.deployments if app is not None else {}
+            self.ready = ready_from_status(deployments, self.versions, self.ready)
+        except Exception as exc:  # the controller may be briefly unreachable; keep the last view
+            log.warning("could not read Serve status: %s", exc)
+
+    async def ready_versions(self) -> set[str]:
+        """Versions with a RUNNING (warmed-up) replica, refreshed at most once a second."""
+        now = time.monotonic()
+        if self._refresh is None or (
+            self._refresh.done() and now - self._refreshed_at > READY_REFRESH_SECONDS
+        ):
+            self._refreshed_at = now
+            self._refresh = asyncio.create_task(self._load_ready())
+        if not self.ready and not self._refresh.done():
+            await asyncio.shield(self._refresh)
+        return self.ready
+
+    async def check_health(self) -> None:
+        await self.ready_versions()
+
+    # -- request plumbing ----------------------------------------------------------------------
+
+    def _retry_after(self) -> int:
+        return self.args.runtime.retry_after_seconds
+
+    async def _choose(self, request: Request, model: Any) -> str:
+        if not isinstance(model, str) or not model:
+            raise oa.bad("'model' is required: use one of GET /v1/models", "model")
+        pinned = request.headers.get(VERSION_HEADER)
+        if model != self.service:
+            prefix = f"{self.service}:"
+            if not model.startswith(prefix) or model[len(prefix) :] not in self.versions:
+                names = [self.service, *(f"{prefix}{v}" for v in self.versions)]
+                raise ApiError(
+                    404,
+                    f"The model '{model}' does not exist; this service serves {names}",
+                    param="model",
+                    code="model_not_found",
+                )
+            pinned = model[len(prefix) :]
+        ready = await self.ready_versions()
+        if pinned:
+            if pinned not in self.versions:
+                raise oa.bad(f"{VERSION_HEADER}: unknown version {pinned!r}", VERSION_HEADER)
+            if pinned not in ready:
+                raise ApiError(
+                    503,
+                    f"version {pinned} is not ready yet",
+                    type_="server_error",
+                    code="version_not_ready",
+                    retry_after=self._retry_after(),
+                )
+            return pinned
+        version, reason = self.picker.next_version(self.weights, ready)
+        if version is None:
+            raise ApiError(
+                503,
+                f"service {self.service} cannot answer: {reason}",
+                type_="server_error",
+                code="no_ready_version",
+                retry_after=self._retry_after(),
+            )
+        return version
+
+    def _admit(self, version: str) -> None:
+        if self.in_flight[version] >= self.args.runtime.max_queued_requests:
+            raise ApiError(
+                429,
+                f"version {version} has {self.in_flight[version]} requests in flight; retry later",
+                type_="rate_limit_error",
+                code="overloaded",
+                retry_after=self._retry_after(),
+            )
+        self.in_flight[version] += 1
+        self.metrics.set_in_flight(version, self.in_flight[version])
+
+    def _release(self, version: str) -> None:
+        self.in_flight[version] -= 1
+        self.metrics.set_in_flight(version, self.in_flight[version])
+
+    async def _sources(self, parsed: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
+        if self.retriever is None:
+            return parsed, []
+        sources = await asyncio.to_thread(self.retriever.search, query_of(parsed))
+        return augment(parsed, sources), sources
+
+    # -- endpoints -----------------------------------------------------------------------------
+
+    @api.get("/healthz")
+    async def healthz(self) -> JSONResponse:
+        ready = await self.ready_versions()
+        body = {
+            "status": "ok" if ready else "unavailable",
+            "ready": sorted(ready),
+            "weights": effective_weights(self.weights, ready),
+        }
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @api.get("/v1/models")
+    async def models_list(self, request: Request) -> JSONResponse:
+        try:
+            self.keys.check(request.headers.get("authorization"))
+        except ApiError as exc:
+            return JSONResponse(exc.body, status_code=exc.status)
+        ids = [self.service, *(f"{self.service}:{v}" for v in self.versions)]
+        data = [{"id": i, "object": "model", "created": 0, "owned_by": "drover"} for i in ids]
+        return JSONResponse({"object": "list", "data": data})
+
+    @api.post("/v1/completions")
+    async def completions(self, request: Request) -> Response:
+        return await self._handle(request, "completion")
+
+    @api.post("/v1/chat/completions")
+    async def chat_completions(self, request: Request) -> Response:
+        return await self._handle(request, "chat")
+
+    @api.post("/v1/embeddings")
+    async def embeddings(self, request: Request) -> Response:
+        return await self._handle(request, "embedding")
+
+    async def _handle(self, request: Request, kind: str) -> Response:
+        start = time.perf_counter()
+        version, code, streaming = "none", 500, False
+        try:
+            self.keys.check(request.headers.get("authorization"))
+            body = oa.load_json(await request.body())
+            parsed, stream = self._parse(kind, body)
+            version = await self._choose(request, body.get("model"))
+            self._admit(version)
+            try:
+                if stream:
+                    response = await self._stream(version, kind, body["model"], parsed, start)
+                    streaming = True
+                    return response
+                response = await self._once(version, kind, body["model"], parsed)
+                code = 200
+                return response
+            finally:
+                if not streaming:
+                    self._release(version)
+        except ApiError as exc:
+            code = exc.status
+            return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
+        except Exception as exc:
+            log.warning("version %s failed: %s", version, exc)
+            err = ApiError(
+                500,
+                f"version {version} failed to answer: {type(exc).__name__}",
+                type_="server_error",
+                code="internal_error",
+            )
+            return JSONResponse(err.body, status_code=500, headers={VERSION_HEADER: version})
+        finally:
+            if not streaming:
+                elapsed = time.perf_counter() - start
+                self.metrics.record(version, code, elapsed, elapsed if code == 200 else None)
+
+    def _parse(self, kind: str, body: dict[str, Any]) -> tuple[Any, bool]:
+        embedding_service = self.args.task == "embedding"
+        if (kind == "embedding") != embedding_service:
+            what = "an embedding model" if embedding_service else "a text-generation model"
+            use = (
+                "/v1/embeddings" if embedding_service else "/v1/completions or /v1/chat/completions"
+            )
+            raise oa.bad(f"service {self.service} serves {what}; use {use}")
+        cap = self.args.runtime.max_tokens
+        if kind == "completion":
+            return oa.parse_completion(body, cap)
+        if kind == "chat":
+            return oa.parse_chat(body, cap)
+        return oa.parse_embedding(body)
+
+    def _drover(self, version: str, sources: list[Any]) -> dict[str, Any]:
+        return {"version": version, "sources": sources}
+
+    async def _once(self, version: str, kind: str, model: str, parsed: Any) -> Response:
+        headers = {VERSION_HEADER: version}
+        now, rid = int(time.time()), f"drover-{uuid.uuid4().hex[:24]}"
+        if kind == "embedding":
+            result = await self.models[version].embed.remote(parsed["input"])
+            data = oa.embedding_data(result["vectors"], parsed["encoding_format"])
+            self.metrics.tokens(version, result["usage"])
+            body = {"object": "list", "data": data, "model": model, "usage": result["usage"]}
+            return JSONResponse({**body, "drover": self._drover(version, [])}, headers=headers)
+        parsed, sources = await self._sources(parsed)
+        result = await self.models[version].generate.remote(parsed)
+        if "error" in result:
+            raise oa.bad(result["error"], "prompt" if kind == "completion" else "messages")
+        self.metrics.tokens(version, result["usage"])
+        build = oa.completion_response if kind == "completion" else oa.chat_response
+        body = build(rid, model, now, result)
+        return JSONResponse({**body, "drover": self._drover(version, sources)}, headers=headers)
+
+    async def _stream(
+        self, version: str, kind: str, model: str, parsed: Any, start: float
+    ) -> Response:
+        parsed, sources = await self._sources(parsed)
+        pieces = self.models[version].options(stream=True).generate_stream.remote(parsed)
+        first = await pieces.__anext__()  # errors before the first byte get a proper status
+        if "error" in first:
+            raise oa.bad(first["error"], "prompt" if kind == "completion" else "messages")
+        ttft = time.perf_counter() - start
+        body = self._sse(version, kind, model, first, pieces, sources, start, ttft)
+        return StreamingResponse(
+            body, media_type="text/event-stream", headers={VERSION_HEADER: version}
+        )
+
+    async def _sse(
+        self,
+        version: str,
+        kind: str,
+        model: str,
+        first: dict[str, Any],
+        pieces: Any,
+        sources: list[Any],
+        start: float,
+        ttft: float,
+    ) -> AsyncIterator[bytes]:
+        now, rid, chat, code = (
+            int(time.time()),
+            f"drover-{uuid.uuid4().hex[:24]}",
+            kind == "chat",
+            200,
+        )
+        try:
+            chunk = oa.stream_chunk(rid, model, now, chat, first, first=True)
+            yield oa.sse({**chunk, "drover": self._drover(version, sources)})
+            if "usage" in first:
+                self.metrics.tokens(version, first["usage"])
+            async for piece in pieces:
+                yield oa.sse(oa.stream_chunk(rid, model, now, chat, piece))
+                if "usage" in piece:
+                    self.metrics.tokens(version, piece["usage"])
+        except Exception as exc:
+            code = 500
+            log.warning("version %s failed while streaming: %s", version, exc)
+            err = ApiError(500, f"version {version} failed while streaming", type_="server_error")
+            yield oa.sse(err.body)
+        finally:
+            self._release(version)
+            self.metrics.record(version, code, time.perf_counter() - start, ttft)
+        yield oa.sse("[DONE]")

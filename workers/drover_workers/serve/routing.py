@@ -1,0 +1,69 @@
+"""Serve layer: which version answers a request. Pure: weights and readiness in, a version out.
+
+Weights are percentages per version from the router's user_config; only ready versions count and
+the shares renormalise over them. Smooth weighted round-robin (as nginx does) gives each version
+its exact share over any window of requests, which keeps canary exposure precise and testable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class WeightedPicker:
+    """Smooth weighted round-robin over the ready versions with a positive weight."""
+
+    def __init__(self) -> None:
+        self._credit: dict[str, float] = {}
+
+    def next_version(self, weights: dict[str, float], ready: set[str]) -> tuple[str | None, str]:
+        """The version for the next request and why (or None and the reason nothing can serve)."""
+        live = {v: w for v, w in sorted(weights.items()) if v in ready and w > 0}
+        if not live:
+            if not ready:
+                return None, "no version is ready yet"
+            return None, f"no ready version has traffic weight (ready: {sorted(ready)})"
+        for stale in set(self._credit) - set(live):
+            del self._credit[stale]
+        total = sum(live.values())
+        best = ""
+        for version, weight in live.items():
+            self._credit[version] = self._credit.get(version, 0.0) + weight
+            if not best or self._credit[version] > self._credit[best]:
+                best = version
+        self._credit[best] -= total
+        return best, f"weight {live[best] / total:.0%} of ready versions"
+
+
+def effective_weights(weights: dict[str, float], ready: set[str]) -> dict[str, float]:
+    """Percent of traffic each version gets right now (renormalised over ready versions)."""
+    live = {v: w for v, w in weights.items() if v in ready and w > 0}
+    total = sum(live.values())
+    return {v: (100.0 * live[v] / total if v in live else 0.0) for v in weights}
+
+
+def ready_from_status(
+    deployments: dict[str, Any],
+    versions: list[str],
+    previous: set[str] | frozenset[str] = frozenset(),
+) -> set[str]:
+    """Versions whose deployment `model-<v>` has at least one RUNNING replica.
+
+    `deployments` maps deployment name to an object or dict with `replica_states`
+    ({state: count}), as `serve.status()` reports it. A replica is RUNNING only after its
+    constructor (which includes the warm-up generation) has returned. A deployment missing from
+    the status (Serve lists none while it rebuilds the application after an args change) keeps
+    its `previous` readiness: its replicas still serve.
+    """
+    ready = set()
+    for version in versions:
+        info = deployments.get(f"model-{version}")
+        if info is None:
+            if version in previous:
+                ready.add(version)
+            continue
+        states = info.get("replica_states") if isinstance(info, dict) else info.replica_states
+        counts = {str(getattr(k, "value", k)): n for k, n in (states or {}).items()}
+        if counts.get("RUNNING", 0) > 0:
+            ready.add(version)
+    return ready
