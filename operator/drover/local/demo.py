@@ -161,9 +161,8 @@ def main(args: argparse.Namespace) -> int:
     with Load(f"{url}/v1", "support-bot") as load:
         found = walker.until("the canary to be promoted or rolled back", settled, timeout=left())
     status = found[("InferenceService", "support-bot")].get("status") or {}
-    _say(
-        f"rollout ended: {(status.get('rollout') or {}).get('phase')}: {(status.get('rollout') or {}).get('reason')}"
-    )
+    rollout = status.get("rollout") or {}
+    _say(f"rollout ended: {rollout.get('phase')}: {rollout.get('reason')}")
     _say(f"requests during the rollout: {load.ok} answered, {load.failed} failed")
     elapsed = time.monotonic() - started
     _say(f"== 6/6 done in {elapsed / 60:.1f} min")
