@@ -1,0 +1,132 @@
+"""End to end: `drover local up`, then `kubectl apply -f examples/pipeline/` and the whole chain.
+
+A tiny base model is fetched from the local hub, a LoRA fine-tune runs with evaluation and
+produces a new FoundationModel, the handbook is indexed with the real MiniLM embedder, the service
+serves the base model with retrieval and answers the official `openai` client; deleting the
+pipeline leaves no Ray jobs, Serve applications or objects behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PIPELINE = ROOT / "examples" / "pipeline"
+NS = "default"
+pytestmark = pytest.mark.slow
+
+
+def _drover(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "drover", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    data_dir = tmp_path_factory.mktemp("stack")
+    up = _drover("local", "up", "--data-dir", str(data_dir))
+    if up.returncode != 0:
+        _drover("local", "down", "--data-dir", str(data_dir))
+        pytest.fail(f"drover local up failed:\n{up.stdout}\n{up.stderr}")
+    record = json.loads((data_dir / "stack.json").read_text())
+    try:
+        yield record
+    finally:
+        down = _drover("local", "down", "--data-dir", str(data_dir), timeout=120)
+        assert down.returncode == 0, down.stderr
+
+
+@pytest.fixture(scope="module")
+def kube(stack: dict[str, Any]) -> Path:
+    from kubernetes import config
+
+    kubeconfig = Path(stack["kubeconfig"])
+    config.load_kube_config(config_file=str(kubeconfig))
+    return kubeconfig
+
+
+def kubectl(kubeconfig: Path, *args: str) -> str:
+    env = {**os.environ, "KUBECACHEDIR": str(kubeconfig.parent / "kubecache")}
+    out = subprocess.run(
+        ["kubectl", f"--kubeconfig={kubeconfig}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def _get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read().decode())
+
+
+def test_the_pipeline_runs_end_to_end(stack: dict[str, Any], kube: Path) -> None:
+    from kubernetes import client
+
+    from drover.local.walk import Walker, all_of, phase_is
+
+    print(kubectl(kube, "apply", "-f", str(PIPELINE)))
+    walker = Walker(NS)
+    found = walker.until(
+        "the pipeline to be Ready",
+        all_of(
+            phase_is("FoundationModel", "tiny-gpt2", "Ready"),
+            phase_is("FoundationModel", "minilm", "Ready"),
+            phase_is("FineTuneJob", "support-lora", "Succeeded", "Failed"),
+            phase_is("FoundationModel", "tiny-gpt2-support", "Ready"),
+            phase_is("VectorIndex", "handbook", "Ready"),
+            phase_is("InferenceService", "support-bot", "Ready"),
+        ),
+        timeout=420,
+    )
+    base = found[("FoundationModel", "tiny-gpt2")]["status"]
+    assert base["digest"].startswith("sha256:") and base["sizeBytes"] > 0
+    job = found[("FineTuneJob", "support-lora")]["status"]
+    assert job["phase"] == "Succeeded", job
+    assert job["evaluation"]["loss"] > 0 and job["progress"]["step"] > 0
+    produced = found[("FoundationModel", "tiny-gpt2-support")]
+    lineage = produced["spec"]["lineage"]
+    assert (lineage["baseModel"], lineage["fineTuneJob"]) == ("tiny-gpt2", "support-lora")
+    index = found[("VectorIndex", "handbook")]["status"]
+    assert index["version"] == 1 and index["chunks"] > 0 and index["dimensions"] == 384
+    assert index["embedderDigest"] == found[("FoundationModel", "minilm")]["status"]["digest"]
+
+    svc = found[("InferenceService", "support-bot")]["status"]
+    from openai import OpenAI
+
+    chat = OpenAI(base_url=f"{svc['url']}/v1", api_key="local", max_retries=2, timeout=60)
+    assert [m.id for m in chat.models.list().data] == ["support-bot"]
+    answer = chat.chat.completions.create(
+        model="support-bot",
+        messages=[{"role": "user", "content": "How do I get a refund?"}],
+        max_tokens=16,
+    )
+    assert answer.choices[0].message.content is not None
+    sources = ((answer.model_extra or {}).get("drover") or {}).get("sources") or []
+    assert sources, "the answer names the handbook chunks it was given"
+    assert any("refund" in json.dumps(s).lower() for s in sources)  # the index answered the query
+
+    kubectl(kube, "delete", "-f", str(PIPELINE), "--wait=true", "--timeout=120s")
+    kubectl(kube, "delete", "fmodel", "tiny-gpt2-support", "--wait=true", "--timeout=120s")
+    walker.until("every Drover object to be gone", lambda found: not found, timeout=120)
+    api = client.CustomObjectsApi()
+    for plural in ("rayjobs", "rayservices"):
+        assert api.list_namespaced_custom_object("ray.io", "v1", NS, plural)["items"] == []
+    dashboard = stack["components"]["ray"]["dashboard"]
+    apps = _get(f"{dashboard.rstrip('/')}/api/serve/applications/").get("applications") or {}
+    assert apps == {}, f"Serve applications left behind: {sorted(apps)}"
+    jobs = _get(f"{dashboard.rstrip('/')}/api/jobs/")
+    assert not [j for j in jobs if j.get("status") in ("PENDING", "RUNNING")]
