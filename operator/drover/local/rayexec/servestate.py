@@ -1,0 +1,176 @@
+"""Local stack, Ray executor: RayService → Serve applications, and Serve → RayService status.
+
+Pure. Every RayService's applications are renamed `<namespace>--<rayservice>--<app>` and routed
+under `/<namespace>/<rayservice>` so many services share the one local Serve proxy; the status
+mirrors KubeRay v1.7.0 (Ready condition, serviceStatus, activeServiceStatus, numServeEndpoints).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from drover.local.rayexec.jobstate import rfc3339
+from drover.local.rayexec.volumes import VolumeMap, rewrite_strings
+
+SEP = "--"
+
+
+@dataclass(frozen=True)
+class ServeApps:
+    """The applications one RayService contributes: deployed name → (original name, config)."""
+
+    apps: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    error: str = ""  # why serveConfigV2 cannot be deployed (names the field), else ""
+    waiting: str = ""  # what must exist first (a Secret), as KubeRay's pods would wait
+
+
+def route_prefix_for(namespace: str, name: str, original: str) -> str:
+    """`/<ns>/<name>` plus the application's own prefix ("/" adds nothing)."""
+    return f"/{namespace}/{name}" + ("" if original in ("", "/") else "/" + original.strip("/"))
+
+
+def build_serve_apps(
+    rayservice: Mapping[str, Any], volume_map: VolumeMap, env: Mapping[str, str]
+) -> ServeApps:
+    """The renamed, re-routed, path-rewritten applications of one RayService."""
+    meta = rayservice["metadata"]
+    ns, name = meta.get("namespace", "default"), meta["name"]
+    raw = (rayservice.get("spec") or {}).get("serveConfigV2") or ""
+    try:
+        config = yaml.safe_load(raw) if raw else None
+    except yaml.YAMLError as exc:
+        return ServeApps(error=f"spec.serveConfigV2 is not valid YAML ({exc.__class__.__name__})")
+    apps = config.get("applications") if isinstance(config, dict) else None
+    if not isinstance(apps, list) or not apps:
+        return ServeApps(error="spec.serveConfigV2 needs a non-empty `applications` list")
+    out: dict[str, tuple[str, dict[str, Any]]] = {}
+    for i, app in enumerate(apps):
+        if not isinstance(app, dict) or not app.get("import_path"):
+            return ServeApps(error=f"spec.serveConfigV2 applications[{i}] needs an import_path")
+        original = str(app.get("name") or "default")
+        deployed = dict(app)
+        deployed["name"] = f"{ns}{SEP}{name}{SEP}{original}"
+        deployed["route_prefix"] = route_prefix_for(ns, name, str(app.get("route_prefix") or "/"))
+        if "args" in deployed:
+            deployed["args"] = rewrite_strings(deployed["args"], volume_map.rewrite)
+        runtime_env = dict(deployed.get("runtime_env") or {})
+        own_env = runtime_env.get("env_vars") or {}
+        own = {k: volume_map.rewrite(str(v)) for k, v in own_env.items()}
+        runtime_env["env_vars"] = {**env, **own}
+        deployed["runtime_env"] = runtime_env
+        out[deployed["name"]] = (original, deployed)
+    return ServeApps(out)
+
+
+def build_deploy_config(per_service: Mapping[str, ServeApps], serve_port: int) -> dict[str, Any]:
+    """The one declarative config PUT to Serve: every RayService's applications, sorted."""
+    applications = [
+        cfg for key in sorted(per_service) for _, (_, cfg) in sorted(per_service[key].apps.items())
+    ]
+    return {
+        "proxy_location": "HeadOnly",
+        "http_options": {"host": "127.0.0.1", "port": serve_port},
+        "applications": applications,
+    }
+
+
+def _condition(
+    old: list[Mapping[str, Any]],
+    kind: str,
+    status: str,
+    reason: str,
+    message: str,
+    generation: int,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    previous = next((c for c in old if c.get("type") == kind), None)
+    changed = previous is None or previous.get("status") != status
+    stamp = rfc3339(now) if changed else str(previous.get("lastTransitionTime"))  # type: ignore[union-attr]
+    return {
+        "type": kind,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "observedGeneration": generation,
+        "lastTransitionTime": stamp,
+    }
+
+
+def _app_status(serve_app: Mapping[str, Any]) -> dict[str, Any]:
+    deployments = {
+        name: {"status": str(d.get("status") or ""), "message": str(d.get("message") or "")}
+        for name, d in (serve_app.get("deployments") or {}).items()
+    }
+    return {
+        "status": str(serve_app.get("status") or ""),
+        "message": str(serve_app.get("message") or ""),
+        "serveDeploymentStatuses": deployments,
+    }
+
+
+def next_rayservice_status(
+    rayservice: Mapping[str, Any],
+    apps: ServeApps,
+    serve_apps: Mapping[str, Any] | None,
+    *,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """The RayService status from Serve's `GET /api/serve/applications/` `applications` map.
+
+    `serve_apps` None means Serve could not be asked; the previous status is then kept.
+    """
+    old: dict[str, Any] = dict(rayservice.get("status") or {})
+    generation = int(rayservice["metadata"].get("generation") or 1)
+    conditions = list(old.get("conditions") or [])
+    if serve_apps is None and not apps.error:
+        return old
+    cluster = f"{rayservice['metadata']['name'][:50]}-local"
+    statuses = {
+        original: _app_status(serve_apps[deployed])
+        for deployed, (original, _) in apps.apps.items()
+        if serve_apps is not None and deployed in serve_apps
+    }
+    was_ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+    # KubeRay counts proxy endpoints: once serving, an in-place update (DEPLOYING) keeps Ready.
+    serving = ("RUNNING", "DEPLOYING") if was_ready else ("RUNNING",)
+    ready = (
+        bool(apps.apps)
+        and len(statuses) == len(apps.apps)
+        and all(s["status"] in serving for s in statuses.values())
+    )
+    if apps.error:
+        reason, message = "ValidationFailed", apps.error
+    elif ready:
+        reason, message = "NonZeroServeEndpoints", "Number of serve endpoints is greater than 0"
+    elif was_ready:
+        reason, message = "ZeroServeEndpoints", "Number of serve endpoints dropped to 0"
+    else:
+        reason, message = "Initializing", apps.waiting or "RayService is initializing"
+    ready_cond = _condition(
+        conditions, "Ready", "True" if ready else "False", reason, message, generation, now
+    )
+    upgrade = _condition(
+        conditions,
+        "UpgradeInProgress",
+        "False",
+        "NoPendingCluster",
+        "Active Ray cluster exists and no pending Ray cluster",
+        generation,
+        now,
+    )
+    new: dict[str, Any] = {
+        "conditions": [ready_cond, upgrade],
+        "serviceStatus": "Running" if ready else "",
+        "numServeEndpoints": 1 if ready else 0,
+        "observedGeneration": generation,
+        "activeServiceStatus": {"applicationStatuses": statuses, "rayClusterName": cluster},
+    }
+    comparable = {k: v for k, v in old.items() if k != "lastUpdateTime"}
+    if comparable == new:
+        return old
+    return {**new, "lastUpdateTime": rfc3339(now)}

@@ -1,0 +1,192 @@
+"""The Ray executor's pure parts: KubeRay's RayJob state machine, volume mapping, Serve renaming
+and the RayService status (no Ray, no control plane)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from tests.local.helpers import assert_valid_status
+
+from drover.builders.raycluster import Mount, Placement, build_ray_cluster_spec, secret_path
+from drover.local.rayexec import jobstate, servestate
+from drover.local.rayexec.jobstate import Action, Cluster, RayJobInfo
+from drover.local.rayexec.volumes import build_volume_map, rewrite_env
+
+NOW = dt.datetime(2026, 11, 22, 8, 0, 0, tzinfo=dt.UTC)
+CLUSTER = Cluster("127.0.0.1:8265")
+
+
+def rayjob(status: dict[str, Any] | None = None, **spec: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "fetch", "namespace": "ns", "uid": "0123456789ab", "generation": 1},
+        "spec": {"entrypoint": "python -m x", "runtimeEnvYAML": "env_vars: {}", **spec},
+        "status": status or {},
+    }
+
+
+def step(obj, info=None, existing=(), now=NOW):
+    return jobstate.next_rayjob(obj, info, existing_ids=set(existing), cluster=CLUSTER, now=now)
+
+
+def test_new_rayjob_initializes_with_a_stable_submission_id():
+    st, action = step(rayjob())
+    assert action is Action.NONE
+    assert st["jobDeploymentStatus"] == "Initializing"
+    assert st["jobId"] == "ns-fetch-01234567"
+    assert st["dashboardURL"] == "127.0.0.1:8265" and st["startTime"] == "2026-11-22T08:00:00Z"
+    assert_valid_status("rayjobs", st)
+
+
+def test_initializing_without_a_ray_job_submits_and_with_one_runs():
+    init, _ = step(rayjob())
+    _, action = step(rayjob(init))
+    assert action is Action.SUBMIT
+    st, action = step(rayjob(init), RayJobInfo("RUNNING", "", 1795331341000))
+    assert (st["jobDeploymentStatus"], st["jobStatus"], action) == (
+        "Running",
+        "RUNNING",
+        Action.NONE,
+    )
+    assert st["rayJobInfo"]["startTime"].endswith("Z")
+
+
+def test_failed_job_retries_while_under_backoff_limit_with_a_new_id():
+    running, _ = step(rayjob(), None)
+    running = {**running, "jobDeploymentStatus": "Running"}
+    st, _ = step(rayjob(running, backoffLimit=1), RayJobInfo("FAILED", "exit 3"))
+    assert (st["jobDeploymentStatus"], st["failed"]) == ("Retrying", 1)
+    again, _ = step(rayjob(st, backoffLimit=1), None, existing={"ns-fetch-01234567"})
+    assert again["jobId"] == "ns-fetch-01234567-2" and again["failed"] == 1
+    again = {**again, "jobDeploymentStatus": "Running"}
+    final, _ = step(rayjob(again, backoffLimit=1), RayJobInfo("FAILED", "exit 3"))
+    assert (final["jobDeploymentStatus"], final["reason"], final["failed"]) == (
+        "Failed",
+        "AppFailed",
+        2,
+    )
+
+
+def test_deadline_fails_without_retry_and_stops_the_job():
+    running = {**step(rayjob())[0], "jobDeploymentStatus": "Running"}
+    later = NOW + dt.timedelta(seconds=11)
+    st, action = step(
+        rayjob(running, activeDeadlineSeconds=10, backoffLimit=3), RayJobInfo("RUNNING"), now=later
+    )
+    assert (st["jobDeploymentStatus"], st["reason"], action) == (
+        "Failed",
+        "DeadlineExceeded",
+        Action.STOP,
+    )
+
+
+def test_suspend_stops_a_running_job_then_clears_it():
+    running = {**step(rayjob())[0], "jobDeploymentStatus": "Running"}
+    st, action = step(rayjob(running, suspend=True), RayJobInfo("RUNNING"))
+    assert (st["jobDeploymentStatus"], action) == ("Suspending", Action.STOP)
+    st, action = step(rayjob(st, suspend=True), RayJobInfo("STOPPED"))
+    assert st["jobDeploymentStatus"] == "Suspended" and "jobId" not in st
+
+
+def test_status_patch_is_none_when_nothing_changed_and_nulls_dropped_keys():
+    assert jobstate.status_patch({"a": 1}, {"a": 1}) is None
+    assert jobstate.status_patch({"a": 1, "b": 2}, {"a": 3}) == {"a": 3, "b": None}
+
+
+def cluster_spec() -> dict[str, Any]:
+    return build_ray_cluster_spec(
+        image="local",
+        placement=Placement(class_name="cpu"),
+        mounts=[Mount("base-cache"), Mount("idx", path="/data/idx")],
+        secrets=["hf-token"],
+    )
+
+
+def test_mount_paths_and_the_model_root_map_to_data_dir():
+    vm = build_volume_map(cluster_spec(), "ns", "/d")
+    assert (
+        vm.rewrite("/models/base-cache/sha/config.json") == "/d/pvc/ns/base-cache/sha/config.json"
+    )
+    assert vm.rewrite("/models") == "/d/pvc/ns"
+    assert vm.rewrite("/data/idx/index.faiss") == "/d/pvc/ns/idx/index.faiss"
+    assert vm.rewrite(secret_path("hf-token", "token")) == "/d/secrets/ns/hf-token/token"
+    assert vm.rewrite("/modelsX/a") == "/modelsX/a" and vm.rewrite("hf://org/x") == "hf://org/x"
+    config = json.dumps({"cacheRoot": "/models/base-cache", "nested": ["/models/idx"]})
+    env = rewrite_env({"DROVER_WORKER_CONFIG": config}, vm, ("DROVER_WORKER_CONFIG",))
+    assert json.loads(env["DROVER_WORKER_CONFIG"]) == {
+        "cacheRoot": "/d/pvc/ns/base-cache",
+        "nested": ["/d/pvc/ns/idx"],
+    }
+
+
+def rayservice(config: str, status: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "bot", "namespace": "ns", "generation": 2},
+        "spec": {"serveConfigV2": config, "rayClusterConfig": cluster_spec()},
+        "status": status or {},
+    }
+
+
+CONFIG = """
+applications:
+- name: bot
+  route_prefix: /
+  import_path: drover_workers.serve.app:build_app
+  args: {versions: [{modelPath: /models/base-cache/sha}]}
+"""
+
+
+def test_serve_apps_are_renamed_routed_and_rewritten():
+    vm = build_volume_map(cluster_spec(), "ns", "/d")
+    apps = servestate.build_serve_apps(rayservice(CONFIG), vm, {"HF_ENDPOINT": "http://hub"})
+    original, app = apps.apps["ns--bot--bot"]
+    assert original == "bot" and app["route_prefix"] == "/ns/bot"
+    assert app["args"]["versions"][0]["modelPath"] == "/d/pvc/ns/base-cache/sha"
+    assert app["runtime_env"]["env_vars"]["HF_ENDPOINT"] == "http://hub"
+    config = servestate.build_deploy_config({"ns/bot": apps}, 8123)
+    assert config["http_options"] == {"host": "127.0.0.1", "port": 8123}
+
+
+def test_rayservice_status_ready_only_when_every_app_runs_and_stays_ready_while_updating():
+    vm = build_volume_map(cluster_spec(), "ns", "/d")
+    obj = rayservice(CONFIG)
+    apps = servestate.build_serve_apps(obj, vm, {})
+    serve = {
+        "ns--bot--bot": {
+            "status": "DEPLOYING",
+            "deployments": {"router": {"status": "UPDATING", "message": ""}},
+        }
+    }
+    st = servestate.next_rayservice_status(obj, apps, serve, now=NOW)
+    assert st["serviceStatus"] == "" and st["conditions"][0]["reason"] == "Initializing"
+    serve["ns--bot--bot"]["status"] = "RUNNING"
+    st = servestate.next_rayservice_status(rayservice(CONFIG, st), apps, serve, now=NOW)
+    assert (st["serviceStatus"], st["numServeEndpoints"]) == ("Running", 1)
+    assert st["activeServiceStatus"]["applicationStatuses"]["bot"]["status"] == "RUNNING"
+    assert_valid_status("rayservices", st)
+    serve["ns--bot--bot"]["status"] = "DEPLOYING"
+    updating = servestate.next_rayservice_status(rayservice(CONFIG, st), apps, serve, now=NOW)
+    assert updating["serviceStatus"] == "Running"
+    serve["ns--bot--bot"]["status"] = "DEPLOY_FAILED"
+    failed = servestate.next_rayservice_status(rayservice(CONFIG, st), apps, serve, now=NOW)
+    ready = failed["conditions"][0]
+    assert (ready["status"], ready["reason"]) == ("False", "ZeroServeEndpoints")
+
+
+def test_unparsable_serve_config_is_a_validation_failure():
+    vm = build_volume_map(cluster_spec(), "ns", "/d")
+    obj = rayservice("applications: [oops")
+    apps = servestate.build_serve_apps(obj, vm, {})
+    st = servestate.next_rayservice_status(obj, apps, {}, now=NOW)
+    assert st["conditions"][0]["reason"] == "ValidationFailed"
+    assert "spec.serveConfigV2" in st["conditions"][0]["message"]
+
+
+def test_rayservice_waiting_for_a_secret_says_which():
+    obj = rayservice(CONFIG)
+    apps = servestate.ServeApps(waiting="waiting for Secret(s) api-keys")
+    st = servestate.next_rayservice_status(obj, apps, {}, now=NOW)
+    ready = st["conditions"][0]
+    assert (ready["status"], ready["reason"]) == ("False", "Initializing")
+    assert "api-keys" in ready["message"] and st["serviceStatus"] == ""
