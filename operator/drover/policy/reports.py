@@ -23,7 +23,7 @@ class WorkerReport:
 
 
 def parse_worker_log(log: str) -> WorkerReport:
-    """The last progress record and the result record (if any) found in a worker's log."""
+    """The progress so far (records merged, later keys win) and the result record, if any."""
     progress: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
     malformed: list[str] = []
@@ -41,7 +41,8 @@ def parse_worker_log(log: str) -> WorkerReport:
             if not isinstance(value, dict):
                 malformed.append(text[:200])
             elif marker == PROGRESS:
-                progress = value
+                # Later records refine earlier ones: {"phase": "evaluating"} keeps the step count.
+                progress = {**(progress or {}), **value}
             else:
                 result = value
             break

@@ -95,11 +95,12 @@ def test_worker_log_gives_the_last_progress_and_the_result() -> None:
             '::drover::progress {"step": 1, "totalSteps": 10}',
             "noise ::drover::progress {bad json",
             '2026 INFO ::drover::progress {"step": 5, "totalSteps": 10, "loss": 1.5}',
-            '::drover::result {"digest": "sha256:aa", "sizeBytes": 10}',
+            '::drover::progress {"phase": "evaluating"}',
+        '::drover::result {"digest": "sha256:aa", "sizeBytes": 10}',
         ]
     )
     report = parse_worker_log(log)
-    assert report.progress == {"step": 5, "totalSteps": 10, "loss": 1.5}
+    assert report.progress == {"step": 5, "totalSteps": 10, "loss": 1.5, "phase": "evaluating"}
     assert report.result == {"digest": "sha256:aa", "sizeBytes": 10}
     assert len(report.malformed) == 1
 
