@@ -165,6 +165,12 @@ class ServingConfig(ApiModel):
         description="Suffix of status.url hosts: <service>.<namespace>.<serviceDomain>.",
     )
 
+    replica_cpus: float = Field(
+        default=1.0,
+        gt=0,
+        le=256,
+        description="CPUs each model replica reserves in Ray (its GPUs come from the class).",
+    )
     url_template: str = Field(
         default="",
         description="Overrides status.url; placeholders {name}, {namespace}, {rayservice}. The "
@@ -302,6 +308,7 @@ ENV_OVERRIDES: dict[str, tuple[tuple[str, ...], str]] = {
     "DROVER_IMAGE_RAY": (("images", "ray"), "str"),
     "DROVER_IMAGE_WORKERS": (("images", "workers"), "str"),
     "DROVER_SERVING_URL_TEMPLATE": (("serving", "urlTemplate"), "str"),
+    "DROVER_SERVING_REPLICA_CPUS": (("serving", "replicaCpus"), "str"),
     "DROVER_HEALTH_PORT": (("operator", "healthPort"), "str"),
     "DROVER_METRICS_PORT": (("operator", "metricsPort"), "str"),
     "DROVER_PEERING_NAME": (("operator", "peeringName"), "str"),

@@ -113,9 +113,10 @@ def build_serve_config(
     *,
     placement: Placement,
     route_prefix: str = "/",
+    replica_cpus: float = 1.0,
 ) -> dict[str, Any]:
     """`serveConfigV2` as a dict: one application, a router and one deployment per version."""
-    model_actor: dict[str, Any] = {"num_cpus": 1}
+    model_actor: dict[str, Any] = {"num_cpus": replica_cpus}
     if placement.resource_name and placement.count:
         model_actor["num_gpus"] = placement.count
     deployments: list[dict[str, Any]] = [
@@ -150,6 +151,7 @@ def build_rayservice(
     placement: Placement,
     image: str,
     route_prefix: str = "/",
+    replica_cpus: float = 1.0,
     env: Mapping[str, str] = {},
 ) -> Manifest:
     """The RayService (unstamped: see meta.stamp)."""
@@ -172,7 +174,12 @@ def build_rayservice(
         serve=True,
     )
     serve_config = build_serve_config(
-        svc, versions, index, placement=placement, route_prefix=route_prefix
+        svc,
+        versions,
+        index,
+        placement=placement,
+        route_prefix=route_prefix,
+        replica_cpus=replica_cpus,
     )
     return {
         "apiVersion": "ray.io/v1",

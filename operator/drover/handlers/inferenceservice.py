@@ -81,6 +81,7 @@ def reconcile(
             placement=placement,
             image=config.images.workers,
             route_prefix=config.serving.route_prefix,
+            replica_cpus=config.serving.replica_cpus,
         )
         outcome = children.ensure_child(stamp(manifest, body))
         if outcome is not children.Outcome.UNCHANGED:

@@ -255,6 +255,8 @@ def start_operator(
         "KUBECONFIG": str(kubeconfig),
         "DROVER_PROMETHEUS_URL": prometheus_url,
         "DROVER_SERVING_URL_TEMPLATE": f"http://127.0.0.1:{serve_port}/{{namespace}}/{{rayservice}}",
+        # Two cores: a stable and a canary replica must fit beside the router and the jobs.
+        "DROVER_SERVING_REPLICA_CPUS": "0.5",
         "DROVER_IMAGE_WORKERS": "local",
         "DROVER_METRICS_PORT": str(metrics),
         "DROVER_HEALTH_PORT": str(health),
