@@ -127,7 +127,7 @@ def build_serve_config(
         }
     ]
     deployments += [
-        {"name": v.deployment, "num_replicas": v.replicas, "ray_actor_options": model_actor}
+        {"name": v.deployment, "num_replicas": v.replicas, "ray_actor_options": dict(model_actor)}
         for v in versions
     ]
     return {
