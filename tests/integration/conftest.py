@@ -111,6 +111,7 @@ class Operator:
         *,
         standalone: bool = True,
         priority: int | None = None,
+        prometheus_url: str | None = None,
     ) -> None:
         self.log_path = log
         env = {
@@ -121,7 +122,8 @@ class Operator:
             "DROVER_METRICS_PORT": str(free_port()),
             "DROVER_PROGRESS_POLL_SECONDS": "1",
             "DROVER_AUTOSCALE_INTERVAL_SECONDS": "2",
-            "DROVER_PROMETHEUS_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens
+            # Default: a port nothing listens on (metrics unavailable).
+            "DROVER_PROMETHEUS_URL": prometheus_url or f"http://127.0.0.1:{free_port()}",
             "DROVER_SERVING_URL_TEMPLATE": "http://127.0.0.1:8000/{namespace}/{rayservice}",
             "DROVER_PEERING_NAME": f"peering-{namespace}",
         }

@@ -83,22 +83,26 @@ def autoscale(
             "MetricsUnavailable",
             True,
             "MetricsUnavailable",
-            f"holding {current} replicas: {problem}",
+            f"holding {current} replica{'' if current == 1 else 's'}: {problem}",
         )
         if problem
         else Cond("MetricsUnavailable", False, "MetricsAvailable", "")
     )
+    # Status is written as a merge patch, which keeps keys it does not mention: a field that
+    # became unset (value on missing data, panicUntil, idleSince) is sent as null to remove it.
+    wire = decision.status.to_wire()
+    wire.update({key: None for key in recorded.get("autoscaling") or {} if key not in wire})
     write_status(
         body,
         patch,
-        fields={"autoscaling": decision.status.to_wire()},
+        fields={"autoscaling": wire},
         conditions=[metrics_cond],
         declared=DECLARED,
         when=when,
     )
     if decision.desired_replicas != current:
         SCALE_EVENTS.labels(ns, svc.name).inc()
-        logger.info(f"replicas {current}→{decision.desired_replicas}: {decision.reason}")
+        logger.info(decision.reason)  # it starts with "replicas a→b"
         emit(body, Event("Normal", decision.outcome.value, decision.reason), logger)
     elif decision.outcome is ScaleOutcome.METRICS_UNAVAILABLE and not (
         previous and previous.reason == decision.reason
