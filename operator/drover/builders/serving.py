@@ -36,6 +36,8 @@ class VersionPlan:
     adapter_digest: str = ""
     weight: int = 100
     replicas: int = 1
+    # Deliberate faults (tests and benchmarks only), from the model's `drover.dev/faults`.
+    faults: Mapping[str, float] | None = None
 
     @property
     def full_digest(self) -> str:
@@ -100,6 +102,9 @@ def build_serve_args(
             "embedderPath": f"{model_mount_path(index.embedder_claim)}/{index.embedder_path}",
             "topK": svc.spec.retrieval.top_k,
         }
+    faults = {v.id: dict(v.faults) for v in versions if v.faults}
+    if faults:
+        args["faults"] = faults
     if svc.spec.auth is not None:
         ref = svc.spec.auth.api_key_secret_ref
         args["auth"] = {"apiKeysFile": secret_path(ref.name, ref.key)}

@@ -6,6 +6,7 @@ saying whether they are usable; and, for any served version, where its weights a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,8 @@ from drover.config import OperatorConfig
 from drover.k8s import children
 from drover.policy.conditions import Cond
 from drover.policy.dependencies import decide_model_ready
+
+FAULTS_ANNOTATION = "drover.dev/faults"
 
 
 @dataclass
@@ -81,10 +84,14 @@ def plan_for(
         return None
     base_name, _, adapter_name = version.model.partition("+")
     base_digest, _, adapter_digest = version.digest.partition("+")
-    base = _location(base_name, base_digest, namespace)
+    base_model = children.get_object("FoundationModel", namespace, base_name)
+    base = _location(base_model, base_name, base_digest)
     if base is None:
         return None
-    adapter = _location(adapter_name, adapter_digest, namespace) if adapter_name else None
+    adapter = None
+    if adapter_name:
+        adapter_model = children.get_object("FoundationModel", namespace, adapter_name)
+        adapter = _location(adapter_model, adapter_name, adapter_digest)
     return VersionPlan(
         model=version.model,
         digest=base_digest,
@@ -95,13 +102,28 @@ def plan_for(
         adapter_digest=adapter_digest,
         weight=weight,
         replicas=replicas,
+        faults=injected_faults(base_model),
     )
 
 
-def _location(name: str, digest: str, namespace: str) -> tuple[str, str] | None:
+def injected_faults(model: Mapping[str, Any] | None) -> dict[str, float] | None:
+    """A test hook: `drover.dev/faults: '{"errorRate": 0.2}'` on a FoundationModel makes every
+    version serving it fail that share of requests (or add latency). Off unless set."""
+    raw = ((model or {}).get("metadata", {}).get("annotations") or {}).get(FAULTS_ANNOTATION)
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    keys = ("errorRate", "addedLatencySeconds", "startupDelaySeconds")
+    return {k: float(value[k]) for k in keys if isinstance(value, dict) and k in value} or None
+
+
+def _location(model: Mapping[str, Any] | None, name: str, digest: str) -> tuple[str, str] | None:
     """(claim, path) of `digest`'s weights: the model's current cache, or the directory an older
     digest was fetched into (fetches keep old digests until nothing uses them)."""
-    status = (children.get_object("FoundationModel", namespace, name) or {}).get("status") or {}
+    status = (model or {}).get("status") or {}
     cache: Mapping[str, Any] = status.get("cache") or {}
     if not cache.get("claimName"):
         return None

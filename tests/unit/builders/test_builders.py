@@ -275,3 +275,17 @@ def test_version_id_depends_on_the_weights_only() -> None:
     assert a.id != b.id
     assert a.id == VersionPlan(model="other", digest=a.digest, claim="c", path="p").id
     assert yaml.safe_load(yaml.safe_dump({"x": a.deployment}))["x"].startswith("model-v")
+
+
+def test_injected_faults_reach_only_their_version(service, config) -> None:
+    from drover_workers.serve.config import parse_app_args
+
+    placement = resolve_placement(None, config.accelerator_classes, field="f")
+    good, bad = _plans()
+    bad = VersionPlan(**{**bad.__dict__, "faults": {"errorRate": 0.2}})
+    app = serve_config_of(
+        build_rayservice(service, [good, bad], None, placement=placement, image="x")
+    )
+    args = parse_app_args(app["applications"][0]["args"])
+    assert set(args.faults) == {bad.id}
+    assert args.faults[bad.id].error_rate == 0.2
