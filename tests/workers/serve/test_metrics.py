@@ -1,0 +1,58 @@
+"""Per-version Prometheus metrics reach the Ray node's metrics export port under the names the
+autoscaler and the canary analysis query (drover_workers.serve.metrics)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import urllib.request
+
+import openai
+from prometheus_client.parser import text_string_to_metric_families
+from serve_harness import ServeHarness
+
+from drover_workers.serve import metrics as m
+
+
+def _samples(url: str) -> list[tuple[str, dict[str, str], float]]:
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        text = resp.read().decode()
+    out = []
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out.append((sample.name, dict(sample.labels), float(sample.value)))
+    return out
+
+
+def _value(samples: list[tuple[str, dict[str, str], float]], name: str, **labels: str) -> float:
+    return sum(
+        v for n, lab, v in samples if n == name and all(lab.get(k) == x for k, x in labels.items())
+    )
+
+
+def test_metrics_appear_with_service_namespace_and_version_labels(chatbot: ServeHarness) -> None:
+    client = chatbot.client()
+    for version in ("v1", "v2"):
+        for _ in range(3):
+            client.completions.create(model=f"chatbot:{version}", prompt="Hi", max_tokens=2)
+    list(client.completions.create(model="chatbot:v2", prompt="Hi", max_tokens=2, stream=True))
+    with contextlib.suppress(openai.NotFoundError):
+        client.completions.create(model="nope", prompt="x")
+    base = {"service": "chatbot", "namespace": "ml"}
+    deadline = time.monotonic() + 90
+    while True:
+        samples = _samples(chatbot.head.metrics_url)
+        ok = _value(samples, m.REQUESTS_SERIES, version="v2", code="200", **base) >= 4
+        if ok or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert _value(samples, m.REQUESTS_SERIES, version="v1", code="200", **base) >= 3
+    assert _value(samples, m.REQUESTS_SERIES, version="v2", code="200", **base) >= 4
+    assert _value(samples, m.REQUESTS_SERIES, version="none", code="404", **base) >= 1
+    assert _value(samples, m.REQUEST_LATENCY_SERIES + "_count", version="v1", **base) >= 3
+    assert _value(samples, m.TIME_TO_FIRST_TOKEN_SERIES + "_count", version="v2", **base) >= 4
+    assert _value(samples, m.REQUEST_LATENCY_SERIES + "_bucket", version="v1", le="+Inf") >= 3
+    assert _value(samples, m.GENERATED_TOKENS_SERIES, version="v2", **base) >= 8
+    assert _value(samples, m.PROMPT_TOKENS_SERIES, version="v1", **base) >= 3
+    names = {n for n, lab, _ in samples if lab.get("version") == "v1"}
+    assert {m.IN_FLIGHT_SERIES, m.QUEUE_DEPTH_SERIES} <= names

@@ -1,0 +1,46 @@
+"""Adding a canary version changes the application's args, so Serve replaces every replica (a new
+code version); with `runtime.maxSurgePercent` (default 100) old replicas serve until their
+replacements are ready, and a client under load sees no failed request."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+import openai
+from serve_harness import ServeHarness
+
+
+def test_adding_a_canary_version_fails_no_request(serve_harness: ServeHarness) -> None:
+    h = serve_harness
+    h.apply("stable")  # v1 alone (router + v1 = 1 of the 2 CPUs; the surge needs the rest)
+    before = h.running("model-v1")
+    router = h.running("router")
+    outcomes: Counter[str] = Counter()
+    stop = threading.Event()
+
+    def load() -> None:
+        client = h.client()
+        while not stop.is_set():
+            try:
+                client.completions.create(model="chatbot", prompt="Hi", max_tokens=1)
+                outcomes["ok"] += 1
+            except openai.APIError as exc:
+                outcomes[f"{type(exc).__name__} {getattr(exc, 'message', exc)}"] += 1
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    try:
+        h.apply("canary", weights={"v1": 100, "v3": 0}, timeout=300)
+        time.sleep(2)
+    finally:
+        stop.set()
+        thread.join(timeout=120)
+    assert set(outcomes) == {"ok"}, outcomes  # no request failed ...
+    assert h.running("model-v3")
+    # ... although Serve replaced every replica: an args change is a new code version.
+    assert h.running("model-v1") != before
+    assert h.running("router") != router
+    assert outcomes["ok"] >= 20
