@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.fixtures.ray_cluster import RayHead, ray_cluster  # noqa: F401 - one Ray per session
 
 from drover.local.apiserver import launcher
 

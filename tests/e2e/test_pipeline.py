@@ -75,7 +75,6 @@ def _get(url: str) -> Any:
 
 
 def test_the_pipeline_runs_end_to_end(stack: dict[str, Any], kube: Path) -> None:
-    from kubernetes import client
 
     from drover.local.walk import Walker, all_of, phase_is
 
@@ -120,6 +119,168 @@ def test_the_pipeline_runs_end_to_end(stack: dict[str, Any], kube: Path) -> None
     assert sources, "the answer names the handbook chunks it was given"
     assert any("refund" in json.dumps(s).lower() for s in sources)  # the index answered the query
 
+
+class Load:
+    """A bounded load on 127.0.0.1 that counts every response (ok or failed) as it goes."""
+
+    def __init__(self, base_url: str, concurrency: int = 4, limit: int = 5000) -> None:
+        import threading
+
+        self.base_url, self.limit = base_url, limit
+        self.ok = self.failed = 0
+        self.failures_at: list[float] = []
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(concurrency)]
+
+    def _run(self) -> None:
+        from openai import OpenAI
+
+        chat = OpenAI(base_url=self.base_url, api_key="local", max_retries=0, timeout=60)
+        for _ in range(self.limit):
+            if self.stop.is_set():
+                return
+            try:
+                chat.chat.completions.create(
+                    model="support-bot",
+                    messages=[{"role": "user", "content": "refund?"}],
+                    max_tokens=8,
+                )
+                self.ok += 1
+            except Exception:  # every failure counts, whatever its kind
+                self.failed += 1
+                self.failures_at.append(time.monotonic())
+
+    def __enter__(self) -> Load:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=70)
+
+
+def _service(walker: Any) -> dict[str, Any]:
+    return (walker.get("InferenceService", "support-bot") or {}).get("status") or {}
+
+
+def _patch_service(spec: dict[str, Any]) -> None:
+    from kubernetes import client
+
+    client.CustomObjectsApi().patch_namespaced_custom_object(
+        "drover.dev", "v1alpha1", NS, "inferenceservices", "support-bot", {"spec": spec}
+    )
+
+
+def _needs_prometheus(stack: dict[str, Any]) -> None:
+    if "prometheus" not in stack["components"]:
+        pytest.skip("prometheus is not installed: `make test` installs it (apt-get), as root")
+
+
+def test_a_good_version_is_promoted_with_no_failed_request(
+    stack: dict[str, Any], kube: Path
+) -> None:
+    from drover.local.walk import Walker
+
+    _needs_prometheus(stack)
+    walker = Walker(NS)
+    url = _service(walker)["url"]
+    with Load(f"{url}/v1") as load:
+        time.sleep(5)
+        _patch_service({"model": {"name": "tiny-gpt2-support"}})
+        walker.until(
+            "the fine-tuned version to be promoted",
+            lambda found: (
+                (_service(walker).get("rollout") or {}).get("phase") in ("Promoted", "RolledBack")
+            ),
+            timeout=300,
+        )
+    status = _service(walker)
+    assert status["rollout"]["phase"] == "Promoted", status["rollout"]
+    assert status["stable"]["model"] == "tiny-gpt2-support" and not status.get("canary")
+    assert load.ok > 50 and load.failed == 0, (load.ok, load.failed)
+
+
+def test_a_bad_version_is_rolled_back_and_nothing_fails_after(
+    stack: dict[str, Any], kube: Path
+) -> None:
+    from kubernetes import client
+
+    from drover.local.walk import Walker
+
+    _needs_prometheus(stack)
+    walker = Walker(NS)
+    url = _service(walker)["url"]
+    client.CustomObjectsApi().patch_namespaced_custom_object(
+        "drover.dev",
+        "v1alpha1",
+        NS,
+        "foundationmodels",
+        "tiny-gpt2",
+        {"metadata": {"annotations": {"drover.dev/faults": json.dumps({"errorRate": 0.5})}}},
+    )
+    with Load(f"{url}/v1") as load:
+        _patch_service({"model": {"name": "tiny-gpt2"}})
+        walker.until(
+            "the faulty version to be rolled back",
+            lambda found: (
+                (_service(walker).get("rollout") or {}).get("phase") in ("Promoted", "RolledBack")
+            ),
+            timeout=300,
+        )
+        rolled_back_at = time.monotonic()
+        time.sleep(10)
+    status = _service(walker)
+    assert status["rollout"]["phase"] == "RolledBack", status["rollout"]
+    assert status["stable"]["model"] == "tiny-gpt2-support"
+    assert [r["model"] for r in status["rollout"]["rejected"]] == ["tiny-gpt2"]
+    assert status["rollout"]["reason"]
+    assert not [t for t in load.failures_at if t > rolled_back_at], "requests failed after rollback"
+    assert load.ok > 20
+
+
+def test_a_load_burst_scales_out_and_back(stack: dict[str, Any], kube: Path) -> None:
+    from drover.local.walk import Walker
+
+    _needs_prometheus(stack)
+    walker = Walker(NS)
+    url = _service(walker)["url"]
+    _patch_service(
+        {
+            "autoscaling": {
+                "signal": "inFlightRequests",
+                "target": 1,
+                "windowSeconds": 10,
+                "tolerance": 0.1,
+                "panic": {"windowSeconds": 10},
+                "scaleUp": {"stabilizationSeconds": 0, "periodSeconds": 5},
+                "scaleDown": {
+                    "stabilizationSeconds": 15,
+                    "periodSeconds": 5,
+                    "maxStepPercent": 100,
+                },
+            },
+        }
+    )
+
+    def desired() -> int:
+        return int((_service(walker).get("autoscaling") or {}).get("desiredReplicas") or 1)
+
+    with Load(f"{url}/v1", concurrency=6):
+        walker.until("a scale-out under load", lambda found: desired() >= 2, timeout=180)
+    history = _service(walker)["autoscaling"]["history"]
+    assert history[-1]["to"] >= 2 and "in-flight" in history[-1]["reason"]
+    walker.until("the scale-in once the load is gone", lambda found: desired() == 1, timeout=180)
+    assert _service(walker)["autoscaling"]["history"][-1]["to"] == 1
+
+
+def test_deleting_the_pipeline_leaves_nothing_behind(stack: dict[str, Any], kube: Path) -> None:
+    from kubernetes import client
+
+    from drover.local.walk import Walker
+
+    walker = Walker(NS)
     kubectl(kube, "delete", "-f", str(PIPELINE), "--wait=true", "--timeout=120s")
     kubectl(kube, "delete", "fmodel", "tiny-gpt2-support", "--wait=true", "--timeout=120s")
     walker.until("every Drover object to be gone", lambda found: not found, timeout=120)

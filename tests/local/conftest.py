@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.fixtures.ray_cluster import RayHead, ray_cluster  # noqa: F401
+from tests.fixtures.ray_cluster import RayHead, delete_serve_apps
 from tests.local.helpers import KUBERAY, ROOT, RayExec, kuberay_crds
 
 
@@ -54,7 +54,7 @@ def custom(k8s_api, kuberay_installed):
 def rayexec(
     kubeconfig: Path,
     kuberay_installed: None,
-    ray_cluster: RayHead,  # noqa: F811
+    ray_cluster: RayHead,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[RayExec]:
     data_dir = tmp_path_factory.mktemp("rayexec")
@@ -96,3 +96,10 @@ def rayexec(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+@pytest.fixture(scope="package", autouse=True)
+def _free_serve_after_this_suite(ray_cluster: RayHead) -> Iterator[None]:
+    """The session's Ray is shared: leave no Serve application behind for the next suite."""
+    yield
+    delete_serve_apps(ray_cluster)

@@ -130,23 +130,11 @@ def make_worker_env():
 
 
 @pytest.fixture(scope="session")
-def ray_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """An in-process local Ray (2 CPUs, loopback, its own temp dir) shared by the Ray tests."""
-    for key, value in {
-        "RAY_AUTH_MODE": "disabled",
-        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-        "RAY_USAGE_STATS_ENABLED": "0",
-    }.items():
-        os.environ.setdefault(key, value)
+def ray_local(ray_cluster: Any) -> Iterator[Any]:
+    """This process joins the session's Ray cluster (shared with every Ray test) as a driver."""
     ray = pytest.importorskip("ray")
-    temp = Path("/tmp/ray-h5")
-    temp.mkdir(parents=True, exist_ok=True)
     ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        object_store_memory=200_000_000,
-        _temp_dir=str(temp),
-        _node_ip_address="127.0.0.1",
+        address=ray_cluster.gcs_address,
         log_to_driver=False,
         runtime_env={"env_vars": {"PYTHONPATH": str(REPO_ROOT / "workers")}},
     )

@@ -255,9 +255,13 @@ def start_operator(
         "KUBECONFIG": str(kubeconfig),
         "DROVER_PROMETHEUS_URL": prometheus_url,
         "DROVER_SERVING_URL_TEMPLATE": f"http://127.0.0.1:{serve_port}/{{namespace}}/{{rayservice}}",
-        # Two cores: a stable and a canary replica must fit beside the router and the jobs.
-        "DROVER_SERVING_REPLICA_CPUS": "0.5",
+        # Two logical CPUs: the router, a stable and a canary replica, and Serve's surge copies
+        # while a changed application restarts (old replicas serve until new ones are ready).
+        "DROVER_SERVING_REPLICA_CPUS": "0.25",
         "DROVER_IMAGE_WORKERS": "local",
+        # A laptop-sized stack reacts faster than a cluster needs to: shorter polls.
+        "DROVER_PROGRESS_POLL_SECONDS": "2",
+        "DROVER_AUTOSCALE_INTERVAL_SECONDS": "5",
         "DROVER_METRICS_PORT": str(metrics),
         "DROVER_HEALTH_PORT": str(health),
     }

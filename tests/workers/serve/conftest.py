@@ -12,6 +12,7 @@ the later ones run last so each switch happens once.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
 from serve_harness import API_KEY, DOCS, ServeHarness, minilm_path  # noqa: E402
-from tests.fixtures.ray_cluster import RayHead, ray_cluster  # noqa: E402, F401
+from tests.fixtures.ray_cluster import RayHead, delete_serve_apps  # noqa: E402
 from tests.fixtures.tiny_models import build_tiny_gpt2, build_tiny_lora  # noqa: E402
 
 
@@ -67,7 +68,7 @@ def rag_index_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="session")
 def serve_harness(
-    ray_cluster: RayHead,  # noqa: F811
+    ray_cluster: RayHead,
     tiny_model_dirs: dict[str, str],
     rag_index_dir: str,
     tmp_path_factory: pytest.TempPathFactory,
@@ -82,3 +83,10 @@ def chatbot(serve_harness: ServeHarness) -> ServeHarness:
     """The main configuration (v1 90%, v2 10%, v3 never ready) with its base weights applied."""
     serve_harness.apply("main")
     return serve_harness
+
+
+@pytest.fixture(scope="package", autouse=True)
+def _free_serve_after_this_suite(ray_cluster: RayHead) -> Iterator[None]:
+    """The session's Ray is shared: leave no Serve application behind for the next suite."""
+    yield
+    delete_serve_apps(ray_cluster)
