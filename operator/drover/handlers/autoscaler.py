@@ -9,6 +9,7 @@ an event on each change. The serving handler turns the recorded count into the S
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 import kopf
@@ -25,6 +26,22 @@ from drover.observability import METRICS_UNAVAILABLE, SCALE_EVENTS
 from drover.policy.autoscale import LoadSnapshot, ScaleOutcome, decide_replicas
 from drover.policy.conditions import Cond
 from drover.policy.fetching import Event
+
+# kopf hands a timer the body from the watch stream, which can lag behind this process's own last
+# status patch; a decision made from it would repeat the previous one (seen in the Prometheus
+# integration test: 3→2, then 3→1 two seconds later). Such a run is skipped instead, for at most
+# STALE_GRACE after the write (then the cluster's status wins, e.g. if the patch was lost).
+_WRITTEN: dict[str, datetime] = {}  # object uid → lastDecisionTime this process last wrote
+STALE_GRACE = timedelta(seconds=30)
+
+
+def _behind(uid: str, previous: AutoscalingStatus | None, when: datetime) -> bool:
+    """Whether the recorded status does not show this process's last decision yet."""
+    written = _WRITTEN.get(uid)
+    if written is None or when - written >= STALE_GRACE:
+        return False
+    seen = previous.last_decision_time if previous else None
+    return seen is None or seen < written
 
 
 def autoscale(
@@ -43,6 +60,10 @@ def autoscale(
         if recorded.get("autoscaling")
         else None
     )
+    uid = str((body.get("metadata") or {}).get("uid") or f"{svc.namespace}/{svc.name}")
+    if _behind(uid, previous, when):
+        logger.debug("status.autoscaling does not show the last decision yet; next run decides")
+        return
     current = previous.desired_replicas if previous else svc.spec.replicas.min
     ready = int((recorded.get("replicas") or {}).get("ready") or 0)
     selector = Selector(svc.name, ns, version_id(stable.digest))
@@ -100,6 +121,8 @@ def autoscale(
         declared=DECLARED,
         when=when,
     )
+    if decision.status.last_decision_time is not None:
+        _WRITTEN[uid] = decision.status.last_decision_time
     if decision.desired_replicas != current:
         SCALE_EVENTS.labels(ns, svc.name).inc()
         logger.info(decision.reason)  # it starts with "replicas a→b"

@@ -60,8 +60,18 @@ def write_status(
     desired = {**fields, "conditions": conds, "observedGeneration": generation}
     changed = {k: v for k, v in desired.items() if status.get(k) != v}
     for key, value in changed.items():
-        patch.status[key] = value
+        patch.status[key] = merge_patch(status.get(key), value)
     return bool(changed)
+
+
+def merge_patch(old: Any, new: Any) -> Any:
+    """The JSON merge patch turning `old` into `new`: keys that disappeared become null, so a
+    status block written as a whole (rollout, autoscaling) loses the fields it no longer has."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return new
+    out = {k: merge_patch(old.get(k), v) for k, v in new.items()}
+    out.update({k: None for k in old if k not in new})
+    return out
 
 
 def emit(body: Mapping[str, Any], event: Event | None, logger: Any) -> None:

@@ -96,7 +96,7 @@ def test_worker_log_gives_the_last_progress_and_the_result() -> None:
             "noise ::drover::progress {bad json",
             '2026 INFO ::drover::progress {"step": 5, "totalSteps": 10, "loss": 1.5}',
             '::drover::progress {"phase": "evaluating"}',
-        '::drover::result {"digest": "sha256:aa", "sizeBytes": 10}',
+            '::drover::result {"digest": "sha256:aa", "sizeBytes": 10}',
         ]
     )
     report = parse_worker_log(log)
@@ -347,3 +347,17 @@ def test_a_model_in_use_names_its_users() -> None:
         ],
     )
     assert users == ["FineTuneJob/ft", "InferenceService/svc"]
+
+
+def test_status_blocks_lose_the_fields_they_no_longer_have() -> None:
+    from drover.handlers.common import merge_patch
+
+    old = {"phase": "Step", "step": 2, "target": {"model": "a", "digest": "d"}, "history": [1]}
+    new = {"phase": "Deploying", "target": {"model": "b"}, "history": [1, 2]}
+    assert merge_patch(old, new) == {
+        "phase": "Deploying",
+        "target": {"model": "b", "digest": None},
+        "history": [1, 2],
+        "step": None,
+    }
+    assert merge_patch(None, new) == new
