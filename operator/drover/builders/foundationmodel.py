@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from drover.api.foundationmodel import FoundationModel
-from drover.builders.meta import MODEL_MOUNT_ROOT, Manifest, model_mount_path
+from drover.builders.meta import MODEL_MOUNT_ROOT, Manifest, build_claim, model_mount_path
 from drover.builders.raycluster import Mount, Placement, build_ray_cluster_spec, secret_path
 from drover.builders.rayjob import build_rayjob
 
@@ -33,21 +33,7 @@ def fetch_job_name(fm: FoundationModel) -> str:
 
 def build_cache_pvc(fm: FoundationModel) -> Manifest | None:
     """The cache claim, or None when the spec names an existing claim."""
-    cache = fm.spec.cache
-    if cache.existing_claim:
-        return None
-    spec: dict[str, Any] = {
-        "accessModes": [cache.access_mode.value],
-        "resources": {"requests": {"storage": cache.size}},
-    }
-    if cache.storage_class_name:
-        spec["storageClassName"] = cache.storage_class_name
-    return {
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": {"name": cache_claim_name(fm)},
-        "spec": spec,
-    }
+    return build_claim(cache_claim_name(fm), fm.spec.cache)
 
 
 def build_fetch_config(fm: FoundationModel) -> dict[str, Any]:

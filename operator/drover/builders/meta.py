@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from drover.api.base import API_VERSION, GROUP
+from drover.api.common import StorageSpec
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 SPEC_HASH = f"{GROUP}/spec-hash"
@@ -66,3 +67,21 @@ def stamp(
 def model_mount_path(claim: str) -> str:
     """Where a model-cache claim is mounted in every Ray pod."""
     return f"{MODEL_MOUNT_ROOT}/{claim}"
+
+
+def build_claim(name: str, storage: StorageSpec) -> Manifest | None:
+    """A PersistentVolumeClaim for `storage`, or None when it names an existing claim."""
+    if storage.existing_claim:
+        return None
+    spec: dict[str, Any] = {
+        "accessModes": [storage.access_mode.value],
+        "resources": {"requests": {"storage": storage.size}},
+    }
+    if storage.storage_class_name:
+        spec["storageClassName"] = storage.storage_class_name
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name},
+        "spec": spec,
+    }

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from drover.api.vectorindex import VectorIndex
-from drover.builders.meta import Manifest, model_mount_path
+from drover.builders.meta import Manifest, build_claim, model_mount_path
 from drover.builders.raycluster import Mount, Placement, build_ray_cluster_spec, secret_path
 from drover.builders.rayjob import build_rayjob
 
@@ -40,21 +40,8 @@ def build_job_name(vi: VectorIndex, version: int) -> str:
 
 
 def build_index_pvc(vi: VectorIndex) -> Manifest | None:
-    storage = vi.spec.storage
-    if storage.existing_claim:
-        return None
-    spec: dict[str, Any] = {
-        "accessModes": [storage.access_mode.value],
-        "resources": {"requests": {"storage": storage.size}},
-    }
-    if storage.storage_class_name:
-        spec["storageClassName"] = storage.storage_class_name
-    return {
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": {"name": index_claim_name(vi)},
-        "spec": spec,
-    }
+    """The claim holding the index versions, or None for an existing claim."""
+    return build_claim(index_claim_name(vi), vi.spec.storage)
 
 
 def build_index_config(
