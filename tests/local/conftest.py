@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.fixtures.ray_cluster import RayHead, delete_serve_apps
+from tests.fixtures.ray_cluster import RayHead
 from tests.local.helpers import KUBERAY, ROOT, RayExec, kuberay_crds
 
 
@@ -50,7 +50,7 @@ def custom(k8s_api, kuberay_installed):
     return client.CustomObjectsApi(k8s_api)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # stops before other suites use the session's Serve
 def rayexec(
     kubeconfig: Path,
     kuberay_installed: None,
@@ -96,10 +96,3 @@ def rayexec(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
-
-
-@pytest.fixture(scope="package", autouse=True)
-def _free_serve_after_this_suite(ray_cluster: RayHead) -> Iterator[None]:
-    """The session's Ray is shared: leave no Serve application behind for the next suite."""
-    yield
-    delete_serve_apps(ray_cluster)

@@ -133,6 +133,9 @@ def make_worker_env():
 def ray_local(ray_cluster: Any) -> Iterator[Any]:
     """This process joins the session's Ray cluster (shared with every Ray test) as a driver."""
     ray = pytest.importorskip("ray")
+    from tests.fixtures.ray_cluster import delete_serve_apps
+
+    delete_serve_apps(ray_cluster)  # Serve suites that ran before hold CPUs training needs
     ray.init(
         address=ray_cluster.gcs_address,
         log_to_driver=False,

@@ -12,7 +12,6 @@ the later ones run last so each switch happens once.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -73,6 +72,7 @@ def serve_harness(
     rag_index_dir: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> ServeHarness:
+    delete_serve_apps(ray_cluster)  # the session's Ray is shared: start from a clean Serve
     keys = tmp_path_factory.mktemp("serve-auth") / "keys"
     keys.write_text(f"sk-other\n{API_KEY}\n", encoding="utf-8")
     return ServeHarness(ray_cluster, tiny_model_dirs, rag_index_dir, keys)
@@ -83,10 +83,3 @@ def chatbot(serve_harness: ServeHarness) -> ServeHarness:
     """The main configuration (v1 90%, v2 10%, v3 never ready) with its base weights applied."""
     serve_harness.apply("main")
     return serve_harness
-
-
-@pytest.fixture(scope="package", autouse=True)
-def _free_serve_after_this_suite(ray_cluster: RayHead) -> Iterator[None]:
-    """The session's Ray is shared: leave no Serve application behind for the next suite."""
-    yield
-    delete_serve_apps(ray_cluster)
