@@ -535,3 +535,31 @@ def test_of_two_peered_operators_only_one_acts(
     assert len(job) == 1
     assert "Handler 'foundationmodel_changed' succeeded" in high.log()
     assert "foundationmodel" not in low.log()  # the paused replica never touched the model
+
+
+def test_serving_an_adapter_as_a_model_says_how_to_serve_it(
+    k8s_api, namespace, start_operator, dashboard
+) -> None:
+    start_operator()
+    adapter = manifest("00-base-model.yaml", namespace)
+    adapter["metadata"]["name"] = "support-adapter"
+    adapter["metadata"]["labels"] = {"drover.dev/adapter-of": "tiny-gpt2"}
+    create(k8s_api, adapter)
+    svc = manifest("04-service.yaml", namespace, model={"name": "support-adapter"})
+    del svc["spec"]["retrieval"]
+    create(k8s_api, svc)
+    ready_model(k8s_api, namespace, "support-adapter", dashboard)
+    status = wait_for(
+        "the adapter condition",
+        lambda: next(
+            (
+                c
+                for c in status_of(k8s_api, "inferenceservices", namespace, "support-bot")[
+                    "conditions"
+                ]
+                if c["reason"] == "ModelIsAdapter"
+            ),
+            None,
+        ),
+    )
+    assert "spec.adapter.name: support-adapter" in status["message"]

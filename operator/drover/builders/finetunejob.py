@@ -131,7 +131,8 @@ def build_output_model(
     """The FoundationModel the job produces, with its lineage; it outlives the job (no owner)."""
     claim = str((base_status.get("cache") or {}).get("claimName", ""))
     spec: dict[str, Any] = {
-        "source": {"uri": f"pvc://{claim}/{output_relpath(job)}"},
+        # The worker saves the model under <outputDir>/model (checkpoints live beside it).
+        "source": {"uri": f"pvc://{claim}/{output_relpath(job)}/model"},
         "task": base.spec.task.value,
         "cache": {"existingClaim": claim},
         "lineage": {

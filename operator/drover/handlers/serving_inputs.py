@@ -41,6 +41,15 @@ def read_inputs(svc: InferenceService, namespace: str) -> ServingInputs:
     cond = decide_model_ready("ModelReady", "spec.model.name", names[0], models.get(names[0]))
     if cond.status is True and svc.spec.adapter is not None:
         cond = decide_model_ready("ModelReady", "spec.adapter.name", names[1], models.get(names[1]))
+    adapter_of = _adapter_of(models.get(names[0]))
+    if cond.status is True and adapter_of:
+        cond = Cond(
+            "ModelReady",
+            False,
+            "ModelIsAdapter",
+            f"FoundationModel {names[0]} holds LoRA adapter weights for {adapter_of}: serve it "
+            f"with spec.model.name: {adapter_of} and spec.adapter.name: {names[0]}",
+        )
     inputs = ServingInputs(models=models, condition=cond)
     if cond.status is not True:
         return inputs
@@ -149,3 +158,9 @@ def _index_plan(name: str, namespace: str) -> IndexPlan | None:
         embedder_claim=str(cache.get("claimName")),
         embedder_path=str(cache.get("path")),
     )
+
+
+def _adapter_of(model: Mapping[str, Any] | None) -> str:
+    """The base model an adapter-only FoundationModel (a LoRA output, not merged) belongs to."""
+    labels = (model or {}).get("metadata", {}).get("labels") or {}
+    return str(labels.get("drover.dev/adapter-of", ""))

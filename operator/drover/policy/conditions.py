@@ -145,6 +145,7 @@ TERMINAL_REASONS = frozenset(
         "InvalidSpec",
         "UnknownAcceleratorClass",
         "ModelTooLarge",
+        "ModelIsAdapter",
         "FetchFailed",
         "TrainingFailed",
         "EvaluationBelowThreshold",
