@@ -104,7 +104,8 @@ def _measure(
         return None
     canary_id, stable_id = version_id(decision.canary.digest), version_id(stable.digest)
     if RolloutAction.WARM_UP in decision.actions:
-        return serving.warm_up(url, svc.name, canary_id, spec, now=now)
+        limit = svc.spec.runtime.max_tokens
+        return serving.warm_up(url, svc.name, canary_id, spec, now=now, max_tokens=limit)
     start = decision.analysis_window_start
     if RolloutAction.RUN_ANALYSIS not in decision.actions or start is None:
         return None
@@ -119,4 +120,5 @@ def _measure(
         window_start=start,
         now=now,
         timeout=config.prometheus.timeout_seconds,
+        max_tokens=svc.spec.runtime.max_tokens,
     )

@@ -81,9 +81,14 @@ def _ask_all(
 
 
 def _pass_rate(
-    url: str, model: str, version: str, prompts: Sequence[EvaluationPrompt], api_key: str | None
+    url: str,
+    model: str,
+    version: str,
+    prompts: Sequence[EvaluationPrompt],
+    api_key: str | None,
+    max_tokens: int,
 ) -> float | None:
-    answers = _ask_all(url, model, version, [p.prompt for p in prompts], 64, api_key)
+    answers = _ask_all(url, model, version, [p.prompt for p in prompts], max_tokens, api_key)
     return evaluation_pass_rate(prompts, answers)
 
 
@@ -94,9 +99,14 @@ def warm_up(
     spec: RolloutSpec,
     *,
     now: datetime,
+    max_tokens: int = 64,
     api_key: str | None = None,
 ) -> list[MetricResult]:
-    """Send the warm-up requests and evaluation prompts to the canary; judge them."""
+    """Send the warm-up requests and evaluation prompts to the canary; judge them.
+
+    `max_tokens` is the service's own limit: a request asking for more is refused (400), which
+    would count against a healthy canary."""
+    tokens = min(spec.warmup.max_tokens, max_tokens)
     prompts = spec.analysis.evaluation_prompts
     warm = [p.prompt for p in prompts] or ["Hello"]
     sent = spec.warmup.requests
@@ -105,11 +115,11 @@ def warm_up(
         model,
         version,
         [warm[i % len(warm)] for i in range(sent)],
-        spec.warmup.max_tokens,
+        tokens,
         api_key,
     )
     failed = sum(a is None for a in answers)
-    rate = _pass_rate(url, model, version, prompts, api_key) if prompts else None
+    rate = _pass_rate(url, model, version, prompts, api_key, tokens) if prompts else None
     return judge_warmup(spec, sent, failed, rate, measured_at=now)
 
 
@@ -125,6 +135,7 @@ def measure(
     window_start: datetime,
     now: datetime,
     timeout: float = 5.0,
+    max_tokens: int = 64,
     api_key: str | None = None,
 ) -> list[MetricResult]:
     """Each analysis metric of the canary (and the stable, for relative thresholds)."""
@@ -133,7 +144,8 @@ def measure(
     results: list[MetricResult] = []
     for metric in spec.effective_metrics():
         if metric.name == MetricName.EVALUATION_PASS_RATE:
-            rate = _pass_rate(url, model, canary, analysis.evaluation_prompts, api_key)
+            prompts = analysis.evaluation_prompts
+            rate = _pass_rate(url, model, canary, prompts, api_key, min(64, max_tokens))
             count = len(analysis.evaluation_prompts)
             results.append(evaluate_metric(metric, rate, None, count, 1, measured_at=now))
             continue
