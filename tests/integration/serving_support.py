@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from kubernetes import client
 from tests.integration.conftest import wait_for
-from tests.integration.test_operator import (
+from tests.integration.support import (
     G,
     V,
     create,

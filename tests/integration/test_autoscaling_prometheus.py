@@ -19,7 +19,7 @@ from tests.integration.serving_support import (
     serve_config,
     serve_ready,
 )
-from tests.integration.test_operator import events_for, status_of
+from tests.integration.support import events_for, status_of
 
 from drover.api.versions import version_id
 from drover.k8s import metrics

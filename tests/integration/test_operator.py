@@ -4,128 +4,27 @@ restarts and peering. KubeRay's part is played by patching child status as KubeR
 
 from __future__ import annotations
 
-import copy
-import json
-from typing import Any
-
 import pytest
 import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from tests.integration.conftest import ROOT, kubectl, wait_for
-
-G, V = "drover.dev", "v1alpha1"
-PIPELINE = ROOT / "examples" / "pipeline"
-DIGEST = "sha256:" + "ab" * 32
-
-
-def line(kind: str, record: dict[str, Any]) -> str:
-    """One line of a worker's report, as the workers print it."""
-    return f"::drover::{kind} {json.dumps(record)}\n"
-
-
-def manifest(name: str, namespace: str, **spec_changes: Any) -> dict[str, Any]:
-    doc = yaml.safe_load((PIPELINE / name).read_text())
-    doc["metadata"]["namespace"] = namespace
-    doc["spec"].update(copy.deepcopy(spec_changes))
-    return dict(doc)
-
-
-def create(api: client.ApiClient, doc: dict[str, Any]) -> None:
-    plural = {
-        "FoundationModel": "foundationmodels",
-        "FineTuneJob": "finetunejobs",
-        "VectorIndex": "vectorindexes",
-        "InferenceService": "inferenceservices",
-    }[doc["kind"]]
-    client.CustomObjectsApi(api).create_namespaced_custom_object(
-        G, V, doc["metadata"]["namespace"], plural, doc
-    )
-
-
-def get(
-    api: client.ApiClient, plural: str, ns: str, name: str, group: str = G, version: str = V
-) -> dict[str, Any]:
-    return dict(
-        client.CustomObjectsApi(api).get_namespaced_custom_object(group, version, ns, plural, name)
-    )
-
-
-def status_of(api: client.ApiClient, plural: str, ns: str, name: str) -> dict[str, Any]:
-    return get(api, plural, ns, name).get("status") or {}
-
-
-def rayjobs(api: client.ApiClient, ns: str) -> list[dict[str, Any]]:
-    return list(
-        client.CustomObjectsApi(api).list_namespaced_custom_object("ray.io", "v1", ns, "rayjobs")[
-            "items"
-        ]
-    )
-
-
-def kuberay_job_status(
-    api: client.ApiClient,
-    ns: str,
-    name: str,
-    dashboard: str,
-    *,
-    deployment: str,
-    job: str,
-    job_id: str | None = None,
-) -> None:
-    """Write a RayJob's status the way KubeRay v1.7.0 does."""
-    body = {
-        "status": {
-            "jobDeploymentStatus": deployment,
-            "jobStatus": job,
-            "jobId": job_id or f"{ns}-{name}",
-            "dashboardURL": dashboard,
-            "rayClusterName": f"{name}-raycluster",
-            "startTime": "2026-11-22T12:00:00Z",
-        }
-    }
-    client.CustomObjectsApi(api).patch_namespaced_custom_object_status(
-        "ray.io", "v1", ns, "rayjobs", name, body
-    )
-
-
-def finish_fetch(
-    api: client.ApiClient, ns: str, job: dict[str, Any], dashboard: Any, digest: str = DIGEST
-) -> None:
-    name = job["metadata"]["name"]
-    model = job["metadata"]["labels"]["drover.dev/foundationmodel"]
-    dashboard.logs[f"{ns}-{name}"] = (
-        '::drover::progress {"phase": "downloading", "bytes": 10, "totalBytes": 10}\n'
-        + line(
-            "result", {"digest": digest, "path": f"{model}/{digest[7:19]}", "sizeBytes": 4000000}
-        )
-    )
-    kuberay_job_status(api, ns, name, dashboard.address, deployment="Complete", job="SUCCEEDED")
-
-
-def ready_model(api: client.ApiClient, ns: str, name: str, dashboard: Any) -> None:
-    """Drive a FoundationModel to Ready through its fetch RayJob."""
-    job = wait_for(
-        f"the fetch RayJob of {name}",
-        lambda: next(
-            (
-                j
-                for j in rayjobs(api, ns)
-                if j["metadata"]["labels"].get("drover.dev/foundationmodel") == name
-            ),
-            None,
-        ),
-    )
-    finish_fetch(api, ns, job, dashboard)
-    wait_for(
-        f"{name} Ready",
-        lambda: status_of(api, "foundationmodels", ns, name).get("phase") == "Ready",
-    )
-
-
-def events_for(api: client.ApiClient, ns: str, name: str) -> list[str]:
-    items = client.CoreV1Api(api).list_namespaced_event(ns).items
-    return [f"{e.reason}: {e.message}" for e in items if e.involved_object.name == name]
+from tests.integration.conftest import kubectl, wait_for
+from tests.integration.support import (
+    DIGEST,
+    G,
+    V,
+    create,
+    events_for,
+    finish_fetch,
+    get,
+    kuberay_job_status,
+    line,
+    manifest,
+    rayjobs,
+    ready_model,
+    serving_status,
+    status_of,
+)
 
 
 def test_foundationmodel_fetch_flow(k8s_api, namespace, start_operator, dashboard) -> None:
@@ -332,38 +231,6 @@ def test_evaluation_below_threshold_fails_the_job_and_produces_nothing(
         get(k8s_api, "foundationmodels", namespace, "tiny-gpt2-support")
 
 
-def _serving_status(api: client.ApiClient, ns: str, name: str, deployments: list[str]) -> None:
-    body = {
-        "status": {
-            "serviceStatus": "Running",
-            "conditions": [
-                {
-                    "type": "Ready",
-                    "status": "True",
-                    "reason": "NonZeroServeEndpoints",
-                    "message": "",
-                    "lastTransitionTime": "2026-11-22T12:00:00Z",
-                }
-            ],
-            "activeServiceStatus": {
-                "rayClusterName": f"{name}-raycluster",
-                "applicationStatuses": {
-                    "support-bot": {
-                        "status": "RUNNING",
-                        "serveDeploymentStatuses": {
-                            d: {"status": "HEALTHY"} for d in ["router", *deployments]
-                        },
-                    }
-                },
-            },
-            "numServeEndpoints": 1,
-        }
-    }
-    client.CustomObjectsApi(api).patch_namespaced_custom_object_status(
-        "ray.io", "v1", ns, "rayservices", name, body
-    )
-
-
 def test_inferenceservice_becomes_a_rayservice_and_reports_its_url(
     k8s_api, kubeconfig, namespace, start_operator, dashboard
 ) -> None:
@@ -389,7 +256,7 @@ def test_inferenceservice_becomes_a_rayservice_and_reports_its_url(
     model_deployments = [d["name"] for d in app["deployments"] if d["name"].startswith("model-")]
     assert len(model_deployments) == 1
     assert rs["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]["groupName"] == "cpu"
-    _serving_status(k8s_api, namespace, "support-bot", model_deployments)
+    serving_status(k8s_api, namespace, "support-bot", model_deployments)
     status = wait_for(
         "Ready",
         lambda: (
