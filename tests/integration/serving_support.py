@@ -17,6 +17,7 @@ from tests.integration.support import (
     get,
     manifest,
     rayjobs,
+    serving_status,
     status_of,
 )
 
@@ -75,34 +76,7 @@ def router_weights(app: dict[str, Any]) -> dict[str, int]:
 
 def report_healthy(api: client.ApiClient, ns: str, name: str, digests: list[str]) -> None:
     """Write the RayService status as KubeRay does when the versions' deployments are HEALTHY."""
-    deployments = ["router", *(deployment_name(d) for d in digests)]
-    body = {
-        "status": {
-            "serviceStatus": "Running",
-            "conditions": [
-                {
-                    "type": "Ready",
-                    "status": "True",
-                    "reason": "NonZeroServeEndpoints",
-                    "message": "",
-                    "lastTransitionTime": "2026-11-22T12:00:00Z",
-                }
-            ],
-            "activeServiceStatus": {
-                "rayClusterName": f"{name}-raycluster",
-                "applicationStatuses": {
-                    name: {
-                        "status": "RUNNING",
-                        "serveDeploymentStatuses": {d: {"status": "HEALTHY"} for d in deployments},
-                    }
-                },
-            },
-            "numServeEndpoints": 1,
-        }
-    }
-    client.CustomObjectsApi(api).patch_namespaced_custom_object_status(
-        "ray.io", "v1", ns, "rayservices", name, body
-    )
+    serving_status(api, ns, name, [deployment_name(d) for d in digests])
 
 
 def serve_ready(api: client.ApiClient, ns: str, name: str, digest: str) -> dict[str, Any]:

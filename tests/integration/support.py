@@ -30,6 +30,13 @@ def manifest(name: str, namespace: str, **spec_changes: Any) -> dict[str, Any]:
     return dict(doc)
 
 
+def service_without_retrieval(namespace: str, **spec_changes: Any) -> dict[str, Any]:
+    """The pipeline's InferenceService with no VectorIndex, for tests about serving alone."""
+    svc = manifest("04-service.yaml", namespace, **spec_changes)
+    del svc["spec"]["retrieval"]
+    return svc
+
+
 def create(api: client.ApiClient, doc: dict[str, Any]) -> None:
     plural = {
         "FoundationModel": "foundationmodels",
@@ -128,6 +135,8 @@ def events_for(api: client.ApiClient, ns: str, name: str) -> list[str]:
 
 
 def serving_status(api: client.ApiClient, ns: str, name: str, deployments: list[str]) -> None:
+    """Write the RayService status as KubeRay does when these deployments (and the router) are
+    HEALTHY; the Serve application is named after the service, as the operator names it."""
     body = {
         "status": {
             "serviceStatus": "Running",
@@ -143,7 +152,7 @@ def serving_status(api: client.ApiClient, ns: str, name: str, deployments: list[
             "activeServiceStatus": {
                 "rayClusterName": f"{name}-raycluster",
                 "applicationStatuses": {
-                    "support-bot": {
+                    name: {
                         "status": "RUNNING",
                         "serveDeploymentStatuses": {
                             d: {"status": "HEALTHY"} for d in ["router", *deployments]

@@ -22,6 +22,7 @@ from tests.integration.support import (
     manifest,
     rayjobs,
     ready_model,
+    service_without_retrieval,
     serving_status,
     status_of,
 )
@@ -236,9 +237,7 @@ def test_inferenceservice_becomes_a_rayservice_and_reports_its_url(
 ) -> None:
     start_operator()
     create(k8s_api, manifest("00-base-model.yaml", namespace))
-    svc = manifest("04-service.yaml", namespace)
-    del svc["spec"]["retrieval"]
-    create(k8s_api, svc)
+    create(k8s_api, service_without_retrieval(namespace))
     wait_for(
         "WaitingForModel",
         lambda: (
@@ -277,9 +276,7 @@ def test_unknown_accelerator_class_is_a_clear_condition(
 ) -> None:
     start_operator()
     create(k8s_api, manifest("00-base-model.yaml", namespace))
-    svc = manifest("04-service.yaml", namespace, accelerator={"class": "tpu-v9"})
-    del svc["spec"]["retrieval"]
-    create(k8s_api, svc)
+    create(k8s_api, service_without_retrieval(namespace, accelerator={"class": "tpu-v9"}))
     ready_model(k8s_api, namespace, "tiny-gpt2", dashboard)
     status = wait_for(
         "Failed",
@@ -306,9 +303,7 @@ def test_deleting_a_model_in_use_waits_for_its_users(
 ) -> None:
     start_operator()
     create(k8s_api, manifest("00-base-model.yaml", namespace))
-    svc = manifest("04-service.yaml", namespace)
-    del svc["spec"]["retrieval"]
-    create(k8s_api, svc)
+    create(k8s_api, service_without_retrieval(namespace))
     ready_model(k8s_api, namespace, "tiny-gpt2", dashboard)
     wait_for(
         "the RayService",
@@ -412,9 +407,7 @@ def test_serving_an_adapter_as_a_model_says_how_to_serve_it(
     adapter["metadata"]["name"] = "support-adapter"
     adapter["metadata"]["labels"] = {"drover.dev/adapter-of": "tiny-gpt2"}
     create(k8s_api, adapter)
-    svc = manifest("04-service.yaml", namespace, model={"name": "support-adapter"})
-    del svc["spec"]["retrieval"]
-    create(k8s_api, svc)
+    create(k8s_api, service_without_retrieval(namespace, model={"name": "support-adapter"}))
     ready_model(k8s_api, namespace, "support-adapter", dashboard)
     status = wait_for(
         "the adapter condition",
