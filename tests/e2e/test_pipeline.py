@@ -269,8 +269,9 @@ def test_a_load_burst_scales_out_and_back(stack: dict[str, Any], kube: Path) -> 
 
     with Load(f"{url}/v1", concurrency=6):
         walker.until("a scale-out under load", lambda found: desired() >= 2, timeout=180)
+    # Read the whole history: the scale-in may already have followed while the load drained.
     history = _service(walker)["autoscaling"]["history"]
-    assert history[-1]["to"] >= 2 and "in-flight" in history[-1]["reason"]
+    assert any(h["to"] >= 2 and "in-flight" in h["reason"] for h in history), history
     walker.until("the scale-in once the load is gone", lambda found: desired() == 1, timeout=180)
     assert _service(walker)["autoscaling"]["history"][-1]["to"] == 1
 
