@@ -165,6 +165,12 @@ def _service(walker: Any) -> dict[str, Any]:
     return (walker.get("InferenceService", "support-bot") or {}).get("status") or {}
 
 
+def _rollout_of(walker: Any, model: str) -> str | None:
+    """The rollout phase, once the rollout is the one of `model` (not the previous one)."""
+    rollout = _service(walker).get("rollout") or {}
+    return rollout.get("phase") if (rollout.get("target") or {}).get("model") == model else None
+
+
 def _patch_service(spec: dict[str, Any]) -> None:
     from kubernetes import client
 
@@ -191,9 +197,7 @@ def test_a_good_version_is_promoted_with_no_failed_request(
         _patch_service({"model": {"name": "tiny-gpt2-support"}})
         walker.until(
             "the fine-tuned version to be promoted",
-            lambda found: (
-                (_service(walker).get("rollout") or {}).get("phase") in ("Promoted", "RolledBack")
-            ),
+            lambda found: _rollout_of(walker, "tiny-gpt2-support") in ("Promoted", "RolledBack"),
             timeout=300,
         )
     status = _service(walker)
@@ -224,9 +228,7 @@ def test_a_bad_version_is_rolled_back_and_nothing_fails_after(
         _patch_service({"model": {"name": "tiny-gpt2"}})
         walker.until(
             "the faulty version to be rolled back",
-            lambda found: (
-                (_service(walker).get("rollout") or {}).get("phase") in ("Promoted", "RolledBack")
-            ),
+            lambda found: _rollout_of(walker, "tiny-gpt2") in ("Promoted", "RolledBack"),
             timeout=300,
         )
         rolled_back_at = time.monotonic()
