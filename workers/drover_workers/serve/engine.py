@@ -1,46 +1,45 @@
 """Serve layer: the text-generation engine a model replica runs (transformers + torch, no Ray).
 
-`TextEngine` loads a causal LM (and a peft LoRA adapter) from a directory and answers batches of
-`GenRequest`s with `model.generate`, or streams one request token by token with a KV cache.
-`EmbeddingEngine` gives mean-pooled, normalised sentence vectors.
+`TextEngine` loads a causal LM (merging a peft LoRA adapter into it) from a directory, turns
+requests into token sequences and makes the step-level `Scheduler` (decoding.py) that generates
+them; `generate_batch` runs one to completion in the caller's thread. `EmbeddingEngine` gives
+mean-pooled, normalised sentence vectors.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+from drover_workers.serve.decoding import (
+    GenRequest,
+    GenResult,
+    Scheduler,
+    Sequence,
+    Sink,
+    cut_at_stop,
+)
+
+__all__ = [
+    "EmbeddingEngine",
+    "GenRequest",
+    "GenResult",
+    "PromptTooLong",
+    "TextEngine",
+    "cut_at_stop",
+]
+
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-@dataclass
-class GenRequest:
-    prompt: str | None = None
-    messages: list[dict[str, str]] | None = None
-    max_tokens: int = 16
-    temperature: float = 1.0
-    top_p: float = 1.0
-    stop: list[str] = field(default_factory=list)
-    seed: int | None = None
+class PromptTooLong(ValueError):
+    """The prompt and max_tokens do not fit the model's context (a client error, 400)."""
 
-
-@dataclass
-class GenResult:
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    finish_reason: str  # "stop" | "length"
-    error: str | None = None  # a client error (400): e.g. the prompt is too long
-
-
-def cut_at_stop(text: str, stops: list[str]) -> tuple[str, bool]:
-    """The text up to the first stop sequence, and whether one was found."""
-    cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)
-    return (text[:cut], True) if cut >= 0 else (text, False)
+    def __init__(self, message: str, prompt_tokens: int) -> None:
+        super().__init__(message)
+        self.prompt_tokens = prompt_tokens
 
 
 class TextEngine:
@@ -58,7 +57,8 @@ class TextEngine:
         if adapter_path:
             from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, adapter_path)
+            # Merged once at load: serving then costs what the base model costs.
+            model = PeftModel.from_pretrained(model, adapter_path).merge_and_unload()
         self.model = model.eval()
         self.max_positions = int(
             getattr(self.model.config, "n_positions", None)
@@ -88,99 +88,35 @@ class TextEngine:
             )
         return ids, None
 
-    def _sampling(self, req: GenRequest) -> dict[str, Any]:
-        if req.temperature <= 0:
-            return {"do_sample": False}
-        return {"do_sample": True, "temperature": req.temperature, "top_p": req.top_p}
-
-    def _finish(self, req: GenRequest, new_ids: list[int], n_prompt: int) -> GenResult:
-        eos = self.tokenizer.eos_token_id
-        hit_eos = eos in new_ids
-        if hit_eos:
-            new_ids = new_ids[: new_ids.index(eos)]
-        text, stopped = cut_at_stop(self.tokenizer.decode(new_ids), req.stop)
-        done = "stop" if (hit_eos or stopped or len(new_ids) < req.max_tokens) else "length"
-        return GenResult(text, n_prompt, len(new_ids), done)
-
-    @torch.inference_mode()
-    def generate_batch(self, reqs: list[GenRequest]) -> list[GenResult]:
-        """Answer a batch with one `generate` call per group of equal sampling settings."""
-        results: list[GenResult | None] = [None] * len(reqs)
-        groups: dict[tuple[Any, ...], list[int]] = {}
-        encoded: dict[int, list[int]] = {}
-        for i, req in enumerate(reqs):
-            ids, error = self._encode(req)
-            if error:
-                results[i] = GenResult("", len(ids), 0, "stop", error=error)
-                continue
-            encoded[i] = ids
-            key = (req.temperature, req.top_p, req.seed)
-            groups.setdefault(key, []).append(i)
-        for (_, _, seed), idx in groups.items():
-            if seed is not None:
-                torch.manual_seed(seed)
-            batch = self.tokenizer.pad(
-                {"input_ids": [encoded[i] for i in idx]}, return_tensors="pt", padding=True
-            )
-            out = self.model.generate(
-                **batch,
-                max_new_tokens=max(reqs[i].max_tokens for i in idx),
-                pad_token_id=self.tokenizer.pad_token_id,
-                **self._sampling(reqs[idx[0]]),
-            )
-            width = batch["input_ids"].shape[1]
-            for row, i in enumerate(idx):
-                new_ids = out[row, width:].tolist()[: reqs[i].max_tokens]
-                results[i] = self._finish(reqs[i], new_ids, len(encoded[i]))
-        return [r for r in results if r is not None]
-
-    @torch.inference_mode()
-    def stream(self, req: GenRequest) -> Iterator[dict[str, Any]]:
-        """Yield `{"text": delta}` pieces, then one `{"finish_reason", "usage"}` item."""
+    def sequence(self, req: GenRequest, sink: Sink, streaming: bool = False) -> Sequence:
+        """A sequence for the scheduler; raises PromptTooLong (a client error) first."""
         ids, error = self._encode(req)
         if error:
-            yield {"error": error}
-            return
-        if req.seed is not None:
-            torch.manual_seed(req.seed)
-        hold = max((len(s) for s in req.stop), default=1) - 1
-        input_ids = torch.tensor([ids])
-        past, generated, sent, finish = None, [], 0, "length"
-        for _ in range(req.max_tokens):
-            out = self.model(input_ids=input_ids, past_key_values=past, use_cache=True)
-            past = out.past_key_values
-            token = self._pick(out.logits[0, -1], req)
-            if token == self.tokenizer.eos_token_id:
-                finish = "stop"
-                break
-            generated.append(token)
-            text, stopped = cut_at_stop(self.tokenizer.decode(generated), req.stop)
-            if stopped:
-                finish = "stop"
-                if len(text) > sent:
-                    yield {"text": text[sent:]}
-                    sent = len(text)
-                break
-            safe = len(text) - hold  # hold back what may be the start of a stop sequence
-            if safe > sent and not text.endswith("\ufffd"):
-                yield {"text": text[sent:safe]}
-                sent = safe
-            input_ids = torch.tensor([[token]])
-        text, _ = cut_at_stop(self.tokenizer.decode(generated), req.stop)
-        if len(text) > sent:
-            yield {"text": text[sent:]}
-        usage = {"prompt_tokens": len(ids), "completion_tokens": len(generated)}
-        yield {"finish_reason": finish, "usage": usage}
+            raise PromptTooLong(error, len(ids))
+        return Sequence(
+            req, ids, sink, self.tokenizer.decode, self.tokenizer.eos_token_id, streaming
+        )
 
-    def _pick(self, logits: torch.Tensor, req: GenRequest) -> int:
-        if req.temperature <= 0:
-            return int(torch.argmax(logits))
-        probs = torch.softmax(logits.float() / req.temperature, dim=-1)
-        if req.top_p < 1.0:
-            sorted_p, order = torch.sort(probs, descending=True)
-            keep = torch.cumsum(sorted_p, dim=-1) - sorted_p < req.top_p
-            probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_p[keep])
-        return int(torch.multinomial(probs / probs.sum(), 1))
+    def scheduler(self, max_batch_size: int) -> Scheduler:
+        return Scheduler(self.model, int(self.tokenizer.pad_token_id), max_batch_size)
+
+    def generate_batch(self, reqs: list[GenRequest]) -> list[GenResult]:
+        """Answer `reqs` together in this thread (one scheduler run; used in-process)."""
+        results: list[GenResult | None] = [None] * len(reqs)
+        sched = self.scheduler(max(len(reqs), 1))
+        for i, req in enumerate(reqs):
+
+            def sink(event: dict[str, Any], i: int = i) -> None:
+                if "result" in event:
+                    results[i] = event["result"]
+
+            try:
+                sched.add(self.sequence(req, sink))
+            except PromptTooLong as exc:
+                results[i] = GenResult("", exc.prompt_tokens, 0, "stop", error=str(exc))
+        while sched.busy:
+            sched.step()
+        return [r for r in results if r is not None]
 
     def warm_up(self) -> float:
         """One short generation; returns its duration. The replica is ready only after it."""

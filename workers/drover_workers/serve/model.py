@@ -1,9 +1,9 @@
 """Serve layer: the model deployment (`model-<version>`), one per live version of a service.
 
 A replica loads the weights (and LoRA adapter), runs a warm-up generation in its constructor so
-Serve marks it RUNNING (and the router routes to it) only once it can answer, batches concurrent
-requests with `@serve.batch`, streams single requests, and applies the fault-injection settings
-from its `user_config` (`{"faults": {...}}`; off unless set).
+Serve marks it RUNNING (and the router routes to it) only once it can answer, generates every
+request (streamed or not) in one step-level batch on its generation thread (batcher.py), and
+applies the fault-injection settings from its `user_config` (`{"faults": {...}}`; off unless set).
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from typing import Any
 
 from ray import serve
 
+from drover_workers.serve.batcher import Batcher
 from drover_workers.serve.config import FaultSpec
-from drover_workers.serve.engine import EmbeddingEngine, GenRequest, GenResult, TextEngine
+from drover_workers.serve.engine import EmbeddingEngine, GenRequest, TextEngine
 from drover_workers.serve.metrics import ModelMetrics
 
 log = logging.getLogger("ray.serve")
@@ -37,7 +38,6 @@ class ModelServer:
         self.task: str = spec["task"]
         self.faults = FaultSpec()
         self._rng = random.Random()
-        self._waiting = 0
         self.metrics = ModelMetrics(spec["service"], spec["namespace"], self.version)
         startup = FaultSpec.model_validate(spec.get("faults") or {}).startup_delay_seconds
         if self.task == "embedding":
@@ -47,8 +47,9 @@ class ModelServer:
             self.engine = TextEngine(spec["modelPath"], spec.get("adapterPath"), spec["dtype"])
             took = self.engine.warm_up()
             log.info("version %s warmed up in %.3fs", self.version, took)
-        self._generate_batch.set_max_batch_size(int(spec["maxBatchSize"]))
-        self._generate_batch.set_batch_wait_timeout_s(float(spec["batchWaitTimeoutSeconds"]))
+            self.batcher = Batcher(
+                self.engine, int(spec["maxBatchSize"]), float(spec["batchWaitTimeoutSeconds"])
+            )
         if startup:
             time.sleep(startup)  # deliberately late readiness (tests, canary benchmark)
 
@@ -56,8 +57,8 @@ class ModelServer:
         self.faults = FaultSpec.model_validate((user_config or {}).get("faults") or {})
 
     def check_health(self) -> None:
-        if self.task != "embedding" and self.engine.model is None:
-            raise RuntimeError("model not loaded")
+        if self.task != "embedding" and not self.batcher.alive:
+            raise RuntimeError("the generation thread has stopped")
 
     async def _inject(self) -> None:
         if self.faults.added_latency_seconds:
@@ -65,18 +66,14 @@ class ModelServer:
         if self.faults.error_rate and self._rng.random() < self.faults.error_rate:
             raise InjectedFault(f"injected fault in version {self.version}")
 
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
-    async def _generate_batch(self, reqs: list[GenRequest]) -> list[GenResult]:
-        self._waiting -= len(reqs)
-        self.metrics.set_queue_depth(self._waiting)
-        return await asyncio.to_thread(self.engine.generate_batch, reqs)
-
     async def generate(self, request: dict[str, Any]) -> dict[str, Any]:
         """One completion; returns text, usage and finish_reason (or a client `error`)."""
         await self._inject()
-        self._waiting += 1
-        self.metrics.set_queue_depth(self._waiting)
-        result: GenResult = await self._generate_batch(GenRequest(**request))
+        self.metrics.set_queue_depth(self.batcher.waiting + 1)
+        try:
+            result = await self.batcher.complete(GenRequest(**request))
+        finally:
+            self.metrics.set_queue_depth(self.batcher.waiting)
         if result.error:
             return {"error": result.error}
         return {
@@ -89,13 +86,11 @@ class ModelServer:
         }
 
     async def generate_stream(self, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        """Stream pieces `{"text"}` then `{"finish_reason", "usage"}` (not batched)."""
+        """Stream pieces `{"text"}` then `{"finish_reason", "usage"}`, batched with the rest."""
         await self._inject()
-        pieces = self.engine.stream(GenRequest(**request))
-        while True:
-            item = await asyncio.to_thread(next, pieces, None)
-            if item is None:
-                return
+        self.metrics.set_queue_depth(self.batcher.waiting + 1)
+        async for item in self.batcher.stream(GenRequest(**request)):
+            self.metrics.set_queue_depth(self.batcher.waiting)
             yield item
 
     async def embed(self, texts: list[str]) -> dict[str, Any]:
