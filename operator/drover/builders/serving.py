@@ -148,6 +148,13 @@ def build_serve_config(
     }
 
 
+# Ray Serve's high-throughput mode (Ray >= 2.55; KubeRay's guide "Enable High Throughput on Ray
+# Serve"): HAProxy is each pod's port-8000 ingress and forwards straight to the router replicas'
+# own HTTP servers, replicas call each other over gRPC, and user code runs on the replica's main
+# loop. bench/serving.py measures the router's overhead on this path. `env` can override either.
+SERVE_RUNTIME_ENV = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_HA_PROXY": "1"}
+
+
 def build_rayservice(
     svc: InferenceService,
     versions: Sequence[VersionPlan],
@@ -174,7 +181,7 @@ def build_rayservice(
         workers=svc.spec.replicas.min * per_replica,
         # Room for a canary beside the stable version during a rollout.
         max_workers=svc.spec.replicas.max * per_replica * 2,
-        env=env,
+        env={**SERVE_RUNTIME_ENV, **env},
         autoscaling=True,
         serve=True,
     )
