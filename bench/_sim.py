@@ -232,6 +232,8 @@ def simulate(
                 push(now + metrics.scrape_seconds, _SCRAPE)
         elif kind == _DECIDE:
             live = [r for r in replicas if not r.stopping]
+            if now >= 0:  # the count held since before 0 counts too, not only scale events
+                peak = max(peak, len(live))
             view.now, view.current = now, len(live)
             view.ready = sum(r.ready for r in live)
             scale(now, policy.decide(view))
