@@ -43,7 +43,12 @@ class RuntimeSpec(ApiModel):
         default=8, ge=1, le=256, description="Requests batched into one forward pass."
     )
     batch_wait_timeout_ms: int = Field(
-        default=10, ge=0, le=1000, description="How long a batch waits to fill, in milliseconds."
+        default=0,
+        ge=0,
+        le=1000,
+        description="How long an idle replica waits for more requests before its first step, in "
+        "milliseconds. Requests that come later join the running batch at its next step, so the "
+        "default 0 costs at most one extra prefill pass and never delays a lone request.",
     )
     max_concurrent_requests: int = Field(
         default=32,

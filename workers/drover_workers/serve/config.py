@@ -46,7 +46,9 @@ class VersionSpec(WorkerModel):
 
 class RuntimeSpec(WorkerModel):
     max_batch_size: int = Field(default=8, ge=1, le=256, description="Dynamic batch size.")
-    batch_wait_timeout_seconds: float = Field(default=0.01, ge=0, le=10)
+    batch_wait_timeout_seconds: float = Field(
+        default=0.0, ge=0, le=10, description="Idle replica's wait for company before a step."
+    )
     max_tokens: int = Field(default=256, ge=1, description="Upper bound of max_tokens.")
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     max_queued_requests: int = Field(
