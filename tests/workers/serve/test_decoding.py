@@ -204,6 +204,19 @@ def test_the_batcher_batches_concurrent_requests_and_streams(
     assert streamed == reference(engine, PROMPTS[0], 20)
 
 
+def test_a_stream_sends_its_first_piece_at_once_and_gathers_the_rest(engine: TextEngine) -> None:
+    async def pieces(interval: float) -> list[str]:
+        batcher = Batcher(engine, max_batch_size=4, wait_timeout=0.0, stream_interval=interval)
+        got = [p async for p in batcher.stream(greedy(PROMPTS[0], 30))]
+        assert "finish_reason" in got[-1]
+        return [p["text"] for p in got if "text" in p]
+
+    each, gathered = asyncio.run(pieces(0.0)), asyncio.run(pieces(60.0))
+    assert "".join(each) == "".join(gathered) == reference(engine, PROMPTS[0], 30)
+    assert len(each) > 5
+    assert len(gathered) == 2  # the first piece, then the rest when the answer ended
+
+
 def test_the_batcher_survives_a_failing_step(
     engine: TextEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
