@@ -34,11 +34,9 @@ sys.path.insert(0, str(ROOT))
 from tests.fixtures.ray_cluster import RayHead, start_ray_head  # noqa: E402
 from tests.fixtures.tiny_models import build_tiny_gpt2  # noqa: E402
 
-from drover.builders.serving import SERVE_RUNTIME_ENV  # noqa: E402
+from drover.local.components import LOCAL_SERVE_ENV as BENCH_ENV  # noqa: E402
 
 PROMPT = "Refunds are issued within"
-# Drover's serving environment without HAProxy (see the docstring).
-BENCH_ENV = {k: v for k, v in SERVE_RUNTIME_ENV.items() if k != "RAY_SERVE_ENABLE_HA_PROXY"}
 
 
 def _app(model: str, max_batch_size: int, max_tokens: int) -> dict[str, Any]:
@@ -192,9 +190,7 @@ def overhead(urls: tuple[str, str], model: str, max_tokens: int, n: int) -> dict
 def run(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="drover-bench-serving-"))
     model = str(build_tiny_gpt2(workdir / "tiny"))
-    head = start_ray_head(
-        Path(tempfile.mkdtemp(prefix="drover-ray-bench-", dir="/tmp")), extra_env=BENCH_ENV
-    )
+    head = start_ray_head(Path(tempfile.mkdtemp(prefix="drover-ray-bench-", dir="/tmp")))
     kinds = ("batched", "one_by_one", "batched_stream", "one_by_one_stream")
     rounds: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
     try:

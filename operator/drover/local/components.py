@@ -17,14 +17,20 @@ from typing import Any
 
 import yaml
 
+from drover.builders.serving import SERVE_RUNTIME_ENV
 from drover.local import procs
 
 REPO = Path(__file__).resolve().parents[3]
 DEFAULT_KUBERAY_CRDS = REPO.parent / "shared" / "vendor-schemas" / "kuberay-v1.7.0"
+# Serve runs as on a RayService (high-throughput mode) minus HAProxy, which would bind every
+# interface and is not installed here: clients use Serve's proxy port, or a router replica's own
+# HTTP server (where HAProxy forwards on a cluster).
+LOCAL_SERVE_ENV = {k: v for k, v in SERVE_RUNTIME_ENV.items() if k != "RAY_SERVE_ENABLE_HA_PROXY"}
 RAY_ENV = {
     "RAY_AUTH_MODE": "disabled",
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
     "RAY_USAGE_STATS_ENABLED": "0",
+    **LOCAL_SERVE_ENV,
 }
 
 
