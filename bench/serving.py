@@ -39,21 +39,30 @@ from drover.local.components import LOCAL_SERVE_ENV as BENCH_ENV  # noqa: E402
 PROMPT = "Refunds are issued within"
 
 
-def _app(model: str, max_batch_size: int, max_tokens: int) -> dict[str, Any]:
-    return {
-        "name": f"bench-b{max_batch_size}",
-        "route_prefix": f"/b{max_batch_size}",
-        "import_path": "drover_workers.serve.app:build_app",
-        "args": {
-            "service": {"name": "bench", "namespace": "bench"},
-            "versions": [{"name": "v1", "model": "tiny", "modelPath": model}],
-            "runtime": {
-                "maxBatchSize": max_batch_size,
-                "maxTokens": max_tokens,
-                "maxQueuedRequests": 1024,
+def _apps(model: str, max_batch_size: int, max_tokens: int) -> list[dict[str, Any]]:
+    """One service as the operator builds it: a router application and its version `v1`."""
+    name = f"bench-b{max_batch_size}"
+    service = {"name": "bench", "namespace": "bench"}
+    runtime = {"maxBatchSize": max_batch_size, "maxTokens": max_tokens, "maxQueuedRequests": 1024}
+    return [
+        {
+            "name": name,
+            "route_prefix": f"/b{max_batch_size}",
+            "import_path": "drover_workers.serve.app:build_router",
+            "args": {"service": service, "runtime": runtime},
+            "deployments": [{"name": "router", "user_config": {"versions": ["v1"]}}],
+        },
+        {
+            "name": f"{name}-v1",
+            "route_prefix": None,
+            "import_path": "drover_workers.serve.app:build_model",
+            "args": {
+                "service": service,
+                "version": {"name": "v1", "model": "tiny", "modelPath": model},
+                "runtime": runtime,
             },
         },
-    }
+    ]
 
 
 def direct_ingress_port(app: str) -> int:
@@ -81,7 +90,7 @@ def deploy(
     once they answer."""
     config = {
         "http_options": {"host": "127.0.0.1", "port": head.serve_port},
-        "applications": [_app(model, b, max_tokens) for b in batch_sizes],
+        "applications": [app for b in batch_sizes for app in _apps(model, b, max_tokens)],
     }
     req = urllib.request.Request(
         f"{head.dashboard_url}/api/serve/applications/",

@@ -150,7 +150,7 @@ class ImagesConfig(ApiModel):
 
 
 class ServingConfig(ApiModel):
-    """Defaults of every InferenceService's Ray Serve application."""
+    """Defaults of every InferenceService's Ray Serve applications."""
 
     http_port: int = Field(
         default=8000, ge=1, le=65535, description="Port of Ray Serve's HTTP proxy (KubeRay: 8000)."

@@ -21,7 +21,7 @@ from tests.integration.support import (
     status_of,
 )
 
-from drover.api.versions import deployment_name
+from drover.api.versions import version_app, version_id
 
 DIGEST_A = "sha256:" + "a1" * 32
 DIGEST_B = "sha256:" + "b2" * 32
@@ -60,29 +60,40 @@ def create_service(api: client.ApiClient, ns: str, name: str, **spec: Any) -> No
 
 
 def serve_config(api: client.ApiClient, ns: str, name: str) -> dict[str, Any]:
-    """The single Serve application of the service's RayService."""
+    """The Serve config of the service's RayService: its router application first, then one
+    application per version."""
     rs = get(api, "rayservices", ns, name, "ray.io", "v1")
-    return dict(yaml.safe_load(rs["spec"]["serveConfigV2"])["applications"][0])
+    return dict(yaml.safe_load(rs["spec"]["serveConfigV2"]))
 
 
-def deployment(app: dict[str, Any], digest: str) -> dict[str, Any] | None:
-    return next((d for d in app["deployments"] if d["name"] == deployment_name(digest)), None)
+def deployment(config: dict[str, Any], digest: str) -> dict[str, Any] | None:
+    """The `model` deployment of `digest`'s version application, if the config has one."""
+    service = config["applications"][0]["name"]
+    app = next(
+        (
+            a
+            for a in config["applications"]
+            if a["name"] == version_app(service, version_id(digest))
+        ),
+        None,
+    )
+    return next((d for d in app["deployments"] if d["name"] == "model"), None) if app else None
 
 
-def router_weights(app: dict[str, Any]) -> dict[str, int]:
-    router = next(d for d in app["deployments"] if d["name"] == "router")
+def router_weights(config: dict[str, Any]) -> dict[str, int]:
+    router = next(d for d in config["applications"][0]["deployments"] if d["name"] == "router")
     return dict(router["user_config"]["weights"])
 
 
 def report_healthy(api: client.ApiClient, ns: str, name: str, digests: list[str]) -> None:
-    """Write the RayService status as KubeRay does when the versions' deployments are HEALTHY."""
-    serving_status(api, ns, name, [deployment_name(d) for d in digests])
+    """Write the RayService status as KubeRay does when the versions' applications are HEALTHY."""
+    serving_status(api, ns, name, [version_id(d) for d in digests])
 
 
 def serve_ready(api: client.ApiClient, ns: str, name: str, digest: str) -> dict[str, Any]:
     """Wait for the RayService to run `digest`, report it healthy, wait for phase Ready."""
     wait_for(
-        "the RayService with the model's deployment",
+        "the RayService with the model's application",
         lambda: deployment(serve_config(api, ns, name), digest),
     )
     report_healthy(api, ns, name, [digest])

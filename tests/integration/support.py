@@ -134,9 +134,10 @@ def events_for(api: client.ApiClient, ns: str, name: str) -> list[str]:
     return [f"{e.reason}: {e.message}" for e in items if e.involved_object.name == name]
 
 
-def serving_status(api: client.ApiClient, ns: str, name: str, deployments: list[str]) -> None:
-    """Write the RayService status as KubeRay does when these deployments (and the router) are
-    HEALTHY; the Serve application is named after the service, as the operator names it."""
+def serving_status(api: client.ApiClient, ns: str, name: str, versions: list[str]) -> None:
+    """Write the RayService status as KubeRay does when the router application (named after the
+    service, as the operator names it) and these versions' applications (`<name>-<version id>`,
+    each with its `model` deployment) are RUNNING and HEALTHY."""
     body = {
         "status": {
             "serviceStatus": "Running",
@@ -152,12 +153,14 @@ def serving_status(api: client.ApiClient, ns: str, name: str, deployments: list[
             "activeServiceStatus": {
                 "rayClusterName": f"{name}-raycluster",
                 "applicationStatuses": {
-                    name: {
+                    app: {
                         "status": "RUNNING",
-                        "serveDeploymentStatuses": {
-                            d: {"status": "HEALTHY"} for d in ["router", *deployments]
-                        },
+                        "serveDeploymentStatuses": {deployment: {"status": "HEALTHY"}},
                     }
+                    for app, deployment in [
+                        (name, "router"),
+                        *((f"{name}-{v}", "model") for v in versions),
+                    ]
                 },
             },
             "numServeEndpoints": 1,

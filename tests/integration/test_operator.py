@@ -251,11 +251,13 @@ def test_inferenceservice_becomes_a_rayservice_and_reports_its_url(
         lambda: get(k8s_api, "rayservices", namespace, "support-bot", "ray.io", "v1"),
     )
     config = yaml.safe_load(rs["spec"]["serveConfigV2"])
-    app = config["applications"][0]
-    model_deployments = [d["name"] for d in app["deployments"] if d["name"].startswith("model-")]
-    assert len(model_deployments) == 1
+    router, *version_apps = config["applications"]
+    assert router["name"] == "support-bot" and router["route_prefix"] == "/"
+    versions = [a["name"].removeprefix("support-bot-") for a in version_apps]
+    assert len(versions) == 1 and versions[0].startswith("v")
+    assert [d["name"] for d in version_apps[0]["deployments"]] == ["model"]
     assert rs["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]["groupName"] == "cpu"
-    serving_status(k8s_api, namespace, "support-bot", model_deployments)
+    serving_status(k8s_api, namespace, "support-bot", versions)
     status = wait_for(
         "Ready",
         lambda: (

@@ -132,8 +132,12 @@ CONFIG = """
 applications:
 - name: bot
   route_prefix: /
-  import_path: drover_workers.serve.app:build_app
-  args: {versions: [{modelPath: /models/base-cache/sha}]}
+  import_path: drover_workers.serve.app:build_router
+  args: {service: {name: bot}}
+- name: bot-v1
+  route_prefix: null
+  import_path: drover_workers.serve.app:build_model
+  args: {version: {name: v1, modelPath: /models/base-cache/sha}}
 """
 
 
@@ -142,8 +146,11 @@ def test_serve_apps_are_renamed_routed_and_rewritten():
     apps = servestate.build_serve_apps(rayservice(CONFIG), vm, {"HF_ENDPOINT": "http://hub"})
     original, app = apps.apps["ns--bot--bot"]
     assert original == "bot" and app["route_prefix"] == "/ns/bot"
-    assert app["args"]["versions"][0]["modelPath"] == "/d/pvc/ns/base-cache/sha"
     assert app["runtime_env"]["env_vars"]["HF_ENDPOINT"] == "http://hub"
+    # A version application stays unexposed, and its name stays `<router app>-<version>`.
+    original, version = apps.apps["ns--bot--bot-v1"]
+    assert original == "bot-v1" and version["route_prefix"] is None
+    assert version["args"]["version"]["modelPath"] == "/d/pvc/ns/base-cache/sha"
     config = servestate.build_deploy_config({"ns/bot": apps}, 8123)
     assert config["http_options"] == {"host": "127.0.0.1", "port": 8123}
 
@@ -156,7 +163,11 @@ def test_rayservice_status_ready_only_when_every_app_runs_and_stays_ready_while_
         "ns--bot--bot": {
             "status": "DEPLOYING",
             "deployments": {"router": {"status": "UPDATING", "message": ""}},
-        }
+        },
+        "ns--bot--bot-v1": {
+            "status": "RUNNING",
+            "deployments": {"model": {"status": "HEALTHY", "message": ""}},
+        },
     }
     st = servestate.next_rayservice_status(obj, apps, serve, now=NOW)
     assert st["serviceStatus"] == "" and st["conditions"][0]["reason"] == "Initializing"
@@ -164,6 +175,8 @@ def test_rayservice_status_ready_only_when_every_app_runs_and_stays_ready_while_
     st = servestate.next_rayservice_status(rayservice(CONFIG, st), apps, serve, now=NOW)
     assert (st["serviceStatus"], st["numServeEndpoints"]) == ("Running", 1)
     assert st["activeServiceStatus"]["applicationStatuses"]["bot"]["status"] == "RUNNING"
+    model = st["activeServiceStatus"]["applicationStatuses"]["bot-v1"]["serveDeploymentStatuses"]
+    assert model["model"]["status"] == "HEALTHY"
     assert_valid_status("rayservices", st)
     serve["ns--bot--bot"]["status"] = "DEPLOYING"
     updating = servestate.next_rayservice_status(rayservice(CONFIG, st), apps, serve, now=NOW)

@@ -1,7 +1,7 @@
 """API layer: InferenceService, a FoundationModel served behind an OpenAI-compatible API.
 
-It runs as one RayService (a router plus one model deployment per live version), scales by load
-(`autoscaling`) and rolls out a changed model behind a canary (`rollout`).
+It runs as one RayService (a router Serve application plus one application per live version), scales
+by load (`autoscaling`) and rolls out a changed model behind a canary (`rollout`).
 """
 
 from __future__ import annotations

@@ -1,12 +1,16 @@
 """API layer: how a served version is named — one id from its weights' digest.
 
-The id names the Serve deployment (`model-<id>`) and is the `version` label of every metric, so
-the builders, the rollout and the Prometheus queries all agree on it. Same weights, same id.
+The id names the version's Serve application (`<service>-<id>`, whose one deployment is `model`)
+and is the `version` label of every metric, so the builders, the rollout and the Prometheus
+queries all agree on it. Same weights, same id.
 """
 
 from __future__ import annotations
 
 import hashlib
+
+MODEL_DEPLOYMENT = "model"  # the one deployment of every version application
+ROUTER_DEPLOYMENT = "router"  # the ingress deployment of the router application `<service>`
 
 
 def version_id(digest: str) -> str:
@@ -14,5 +18,6 @@ def version_id(digest: str) -> str:
     return "v" + hashlib.sha256(digest.encode()).hexdigest()[:10]
 
 
-def deployment_name(digest: str) -> str:
-    return f"model-{version_id(digest)}"
+def version_app(service: str, vid: str) -> str:
+    """The Serve application of version `vid` (the router finds it by the same rule)."""
+    return f"{service}-{vid}"

@@ -3,6 +3,11 @@
 What changes often (versions, weights, replica counts) lives only in `serveConfigV2`, which
 KubeRay applies in place; `rayClusterConfig` changes only when placement or volumes do, because
 a new Ray cluster doubles GPU use while KubeRay upgrades.
+
+`serveConfigV2` holds a router application `<svc>` whose args never change in a rollout, and one
+application `<svc>-<version id>` per live version. Serve hashes an application's args into the
+code version of its deployments, so adding or removing a version adds or deletes an application
+and never restarts the router or another version's replicas.
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ from typing import Any
 import yaml
 
 from drover.api.inferenceservice import InferenceService
-from drover.api.versions import version_id
+from drover.api.versions import MODEL_DEPLOYMENT, ROUTER_DEPLOYMENT, version_app, version_id
 from drover.builders.meta import Manifest, model_mount_path
 from drover.builders.raycluster import Mount, Placement, build_ray_cluster_spec, secret_path
 
-SERVE_IMPORT_PATH = "drover_workers.serve.app:build_app"
+ROUTER_IMPORT_PATH = "drover_workers.serve.app:build_router"
+MODEL_IMPORT_PATH = "drover_workers.serve.app:build_model"
 SERVE_PORT = 8000
 API_KEYS_ENV = "DROVER_API_KEYS"
 
@@ -49,9 +55,9 @@ class VersionPlan:
         """Stable version id from the weights (and adapter): the same weights, the same id."""
         return version_id(self.full_digest)
 
-    @property
-    def deployment(self) -> str:
-        return f"model-{self.id}"
+    def app(self, service: str) -> str:
+        """This version's Serve application."""
+        return version_app(service, self.id)
 
 
 @dataclass(frozen=True)
@@ -66,35 +72,17 @@ def rayservice_name(svc: InferenceService) -> str:
     return svc.name[:45]
 
 
-def build_serve_args(
-    svc: InferenceService, versions: Sequence[VersionPlan], index: IndexPlan | None
-) -> dict[str, Any]:
-    """The Serve application's `args` (drover_workers.serve.config.ServeAppArgs)."""
+def _service_ref(svc: InferenceService) -> dict[str, str]:
+    return {"name": svc.name, "namespace": svc.namespace or "default"}
+
+
+def build_router_args(svc: InferenceService, index: IndexPlan | None) -> dict[str, Any]:
+    """The router application's `args` (drover_workers.serve.config.RouterArgs): nothing a
+    rollout changes, so the router keeps its replicas through every rollout."""
     rt = svc.spec.runtime
     args: dict[str, Any] = {
-        "service": {"name": svc.name, "namespace": svc.namespace or "default"},
-        "versions": [
-            {
-                "name": v.id,
-                "model": v.model,
-                "modelPath": f"{model_mount_path(v.claim)}/{v.path}",
-                "digest": v.digest,
-                "replicas": v.replicas,
-                **(
-                    {"adapterPath": f"{model_mount_path(v.adapter_claim)}/{v.adapter_path}"}
-                    if v.adapter_path
-                    else {}
-                ),
-            }
-            for v in versions
-        ],
-        "runtime": {
-            "maxBatchSize": rt.max_batch_size,
-            "batchWaitTimeoutSeconds": rt.batch_wait_timeout_ms / 1000,
-            "maxTokens": rt.max_tokens,
-            "maxQueuedRequests": rt.max_concurrent_requests,
-            **({"dtype": rt.dtype.value} if rt.dtype.value != "auto" else {}),
-        },
+        "service": _service_ref(svc),
+        "runtime": {"maxTokens": rt.max_tokens, "maxQueuedRequests": rt.max_concurrent_requests},
     }
     if index is not None and svc.spec.retrieval is not None:
         args["retrieval"] = {
@@ -102,13 +90,41 @@ def build_serve_args(
             "embedderPath": f"{model_mount_path(index.embedder_claim)}/{index.embedder_path}",
             "topK": svc.spec.retrieval.top_k,
         }
-    faults = {v.id: dict(v.faults) for v in versions if v.faults}
-    if faults:
-        args["faults"] = faults
     if svc.spec.auth is not None:
         ref = svc.spec.auth.api_key_secret_ref
         args["auth"] = {"apiKeysFile": secret_path(ref.name, ref.key)}
     return args
+
+
+def build_model_args(svc: InferenceService, v: VersionPlan) -> dict[str, Any]:
+    """One version application's `args` (drover_workers.serve.config.ModelArgs); no replica
+    count, which lives in the deployment options so that scaling restarts nothing."""
+    rt = svc.spec.runtime
+    version: dict[str, Any] = {
+        "name": v.id,
+        "model": v.model,
+        "modelPath": f"{model_mount_path(v.claim)}/{v.path}",
+        "digest": v.digest,
+    }
+    if v.adapter_path:
+        version["adapterPath"] = f"{model_mount_path(v.adapter_claim)}/{v.adapter_path}"
+    args: dict[str, Any] = {
+        "service": _service_ref(svc),
+        "version": version,
+        "runtime": {
+            "maxBatchSize": rt.max_batch_size,
+            "batchWaitTimeoutSeconds": rt.batch_wait_timeout_ms / 1000,
+            **({"dtype": rt.dtype.value} if rt.dtype.value != "auto" else {}),
+        },
+    }
+    if v.faults:
+        args["faults"] = dict(v.faults)
+    return args
+
+
+def build_router_user_config(versions: Sequence[VersionPlan]) -> dict[str, Any]:
+    """The router's in-place settings: the live versions and their traffic weights."""
+    return {"versions": [v.id for v in versions], "weights": {v.id: v.weight for v in versions}}
 
 
 def build_serve_config(
@@ -120,32 +136,40 @@ def build_serve_config(
     route_prefix: str = "/",
     replica_cpus: float = 1.0,
 ) -> dict[str, Any]:
-    """`serveConfigV2` as a dict: one application, a router and one deployment per version."""
+    """`serveConfigV2` as a dict: the router application, then one application per version."""
     model_actor: dict[str, Any] = {"num_cpus": replica_cpus}
     if placement.resource_name and placement.count:
         model_actor["num_gpus"] = placement.count
-    deployments: list[dict[str, Any]] = [
+    router = {
+        "name": svc.name,
+        "route_prefix": route_prefix,
+        "import_path": ROUTER_IMPORT_PATH,
+        "args": build_router_args(svc, index),
+        "deployments": [
+            {
+                "name": ROUTER_DEPLOYMENT,
+                "num_replicas": 1,
+                "user_config": build_router_user_config(versions),
+            }
+        ],
+    }
+    models = [
         {
-            "name": "router",
-            "num_replicas": 1,
-            "user_config": {"weights": {v.id: v.weight for v in versions}},
+            "name": v.app(svc.name),
+            "route_prefix": None,  # reached only through the router's handles
+            "import_path": MODEL_IMPORT_PATH,
+            "args": build_model_args(svc, v),
+            "deployments": [
+                {
+                    "name": MODEL_DEPLOYMENT,
+                    "num_replicas": v.replicas,
+                    "ray_actor_options": dict(model_actor),
+                }
+            ],
         }
-    ]
-    deployments += [
-        {"name": v.deployment, "num_replicas": v.replicas, "ray_actor_options": dict(model_actor)}
         for v in versions
     ]
-    return {
-        "applications": [
-            {
-                "name": svc.name,
-                "route_prefix": route_prefix,
-                "import_path": SERVE_IMPORT_PATH,
-                "args": build_serve_args(svc, versions, index),
-                "deployments": deployments,
-            }
-        ]
-    }
+    return {"applications": [router, *models]}
 
 
 # Ray Serve's high-throughput mode (Ray >= 2.55; KubeRay's guide "Enable High Throughput on Ray

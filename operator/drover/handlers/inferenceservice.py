@@ -1,4 +1,4 @@
-"""Handlers layer: InferenceService — a RayService with a router and one deployment per version.
+"""Handlers layer: InferenceService — a RayService with a router application and one per version.
 
 Each pass: read the model (and adapter, index) → one rollout tick decides which versions run at
 which weights → build and ensure the RayService → record versions, rollout and conditions.
@@ -24,7 +24,7 @@ from drover.k8s import children
 from drover.policy.conditions import Cond
 from drover.policy.fetching import Event
 from drover.policy.rollout import ROLLOUT_ANNOTATION
-from drover.policy.serving import decide_serving, deployment_statuses
+from drover.policy.serving import decide_serving, version_statuses
 from drover.policy.versions import desired_replicas, service_phase
 
 DECLARED = ("ModelReady", "ServingReady")
@@ -56,7 +56,7 @@ def reconcile(
     tick = rollout_tick(
         svc,
         body,
-        deployment_statuses(rayservice, svc.name),
+        version_statuses(rayservice, svc.name),
         inputs.desired,
         config=config,
         url=url,
@@ -89,7 +89,7 @@ def reconcile(
                 f"RayService {name} {outcome}: "
                 + ", ".join(f"{p.model} {p.weight}%" for p in plans)
             )
-    serving = decide_serving(rayservice, svc.name, stable.deployment if stable else None)
+    serving = decide_serving(rayservice, svc.name, stable.app(svc.name) if stable else None)
     ready = replicas if serving.status else 0
     fields = {
         "url": url,

@@ -1,8 +1,9 @@
 """Policy layer: what a RayService's status says about an InferenceService's versions.
 
-Pure. KubeRay reports Ray Serve's own statuses per application and deployment; a version is
-ready when its deployment (`model-<id>`) is HEALTHY, and serving is ready when the RayService is
-Ready and the stable version is.
+Pure. KubeRay reports Ray Serve's own statuses per application and deployment. The service is a
+router application `<svc>` plus one application `<svc>-<version id>` per version; a version is
+ready when its application's `model` deployment is HEALTHY, and serving is ready when the
+RayService is Ready, the router application runs and the stable version is ready.
 """
 
 from __future__ import annotations
@@ -10,21 +11,35 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from drover.api.versions import MODEL_DEPLOYMENT, ROUTER_DEPLOYMENT
 from drover.policy.conditions import Cond
+
+
+def _applications(rayservice: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    status = (rayservice or {}).get("status") or {}
+    return (status.get("activeServiceStatus") or {}).get("applicationStatuses") or {}
 
 
 def deployment_statuses(rayservice: Mapping[str, Any] | None, app: str) -> dict[str, str]:
     """Deployment name → Serve status (HEALTHY, UPDATING, UNHEALTHY, ...) of one application."""
-    status = (rayservice or {}).get("status") or {}
-    apps = (status.get("activeServiceStatus") or {}).get("applicationStatuses") or {}
-    deployments = (apps.get(app) or {}).get("serveDeploymentStatuses") or {}
+    deployments = (_applications(rayservice).get(app) or {}).get("serveDeploymentStatuses") or {}
     return {name: str((d or {}).get("status", "")) for name, d in deployments.items()}
 
 
+def version_statuses(rayservice: Mapping[str, Any] | None, service: str) -> dict[str, str]:
+    """Version id → Serve status of its `model` deployment, for every version application
+    (`<service>-<id>`) the RayService reports."""
+    prefix = f"{service}-"
+    return {
+        app[len(prefix) :]: status
+        for app in _applications(rayservice)
+        if app.startswith(prefix)
+        and (status := deployment_statuses(rayservice, app).get(MODEL_DEPLOYMENT)) is not None
+    }
+
+
 def application_status(rayservice: Mapping[str, Any] | None, app: str) -> tuple[str, str]:
-    status = (rayservice or {}).get("status") or {}
-    apps = (status.get("activeServiceStatus") or {}).get("applicationStatuses") or {}
-    entry = apps.get(app) or {}
+    entry = _applications(rayservice).get(app) or {}
     return str(entry.get("status", "")), str(entry.get("message", ""))
 
 
@@ -37,25 +52,34 @@ def rayservice_ready(rayservice: Mapping[str, Any] | None) -> bool:
 
 
 def decide_serving(
-    rayservice: Mapping[str, Any] | None, app: str, stable_deployment: str | None
+    rayservice: Mapping[str, Any] | None, router_app: str, stable_app: str | None
 ) -> Cond:
-    """ServingReady: the RayService is Ready and the stable version's deployment is HEALTHY."""
+    """ServingReady: the RayService is Ready, the router is HEALTHY and the stable version's
+    application has a HEALTHY `model` deployment."""
     if rayservice is None:
         return Cond("ServingReady", None, "Deploying", "creating the RayService")
-    app_status, app_message = application_status(rayservice, app)
-    if app_status in ("DEPLOY_FAILED", "UNHEALTHY"):
+    for app in (router_app, stable_app):
+        if app is None:
+            continue
+        app_status, app_message = application_status(rayservice, app)
+        if app_status in ("DEPLOY_FAILED", "UNHEALTHY"):
+            return Cond(
+                "ServingReady",
+                False,
+                "ServingFailed",
+                f"Serve application {app} is {app_status}: {app_message}".rstrip(": "),
+            )
+    router = deployment_statuses(rayservice, router_app).get(ROUTER_DEPLOYMENT)
+    model = deployment_statuses(rayservice, stable_app or "").get(MODEL_DEPLOYMENT)
+    if rayservice_ready(rayservice) and router == "HEALTHY" and model == "HEALTHY":
         return Cond(
-            "ServingReady",
-            False,
-            "ServingFailed",
-            f"Serve application {app} is {app_status}: {app_message}".rstrip(": "),
+            "ServingReady", True, "Serving", f"Serve applications {router_app}, {stable_app} run"
         )
-    healthy = deployment_statuses(rayservice, app).get(stable_deployment or "") == "HEALTHY"
-    if rayservice_ready(rayservice) and healthy:
-        return Cond("ServingReady", True, "Serving", f"Serve application {app} is running")
+    waiting = [
+        f"{app} ({application_status(rayservice, app)[0] or 'not deployed yet'})"
+        for app in (router_app, stable_app)
+        if app is not None
+    ]
     return Cond(
-        "ServingReady",
-        None,
-        "Deploying",
-        f"waiting for Serve application {app} ({app_status or 'not deployed yet'})",
+        "ServingReady", None, "Deploying", f"waiting for Serve application {', '.join(waiting)}"
     )

@@ -11,17 +11,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from drover.api.rollout import ServedVersion, VersionRef
-from drover.api.versions import deployment_name
+from drover.api.versions import version_id
 from drover.policy.conditions import Cond
 from drover.policy.rollout import ACTIVE, RolloutAction, RolloutDecision
 
 
 def served_with_health(raw: Any, health: Mapping[str, str]) -> ServedVersion | None:
-    """The recorded version with `ready` from Serve: its deployment is HEALTHY."""
+    """The recorded version with `ready` from Serve: `health` maps version id to the status of
+    its application's `model` deployment, and it is HEALTHY."""
     if not raw:
         return None
     version = ServedVersion.model_validate(raw)
-    ready = health.get(deployment_name(version.digest)) == "HEALTHY"
+    ready = health.get(version_id(version.digest)) == "HEALTHY"
     return version.model_copy(update={"ready": ready})
 
 

@@ -243,19 +243,49 @@ def test_rayservice_matches_golden_and_kuberay_schema(service, config) -> None:
         kubernetes_validate.validate(pod, "1.30", strict=True)
 
 
-def test_serve_args_are_accepted_by_the_serving_app(service, config) -> None:
-    from drover_workers.serve.config import parse_app_args, parse_router_user_config
-
+def _serve_config(service, config, plans, index=INDEX) -> dict[str, Any]:
     placement = resolve_placement(None, config.accelerator_classes, field="f")
-    app = serve_config_of(
-        build_rayservice(service, _plans(), INDEX, placement=placement, image="x")
+    return serve_config_of(build_rayservice(service, plans, index, placement=placement, image="x"))
+
+
+def test_serve_args_are_accepted_by_the_serving_apps(service, config) -> None:
+    from drover_workers.serve.config import (
+        parse_model_args,
+        parse_router_args,
+        parse_router_user_config,
     )
-    application = app["applications"][0]
-    args = parse_app_args(application["args"])
-    assert [v.name for v in args.versions] == [p.id for p in _plans()]
-    router = next(d for d in application["deployments"] if d["name"] == "router")
-    weights = parse_router_user_config(router["user_config"], [p.id for p in _plans()]).weights
-    assert weights == {_plans()[0].id: 80, _plans()[1].id: 20}
+
+    router_app, *version_apps = _serve_config(service, config, _plans())["applications"]
+    assert router_app["name"] == service.name
+    assert router_app["import_path"] == "drover_workers.serve.app:build_router"
+    parse_router_args(router_app["args"])
+    (router,) = router_app["deployments"]
+    user_config = parse_router_user_config(router["user_config"])
+    assert user_config.versions == [p.id for p in _plans()]
+    assert user_config.weights == {_plans()[0].id: 80, _plans()[1].id: 20}
+    for plan, app in zip(_plans(), version_apps, strict=True):
+        assert app["name"] == f"{service.name}-{plan.id}"
+        assert app["route_prefix"] is None  # reached only through the router's handles
+        assert app["import_path"] == "drover_workers.serve.app:build_model"
+        assert parse_model_args(app["args"]).version.name == plan.id
+        assert [(d["name"], d["num_replicas"]) for d in app["deployments"]] == [
+            ("model", plan.replicas)
+        ]
+
+
+def test_adding_a_canary_changes_neither_the_router_args_nor_the_stable_app(
+    service, config
+) -> None:
+    stable, canary = _plans()
+    alone = _serve_config(service, config, [VersionPlan(**{**stable.__dict__, "weight": 100})])
+    both = _serve_config(service, config, [stable, canary])
+    assert both["applications"][0]["args"] == alone["applications"][0]["args"]
+    assert both["applications"][1] == alone["applications"][1]  # Serve leaves its replicas
+    assert [a["name"] for a in both["applications"]] == [
+        service.name,
+        f"{service.name}-{stable.id}",
+        f"{service.name}-{canary.id}",
+    ]
 
 
 def test_weights_and_replicas_change_only_the_serve_config(service, config) -> None:
@@ -274,18 +304,15 @@ def test_version_id_depends_on_the_weights_only() -> None:
     assert a.id == copy.replace(a, weight=1, replicas=9).id if hasattr(copy, "replace") else True
     assert a.id != b.id
     assert a.id == VersionPlan(model="other", digest=a.digest, claim="c", path="p").id
-    assert yaml.safe_load(yaml.safe_dump({"x": a.deployment}))["x"].startswith("model-v")
+    assert yaml.safe_load(yaml.safe_dump({"x": a.app("svc")}))["x"].startswith("svc-v")
 
 
 def test_injected_faults_reach_only_their_version(service, config) -> None:
-    from drover_workers.serve.config import parse_app_args
+    from drover_workers.serve.config import parse_model_args
 
-    placement = resolve_placement(None, config.accelerator_classes, field="f")
     good, bad = _plans()
     bad = VersionPlan(**{**bad.__dict__, "faults": {"errorRate": 0.2}})
-    app = serve_config_of(
-        build_rayservice(service, [good, bad], None, placement=placement, image="x")
-    )
-    args = parse_app_args(app["applications"][0]["args"])
-    assert set(args.faults) == {bad.id}
-    assert args.faults[bad.id].error_rate == 0.2
+    apps = _serve_config(service, config, [good, bad], None)["applications"]
+    faults = {a["name"]: parse_model_args(a["args"]).faults for a in apps[1:]}
+    assert faults[good.app(service.name)] is None
+    assert faults[bad.app(service.name)].error_rate == 0.2

@@ -12,7 +12,7 @@ from drover.policy.fetching import decide_fetch
 from drover.policy.indexing import decide_index
 from drover.policy.jobs import JobState, JobView, classify_rayjob
 from drover.policy.reports import parse_worker_log
-from drover.policy.serving import decide_serving, deployment_statuses
+from drover.policy.serving import decide_serving, deployment_statuses, version_statuses
 from drover.policy.training import decide_training
 from drover.policy.usage import users_of_model
 
@@ -287,36 +287,58 @@ def test_an_index_with_a_current_key_does_nothing() -> None:
 # --- serving -----------------------------------------------------------------------------------
 
 
-def _rayservice(app_status: str, deployment_status: str, ready: bool) -> dict:
+def _rayservice(
+    app_status: str, deployment_status: str, ready: bool, router_status: str = "RUNNING"
+) -> dict:
+    """KubeRay's status of a service `svc`: router application `svc`, stable `svc-v1`, and a
+    canary `svc-v2` that is still starting."""
     return {
         "status": {
             "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
             "activeServiceStatus": {
                 "applicationStatuses": {
                     "svc": {
+                        "status": router_status,
+                        "serveDeploymentStatuses": {"router": {"status": "HEALTHY"}},
+                    },
+                    "svc-v1": {
                         "status": app_status,
-                        "serveDeploymentStatuses": {
-                            "router": {"status": "HEALTHY"},
-                            "model-v1": {"status": deployment_status},
-                        },
-                    }
+                        "serveDeploymentStatuses": {"model": {"status": deployment_status}},
+                    },
+                    "svc-v2": {
+                        "status": "DEPLOYING",
+                        "serveDeploymentStatuses": {"model": {"status": "UPDATING"}},
+                    },
                 }
             },
         }
     }
 
 
-def test_serving_ready_needs_the_stable_deployment_healthy() -> None:
-    assert decide_serving(_rayservice("RUNNING", "HEALTHY", True), "svc", "model-v1").status is True
+def test_serving_ready_needs_the_router_and_the_stable_version_app_healthy() -> None:
+    assert decide_serving(_rayservice("RUNNING", "HEALTHY", True), "svc", "svc-v1").status is True
     assert (
-        decide_serving(_rayservice("DEPLOYING", "UPDATING", False), "svc", "model-v1").status
-        is None
+        decide_serving(_rayservice("DEPLOYING", "UPDATING", False), "svc", "svc-v1").status is None
     )
-    failed = decide_serving(_rayservice("DEPLOY_FAILED", "UNHEALTHY", False), "svc", "model-v1")
+    failed = decide_serving(_rayservice("DEPLOY_FAILED", "UNHEALTHY", False), "svc", "svc-v1")
     assert failed.status is False and failed.reason == "ServingFailed"
-    assert (
-        deployment_statuses(_rayservice("RUNNING", "HEALTHY", True), "svc")["model-v1"] == "HEALTHY"
+    assert "svc-v1" in failed.message
+    router_failed = decide_serving(
+        _rayservice("RUNNING", "HEALTHY", True, router_status="DEPLOY_FAILED"), "svc", "svc-v1"
     )
+    assert router_failed.status is False and "svc is DEPLOY_FAILED" in router_failed.message
+
+
+def test_a_starting_canary_does_not_make_serving_unready() -> None:
+    assert decide_serving(_rayservice("RUNNING", "HEALTHY", True), "svc", "svc-v1").status is True
+    assert decide_serving(_rayservice("RUNNING", "HEALTHY", True), "svc", "svc-v2").status is None
+
+
+def test_version_statuses_read_each_version_application() -> None:
+    rs = _rayservice("RUNNING", "HEALTHY", True)
+    assert version_statuses(rs, "svc") == {"v1": "HEALTHY", "v2": "UPDATING"}
+    assert deployment_statuses(rs, "svc") == {"router": "HEALTHY"}
+    assert version_statuses(None, "svc") == {}
 
 
 # --- usage -------------------------------------------------------------------------------------

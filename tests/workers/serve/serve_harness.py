@@ -1,5 +1,9 @@
-"""Test support for the Serve tests: deploys the application through the dashboard's declarative
-REST API (`PUT /api/serve/applications/`, what KubeRay does with serveConfigV2) and waits for it.
+"""Test support for the Serve tests: deploys the applications through the dashboard's declarative
+REST API (`PUT /api/serve/applications/`, what KubeRay does with serveConfigV2) and waits for them.
+
+A service is a router application `APP` plus one application `APP-<version>` per version, as the
+operator builds it. Tests name deployments as before: `router`, and `model-<version>` for the
+`model` deployment of the version's application (`locate` translates).
 """
 
 from __future__ import annotations
@@ -79,23 +83,57 @@ class ServeHarness:
             "faults": faults,
         }
 
+    @staticmethod
+    def locate(name: str) -> tuple[str, str]:
+        """(application, deployment) of a test's deployment name: `router` or `model-<v>`."""
+        if name == "router":
+            return APP, "router"
+        return f"{APP}-{name.removeprefix('model-')}", "model"
+
     def config(
         self, kind: str, weights: dict[str, float], deployments: list[dict[str, Any]]
     ) -> dict[str, Any]:
+        args = self.args(kind)
+        names = [v["name"] for v in args["versions"]]
+        router_args = {k: v for k, v in args.items() if k not in ("versions", "faults")}
+        overrides: dict[str, list[dict[str, Any]]] = {}
+        for d in deployments:
+            app, name = self.locate(d["name"])
+            overrides.setdefault(app, []).append({**d, "name": name})
+        router_config = {"versions": names, "weights": weights}
+        router = {
+            "name": APP,
+            "route_prefix": PREFIX,
+            "import_path": "drover_workers.serve.app:build_router",
+            "args": router_args,
+            "deployments": [
+                {"name": "router", "user_config": router_config},
+                *overrides.get(APP, []),
+            ],
+        }
+        models = []
+        for version in args["versions"]:
+            app = f"{APP}-{version['name']}"
+            model_args = {
+                "service": args["service"],
+                "task": args["task"],
+                "version": version,
+                "runtime": args.get("runtime", {}),
+            }
+            if version["name"] in args.get("faults", {}):
+                model_args["faults"] = args["faults"][version["name"]]
+            models.append(
+                {
+                    "name": app,
+                    "route_prefix": None,
+                    "import_path": "drover_workers.serve.app:build_model",
+                    "args": model_args,
+                    "deployments": overrides.get(app, []),
+                }
+            )
         return {
             "http_options": {"host": "127.0.0.1", "port": self.head.serve_port},
-            "applications": [
-                {
-                    "name": APP,
-                    "route_prefix": PREFIX,
-                    "import_path": "drover_workers.serve.app:build_app",
-                    "args": self.args(kind),
-                    "deployments": [
-                        {"name": "router", "user_config": {"weights": weights}},
-                        *deployments,
-                    ],
-                }
-            ],
+            "applications": [router, *models],
         }
 
     def apply(
@@ -109,7 +147,8 @@ class ServeHarness:
         names = [v["name"] for v in self.args(kind)["versions"]]
         weights = BASE_WEIGHTS if weights is None else weights
         weights = {k: w for k, w in weights.items() if k in names} or dict.fromkeys(names, 100)
-        body = json.dumps(self.config(kind, weights, deployments or [])).encode()
+        config = self.config(kind, weights, deployments or [])
+        body = json.dumps(config).encode()
         req = urllib.request.Request(
             f"{self.head.dashboard_url}/api/serve/applications/",
             data=body,
@@ -120,31 +159,41 @@ class ServeHarness:
             assert resp.status == 200
         self.current = kind
         never_ready = {"v3"} if kind == "main" else set()
-        warm = [v["name"] for v in self.args(kind)["versions"] if v["name"] not in never_ready]
+        warm = [v for v in names if v not in never_ready]
         want = {"router": 1, **{f"model-{v}": 1 for v in warm}, **(wait_replicas or {})}
+        apps = {a["name"] for a in config["applications"]}
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            app = self.status()["applications"].get(APP) or {}
-            if app.get("status") == "DEPLOY_FAILED":
-                raise AssertionError(f"deploying {APP} failed: {app.get('message')}")
-            deps = app.get("deployments") or {}
-            settled = all(
-                (deps.get(n) or {}).get("status") == "HEALTHY"
-                and len(self.running(n)) == count
-                and self._faults_match(deps[n], deployments or [])
-                for n, count in want.items()
+            live = self.status()["applications"]
+            for name in apps:
+                app = live.get(name) or {}
+                if app.get("status") == "DEPLOY_FAILED":
+                    raise AssertionError(f"deploying {name} failed: {app.get('message')}")
+            settled = set(live) == apps and all(  # removed versions' applications are gone
+                self._settled(live, n, count, deployments or []) for n, count in want.items()
             )
             if settled and self._weights_applied(weights, kind):
                 return
             time.sleep(1.0)
         raise AssertionError(f"Serve did not reach {want} in {timeout}s: {self.status()}")
 
+    def _settled(
+        self, live: dict[str, Any], name: str, count: int, overrides: list[dict[str, Any]]
+    ) -> bool:
+        app, deployment = self.locate(name)
+        info = ((live.get(app) or {}).get("deployments") or {}).get(deployment) or {}
+        return (
+            info.get("status") == "HEALTHY"
+            and len(self.running(name)) == count
+            and self._faults_match(name, info, overrides)
+        )
+
     @staticmethod
-    def _faults_match(info: dict[str, Any], overrides: list[dict[str, Any]]) -> bool:
+    def _faults_match(name: str, info: dict[str, Any], overrides: list[dict[str, Any]]) -> bool:
         """A model deployment's target faults are what this apply asked for (none if not set)."""
-        if not info["name"].startswith("model-"):
+        if not name.startswith("model-"):
             return True
-        asked = next((d for d in overrides if d["name"] == info["name"]), {})
+        asked = next((d for d in overrides if d["name"] == name), {})
         target = (info.get("deployment_config") or {}).get("user_config") or {}
         want = (asked.get("user_config") or {}).get("faults", {})
         have = {k: v for k, v in (target.get("faults") or {}).items() if v}
@@ -169,9 +218,10 @@ class ServeHarness:
         with urllib.request.urlopen(url, timeout=30) as resp:
             return dict(json.loads(resp.read()))
 
-    def running(self, deployment: str) -> list[str]:
-        """Replica ids of `deployment` in state RUNNING."""
-        app = self.status()["applications"].get(APP) or {}
+    def running(self, name: str) -> list[str]:
+        """Replica ids of the deployment `name` (`router` or `model-<v>`) in state RUNNING."""
+        app_name, deployment = self.locate(name)
+        app = self.status()["applications"].get(app_name) or {}
         info = (app.get("deployments") or {}).get(deployment) or {}
         return sorted(r["replica_id"] for r in info.get("replicas", []) if r["state"] == "RUNNING")
 

@@ -10,68 +10,85 @@ import pytest
 from drover_workers.serve import protocol as oa
 from drover_workers.serve.config import (
     ServeConfigError,
-    parse_app_args,
+    parse_model_args,
+    parse_router_args,
     parse_router_user_config,
+    version_app_name,
 )
 from drover_workers.serve.engine import cut_at_stop
 from drover_workers.serve.retrieval import augment, query_of
 from drover_workers.serve.routing import WeightedPicker, effective_weights, ready_from_status
 
-ARGS = {
+ROUTER_ARGS = {
     "service": {"name": "bot", "namespace": "ml"},
-    "versions": [
-        {"name": "v1", "model": "m", "modelPath": "/m/1"},
-        {"name": "v2", "model": "m2", "modelPath": "/m/2", "adapterPath": "/a", "replicas": 2},
-    ],
-    "faults": {"v2": {"errorRate": 0.2}},
+    "runtime": {"maxTokens": 64},
+    "auth": {"apiKeysEnv": "KEYS"},
+}
+MODEL_ARGS = {
+    "service": {"name": "bot", "namespace": "ml"},
+    "version": {"name": "v2", "model": "m2", "modelPath": "/m/2", "adapterPath": "/a"},
+    "runtime": {"maxBatchSize": 4},
+    "faults": {"errorRate": 0.2},
 }
 
 
 def test_args_parse_with_camel_case_names_and_defaults() -> None:
-    cfg = parse_app_args(ARGS)
-    assert cfg.version("v2").adapter_path == "/a"
-    assert cfg.version("v2").replicas == 2
-    assert cfg.runtime.max_batch_size == 8
-    assert cfg.faults["v2"].error_rate == 0.2
-    assert cfg.faults["v2"].added_latency_seconds == 0.0
+    router = parse_router_args(ROUTER_ARGS)
+    assert router.runtime.max_tokens == 64 and router.auth is not None
+    assert router.task == "text-generation"
+    model = parse_model_args(MODEL_ARGS)
+    assert model.version.adapter_path == "/a"
+    assert model.runtime.max_batch_size == 4
+    assert model.faults is not None and model.faults.error_rate == 0.2
+    assert model.faults.added_latency_seconds == 0.0
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"versions": []}, "versions: List should have at least 1 item"),
+        ({"versions": [{"name": "v1"}]}, "versions: unknown field"),
         ({"task": "chat"}, "task: Input should be 'text-generation' or 'embedding'"),
-        ({"faults": {"v9": {"errorRate": 0.1}}}, "faults: ['v9'] are not versions"),
-        ({"faults": {"v1": {"errorRate": 2}}}, "faults.v1.errorRate"),
         ({"runtime": {"maxBatchSiz": 4}}, "runtime.maxBatchSiz: unknown field"),
         ({"auth": {}}, "set exactly one of apiKeysFile or apiKeysEnv"),
         ({"service": {}}, "service.name: field required"),
     ],
 )
-def test_bad_args_name_the_field_and_the_fix(change: dict, message: str) -> None:
-    with pytest.raises(ServeConfigError, match="invalid Serve args") as err:
-        parse_app_args({**ARGS, **change})
+def test_bad_router_args_name_the_field_and_the_fix(change: dict, message: str) -> None:
+    with pytest.raises(ServeConfigError, match="invalid router args") as err:
+        parse_router_args({**ROUTER_ARGS, **change})
     assert message in str(err.value)
 
 
-def test_duplicate_and_invalid_version_names_are_refused() -> None:
-    dup = {**ARGS, "versions": [ARGS["versions"][0], ARGS["versions"][0]]}
-    with pytest.raises(ServeConfigError, match="duplicate version name"):
-        parse_app_args(dup)
-    bad = {**ARGS, "versions": [{"name": "V 1", "model": "m", "modelPath": "/m"}]}
-    with pytest.raises(ServeConfigError, match="not a valid version name"):
-        parse_app_args(bad)
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"version": None}, "version"),
+        ({"faults": {"errorRate": 2}}, "faults.errorRate"),
+        ({"version": {"name": "V 1", "model": "m", "modelPath": "/m"}}, "not a valid version"),
+        ({"version": {"name": "v1", "model": "m"}}, "version.modelPath: field required"),
+    ],
+)
+def test_bad_model_args_name_the_field_and_the_fix(change: dict, message: str) -> None:
+    with pytest.raises(ServeConfigError, match="invalid model args") as err:
+        parse_model_args({**MODEL_ARGS, **change})
+    assert message in str(err.value)
 
 
 def test_router_user_config_refuses_unknown_versions_and_negative_weights() -> None:
-    assert parse_router_user_config({"weights": {"v1": 95, "v2": 5}}, ["v1", "v2"]).weights == {
-        "v1": 95,
-        "v2": 5,
-    }
+    cfg = parse_router_user_config({"versions": ["v1", "v2"], "weights": {"v1": 95, "v2": 5}})
+    assert cfg.weights == {"v1": 95, "v2": 5} and cfg.versions == ["v1", "v2"]
     with pytest.raises(ServeConfigError, match="unknown version"):
-        parse_router_user_config({"weights": {"v3": 5}}, ["v1", "v2"])
+        parse_router_user_config({"versions": ["v1", "v2"], "weights": {"v3": 5}})
     with pytest.raises(ServeConfigError, match=">= 0"):
-        parse_router_user_config({"weights": {"v1": -1}}, ["v1"])
+        parse_router_user_config({"versions": ["v1"], "weights": {"v1": -1}})
+    with pytest.raises(ServeConfigError, match="duplicate version name"):
+        parse_router_user_config({"versions": ["v1", "v1"]})
+    with pytest.raises(ServeConfigError, match="not a valid version name"):
+        parse_router_user_config({"versions": ["V 1"]})
+
+
+def test_a_version_application_is_named_after_the_router_application() -> None:
+    assert version_app_name("ml--bot--bot", "v1") == "ml--bot--bot-v1"
 
 
 def test_picker_gives_exact_shares_over_a_window() -> None:
@@ -96,20 +113,23 @@ def test_picker_says_why_nothing_can_serve() -> None:
     assert "no ready version has traffic weight" in reason
 
 
-def test_ready_means_a_running_replica() -> None:
+APPS = {"v1": "bot-v1", "v2": "bot-v2", "v3": "bot-v3"}
+
+
+def test_ready_means_a_running_replica_of_the_version_application() -> None:
     status = {
-        "model-v1": {"replica_states": {"RUNNING": 1, "STARTING": 1}},
-        "model-v2": {"replica_states": {"STARTING": 1}},
-        "router": {"replica_states": {"RUNNING": 1}},
+        "bot-v1": {"deployments": {"model": {"replica_states": {"RUNNING": 1, "STARTING": 1}}}},
+        "bot-v2": {"deployments": {"model": {"replica_states": {"STARTING": 1}}}},
+        "bot": {"deployments": {"router": {"replica_states": {"RUNNING": 1}}}},
     }
-    assert ready_from_status(status, ["v1", "v2", "v3"]) == {"v1"}
+    assert ready_from_status(status, APPS) == {"v1"}
 
 
-def test_readiness_holds_while_serve_rebuilds_the_application() -> None:
-    # During an args change serve.status() briefly lists no deployments; replicas still serve.
-    assert ready_from_status({}, ["v1", "v2"], previous={"v1"}) == {"v1"}
-    stopped = {"model-v1": {"replica_states": {"STOPPING": 1}}}
-    assert ready_from_status(stopped, ["v1"], previous={"v1"}) == set()
+def test_readiness_holds_while_serve_rebuilds_an_application() -> None:
+    # While Serve rebuilds an application it briefly lists no deployments; replicas still serve.
+    assert ready_from_status({"bot-v1": {"deployments": {}}}, APPS, previous={"v1"}) == {"v1"}
+    stopped = {"bot-v1": {"deployments": {"model": {"replica_states": {"STOPPING": 1}}}}}
+    assert ready_from_status(stopped, {"v1": "bot-v1"}, previous={"v1"}) == set()
 
 
 def test_completion_request_validation() -> None:

@@ -1,2 +1,3 @@
-"""Serve layer: the Ray Serve application of an InferenceService (router + one model deployment
-per version); `drover_workers.serve.app:build_app` is its import path. See README.md here."""
+"""Serve layer: the Ray Serve applications of an InferenceService (a router application plus one
+application per version); `drover_workers.serve.app:build_router` and `:build_model` are their
+import paths. See README.md here."""

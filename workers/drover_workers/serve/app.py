@@ -1,7 +1,12 @@
-"""Serve layer: the application builder KubeRay runs from a RayService's `serveConfigV2`.
+"""Serve layer: the application builders KubeRay runs from a RayService's `serveConfigV2`.
 
-`import_path: drover_workers.serve.app:build_app` with `args` (see `config.ServeAppArgs`) builds
-the `router` ingress deployment and one `model-<version>` deployment per live version.
+An InferenceService is one router application and one application per live version, so that
+adding or removing a version (a new application) never restarts another version's replicas:
+
+- `drover_workers.serve.app:build_router` with `RouterArgs` builds the `router` ingress; its
+  `user_config` (live versions and weights) changes in place.
+- `drover_workers.serve.app:build_model` with `ModelArgs` builds one version's `model` deployment;
+  the application is named `<router application>-<version>` and is reached only by handles.
 """
 
 from __future__ import annotations
@@ -10,15 +15,20 @@ from typing import Any
 
 from ray.serve import Application
 
-from drover_workers.serve.config import ServeAppArgs, default_weights, parse_app_args
+from drover_workers.serve.config import (
+    MODEL_DEPLOYMENT,
+    ModelArgs,
+    parse_model_args,
+    parse_router_args,
+)
 from drover_workers.serve.model import ModelServer
 from drover_workers.serve.router import Router
 
 
-def model_spec(cfg: ServeAppArgs, version: str) -> dict[str, Any]:
-    """The constructor argument of `model-<version>` (no replica count: that is a config option)."""
-    v = cfg.version(version)
-    faults = cfg.faults.get(version)
+def model_spec(cfg: ModelArgs) -> dict[str, Any]:
+    """The constructor argument of a version's `model` deployment (no replica count: that is a
+    config option, so scaling never restarts a replica)."""
+    v = cfg.version
     return {
         "version": v.name,
         "task": cfg.task,
@@ -29,35 +39,24 @@ def model_spec(cfg: ServeAppArgs, version: str) -> dict[str, Any]:
         "dtype": cfg.runtime.dtype,
         "maxBatchSize": cfg.runtime.max_batch_size,
         "batchWaitTimeoutSeconds": cfg.runtime.batch_wait_timeout_seconds,
-        "faults": {"startupDelaySeconds": faults.startup_delay_seconds} if faults else {},
+        "faults": {"startupDelaySeconds": cfg.faults.startup_delay_seconds} if cfg.faults else {},
     }
 
 
-def router_spec(cfg: ServeAppArgs) -> dict[str, Any]:
-    """The router's constructor argument: the args without replica counts, so that scaling a
-    version never restarts the router."""
-    spec = cfg.model_dump(by_alias=True, mode="json", exclude_none=True)
-    for version in spec["versions"]:
-        version.pop("replicas", None)
-    return spec
+def build_model(args: dict[str, Any]) -> Application:
+    """One version's application; raises ServeConfigError naming each bad field."""
+    cfg = parse_model_args(args)
+    fault_config = cfg.faults.model_dump(by_alias=True) if cfg.faults else {}
+    return ModelServer.options(
+        name=MODEL_DEPLOYMENT,
+        max_ongoing_requests=max(16, 2 * cfg.runtime.max_batch_size),
+        max_surge_percent=cfg.runtime.max_surge_percent,
+        user_config={"faults": fault_config},
+    ).bind(model_spec(cfg))
 
 
-def build_app(args: dict[str, Any]) -> Application:
-    """Ray Serve application builder; raises ServeConfigError naming each bad field."""
-    cfg = parse_app_args(args)
-    models = {}
-    for v in cfg.versions:
-        faults = cfg.faults.get(v.name)
-        fault_config = faults.model_dump(by_alias=True) if faults else {}
-        models[v.name] = ModelServer.options(
-            name=f"model-{v.name}",
-            num_replicas=v.replicas,
-            max_ongoing_requests=max(16, 2 * cfg.runtime.max_batch_size),
-            max_surge_percent=cfg.runtime.max_surge_percent,
-            user_config={"faults": fault_config},
-        ).bind(model_spec(cfg, v.name))
-    weights = default_weights([v.name for v in cfg.versions])
-    router = Router.options(
-        user_config={"weights": weights}, max_surge_percent=cfg.runtime.max_surge_percent
-    )
-    return router.bind(router_spec(cfg), models)
+def build_router(args: dict[str, Any]) -> Application:
+    """The router application; raises ServeConfigError naming each bad field."""
+    cfg = parse_router_args(args)
+    router = Router.options(max_surge_percent=cfg.runtime.max_surge_percent)
+    return router.bind(cfg.model_dump(by_alias=True, mode="json", exclude_none=True))

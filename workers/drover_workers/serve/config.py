@@ -1,18 +1,22 @@
-"""Serve configuration: the `args` of the Ray Serve application and the router's `user_config`.
+"""Serve configuration: the args of the router and version applications, the router's user_config.
 
-The operator writes both into a RayService's `serveConfigV2`; `parse_app_args` and
-`parse_router_user_config` validate them and raise `ServeConfigError` naming the field and the fix.
+The operator writes them into a RayService's `serveConfigV2`: one router application `<svc>`
+(`RouterArgs`, never changed by a rollout) and one application `<svc>-<version>` per live version
+(`ModelArgs`). `parse_router_args`, `parse_model_args` and `parse_router_user_config` validate them
+and raise `ServeConfigError` naming the field and the fix.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from drover_workers.common.config import WorkerModel, format_validation_error
 
+WorkerModelT = TypeVar("WorkerModelT", bound=WorkerModel)
+MODEL_DEPLOYMENT = "model"  # the one deployment of every version application
 VERSION_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 
 
@@ -26,22 +30,32 @@ class ServiceRef(WorkerModel):
 
 
 class VersionSpec(WorkerModel):
-    name: str = Field(description="Version id, e.g. `v1` or a short digest; names `model-<name>`.")
+    name: str = Field(
+        description="Version id, e.g. `v1` or a short digest; names the application <svc>-<name>."
+    )
     model: str = Field(min_length=1, description="FoundationModel name this version serves.")
     model_path: str = Field(min_length=1, description="Directory with the HF-format weights.")
     adapter_path: str | None = Field(default=None, description="LoRA adapter directory (peft).")
     digest: str = Field(default="", description="Content digest of the weights (for status).")
-    replicas: int = Field(default=1, ge=1, le=1000, description="Initial replica count.")
 
     @field_validator("name")
     @classmethod
     def _dns_label(cls, value: str) -> str:
-        if not VERSION_NAME.match(value):
-            raise ValueError(
-                f"{value!r} is not a valid version name; use 1-40 lowercase letters, digits and "
-                "'-' (it becomes the deployment name model-<name>)"
-            )
-        return value
+        return check_version_name(value)
+
+
+def check_version_name(value: str) -> str:
+    if not VERSION_NAME.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid version name; use 1-40 lowercase letters, digits and "
+            "'-' (it names the version's application <svc>-<name>)"
+        )
+    return value
+
+
+def version_app_name(router_app: str, version: str) -> str:
+    """A version's Serve application: the router's application name, a dash, the version."""
+    return f"{router_app}-{version}"
 
 
 class RuntimeSpec(WorkerModel):
@@ -59,8 +73,8 @@ class RuntimeSpec(WorkerModel):
         default=100,
         ge=0,
         le=100,
-        description="Extra replicas during a rolling restart (an args change, e.g. a new "
-        "version): with > 0 old replicas serve until their replacements are ready.",
+        description="Extra replicas during a rolling restart of one application (a change of "
+        "its args): with > 0 old replicas serve until their replacements are ready.",
     )
 
 
@@ -91,36 +105,47 @@ class FaultSpec(WorkerModel):
     )
 
 
-class ServeAppArgs(WorkerModel):
+class RouterArgs(WorkerModel):
+    """The router application's args: only what a rollout never changes (no version in here)."""
+
     service: ServiceRef
     task: Literal["text-generation", "embedding"] = "text-generation"
-    versions: list[VersionSpec] = Field(min_length=1)
     runtime: RuntimeSpec = Field(default_factory=RuntimeSpec)
     retrieval: RetrievalSpec | None = None
     auth: AuthSpec | None = None
-    faults: dict[str, FaultSpec] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _cross_checks(self) -> ServeAppArgs:
-        names = [v.name for v in self.versions]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"versions: duplicate version name(s) {dupes}; names must be unique")
-        unknown = sorted(set(self.faults) - set(names))
-        if unknown:
-            raise ValueError(f"faults: {unknown} are not versions; use one of {names}")
+    def _cross_checks(self) -> RouterArgs:
         if self.retrieval is not None and self.task != "text-generation":
             raise ValueError("retrieval: only a text-generation service can use retrieval")
         return self
 
-    def version(self, name: str) -> VersionSpec:
-        return next(v for v in self.versions if v.name == name)
+
+class ModelArgs(WorkerModel):
+    """One version application's args: that version's weights and how to run them."""
+
+    service: ServiceRef
+    task: Literal["text-generation", "embedding"] = "text-generation"
+    version: VersionSpec
+    runtime: RuntimeSpec = Field(default_factory=RuntimeSpec)
+    faults: FaultSpec | None = None
 
 
 class RouterUserConfig(WorkerModel):
-    """What the operator changes in place: traffic weights in percent, per version name."""
+    """What the operator changes in place: the live versions and their weights in percent."""
 
+    versions: list[str] = Field(default_factory=list, description="Live version names.")
     weights: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("versions")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            check_version_name(name)
+        dupes = sorted({n for n in value if value.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate version name(s) {dupes}; names must be unique")
+        return value
 
     @field_validator("weights")
     @classmethod
@@ -130,38 +155,46 @@ class RouterUserConfig(WorkerModel):
             raise ValueError(f"weights must be >= 0, got {bad}")
         return value
 
+    @model_validator(mode="after")
+    def _known(self) -> RouterUserConfig:
+        unknown = sorted(set(self.weights) - set(self.versions))
+        if unknown:
+            raise ValueError(
+                f"weights name unknown version(s) {unknown}; list them in versions "
+                f"(now {self.versions})"
+            )
+        return self
+
 
 def _raise(what: str, exc: ValidationError) -> None:
     raise ServeConfigError(f"invalid {what}: {format_validation_error(exc)}") from None
 
 
-def parse_app_args(args: dict[str, Any] | None) -> ServeAppArgs:
-    """Validate the application's `args`; a ServeConfigError names every bad field."""
-    if not isinstance(args, dict):
-        raise ServeConfigError("invalid Serve args: expected a mapping with service and versions")
+def _parse(model: type[WorkerModelT], what: str, data: Any) -> WorkerModelT:
+    if not isinstance(data, dict):
+        raise ServeConfigError(f"invalid {what}: expected a mapping, got {type(data).__name__}")
     try:
-        return ServeAppArgs.model_validate(args)
+        return model.model_validate(data)
     except ValidationError as exc:
-        _raise("Serve args", exc)
+        _raise(what, exc)
         raise AssertionError("unreachable") from None
 
 
-def parse_router_user_config(data: dict[str, Any] | None, versions: list[str]) -> RouterUserConfig:
-    """Validate the router's user_config against the known versions."""
-    try:
-        cfg = RouterUserConfig.model_validate(data or {})
-    except ValidationError as exc:
-        _raise("router user_config", exc)
-        raise AssertionError("unreachable") from None
-    unknown = sorted(set(cfg.weights) - set(versions))
-    if unknown:
-        raise ServeConfigError(
-            f"invalid router user_config: weights name unknown version(s) {unknown}; "
-            f"known versions are {versions}"
-        )
-    return cfg
+def parse_router_args(args: dict[str, Any] | None) -> RouterArgs:
+    """Validate the router application's `args`; a ServeConfigError names every bad field."""
+    return _parse(RouterArgs, "router args", args)
+
+
+def parse_model_args(args: dict[str, Any] | None) -> ModelArgs:
+    """Validate a version application's `args`; a ServeConfigError names every bad field."""
+    return _parse(ModelArgs, "model args", args)
+
+
+def parse_router_user_config(data: dict[str, Any] | None) -> RouterUserConfig:
+    """Validate the router's user_config (live versions and their weights)."""
+    return _parse(RouterUserConfig, "router user_config", data or {})
 
 
 def default_weights(versions: list[str]) -> dict[str, float]:
-    """Without a user_config every version gets an equal share."""
+    """Without weights every version gets an equal share."""
     return {name: 100.0 / len(versions) for name in versions}

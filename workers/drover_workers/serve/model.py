@@ -1,4 +1,4 @@
-"""Serve layer: the model deployment (`model-<version>`), one per live version of a service.
+"""Serve layer: the model deployment (`model` in application `<svc>-<version>`), one per version.
 
 A replica loads the weights (and LoRA adapter), runs a warm-up generation in its constructor so
 Serve marks it RUNNING (and the router routes to it) only once it can answer, generates every

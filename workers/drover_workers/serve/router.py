@@ -1,9 +1,10 @@
 """Serve layer: the router deployment (`router`), the service's OpenAI-compatible HTTP ingress.
 
 It checks the API key, validates the request, picks a ready version by the weights of its
-`user_config` (changed in place by redeploying the config), adds retrieved context, calls that
-version's model deployment, records per-version metrics and says in every answer which version
-answered (`x-drover-version` header and the `drover` field).
+`user_config` (the live versions and their weights, changed in place by redeploying the config),
+adds retrieved context, calls that version's `model` deployment in the version's own application
+(`<router application>-<version>`) through a handle, records per-version metrics and says in every
+answer which version answered (`x-drover-version` header and the `drover` field).
 """
 
 # No `from __future__ import annotations`: FastAPI must see `Request` as a class, not a string.
@@ -22,7 +23,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from drover_workers.serve import protocol as oa
 from drover_workers.serve.auth import KeyCheck
-from drover_workers.serve.config import ServeAppArgs, default_weights, parse_router_user_config
+from drover_workers.serve.config import (
+    MODEL_DEPLOYMENT,
+    RouterArgs,
+    default_weights,
+    parse_router_user_config,
+    version_app_name,
+)
 from drover_workers.serve.metrics import RouterMetrics
 from drover_workers.serve.protocol import ApiError
 from drover_workers.serve.retrieval import Retriever, augment, query_of
@@ -49,15 +56,15 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 @serve.deployment(name="router", ray_actor_options={"num_cpus": 0.5}, max_ongoing_requests=512)
 @serve.ingress(api)
 class Router:
-    def __init__(self, spec: dict[str, Any], models: dict[str, Any]) -> None:
-        self.args = ServeAppArgs.model_validate(spec)
-        self.models = models
-        self.versions = [v.name for v in self.args.versions]
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.args = RouterArgs.model_validate(spec)
+        self.versions: list[str] = []  # set by reconfigure from the user_config
         self.service = self.args.service.name
-        self.weights = default_weights(self.versions)
+        self.weights: dict[str, float] = {}
         self.picker = WeightedPicker()
         self.metrics = RouterMetrics(self.service, self.args.service.namespace)
-        self.in_flight = dict.fromkeys(self.versions, 0)
+        self.in_flight: dict[str, int] = {}
+        self.handles: dict[str, Any] = {}
         self.keys = KeyCheck(self.args.auth)
         rag = self.args.retrieval
         self.retriever = Retriever(rag.index_path, rag.embedder_path, rag.top_k) if rag else None
@@ -65,22 +72,42 @@ class Router:
         self.ready: set[str] = set()
         self._refresh: asyncio.Task[None] | None = None
         self._refreshed_at = 0.0
-        for version in self.versions:
-            self.metrics.set_in_flight(version, 0)
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:
-        cfg = parse_router_user_config(user_config, self.versions)
-        self.weights = cfg.weights or default_weights(self.versions)
-        log.info("traffic weights now %s", self.weights)
+        cfg = parse_router_user_config(user_config)
+        for version in cfg.versions:
+            if version not in self.in_flight:
+                self.in_flight[version] = 0
+                self.metrics.set_in_flight(version, 0)
+        for gone in set(self.handles) - set(cfg.versions):
+            del self.handles[gone]  # its application is being deleted
+        self.versions = list(cfg.versions)
+        self.ready &= set(self.versions)
+        if cfg.weights:
+            self.weights = {v: cfg.weights.get(v, 0.0) for v in self.versions}
+        else:
+            self.weights = default_weights(self.versions) if self.versions else {}
+        log.info("versions %s, traffic weights now %s", self.versions, self.weights)
+
+    def model(self, version: str) -> Any:
+        """The handle of `version`'s model deployment, in the version's own application."""
+        handle = self.handles.get(version)
+        if handle is None:
+            app = version_app_name(self.app_name, version)
+            handle = serve.get_deployment_handle(MODEL_DEPLOYMENT, app_name=app)
+            self.handles[version] = handle
+        return handle
 
     # -- readiness -----------------------------------------------------------------------------
 
     async def _load_ready(self) -> None:
         try:
             status = await asyncio.to_thread(serve.status)
-            app = status.applications.get(self.app_name)
-            deployments = app.deployments if app is not None else {}
-            self.ready = ready_from_status(deployments, self.versions, self.ready)
+            versions = list(self.versions)
+            apps = {v: version_app_name(self.app_name, v) for v in versions}
+            ready = ready_from_status(status.applications, apps, self.ready)
+            if versions == self.versions:  # else a reconfigure raced us: wait for the next read
+                self.ready = ready
         except Exception as exc:  # the controller may be briefly unreachable; keep the last view
             log.warning("could not read Serve status: %s", exc)
 
@@ -144,7 +171,7 @@ class Router:
         return version
 
     def _admit(self, version: str) -> None:
-        if self.in_flight[version] >= self.args.runtime.max_queued_requests:
+        if self.in_flight.get(version, 0) >= self.args.runtime.max_queued_requests:
             raise ApiError(
                 429,
                 f"version {version} has {self.in_flight[version]} requests in flight; retry later",
@@ -152,11 +179,12 @@ class Router:
                 code="overloaded",
                 retry_after=self._retry_after(),
             )
-        self.in_flight[version] += 1
+        self.in_flight[version] = self.in_flight.get(version, 0) + 1
         self.metrics.set_in_flight(version, self.in_flight[version])
 
     def _release(self, version: str) -> None:
-        self.in_flight[version] -= 1
+        # A version removed while its requests ran keeps its count until they end.
+        self.in_flight[version] = self.in_flight.get(version, 1) - 1
         self.metrics.set_in_flight(version, self.in_flight[version])
 
     async def _sources(self, parsed: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
@@ -258,13 +286,13 @@ class Router:
         headers = {VERSION_HEADER: version}
         now, rid = int(time.time()), f"drover-{uuid.uuid4().hex[:24]}"
         if kind == "embedding":
-            result = await self.models[version].embed.remote(parsed["input"])
+            result = await self.model(version).embed.remote(parsed["input"])
             data = oa.embedding_data(result["vectors"], parsed["encoding_format"])
             self.metrics.tokens(version, result["usage"])
             body = {"object": "list", "data": data, "model": model, "usage": result["usage"]}
             return JSONResponse({**body, "drover": self._drover(version, [])}, headers=headers)
         parsed, sources = await self._sources(parsed)
-        result = await self.models[version].generate.remote(parsed)
+        result = await self.model(version).generate.remote(parsed)
         if "error" in result:
             raise oa.bad(result["error"], "prompt" if kind == "completion" else "messages")
         self.metrics.tokens(version, result["usage"])
@@ -276,7 +304,7 @@ class Router:
         self, version: str, kind: str, model: str, parsed: Any, start: float
     ) -> Response:
         parsed, sources = await self._sources(parsed)
-        pieces = self.models[version].options(stream=True).generate_stream.remote(parsed)
+        pieces = self.model(version).options(stream=True).generate_stream.remote(parsed)
         first = await pieces.__anext__()  # errors before the first byte get a proper status
         if "error" in first:
             raise oa.bad(first["error"], "prompt" if kind == "completion" else "messages")

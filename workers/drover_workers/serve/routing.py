@@ -7,7 +7,10 @@ its exact share over any window of requests, which keeps canary exposure precise
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+from drover_workers.serve.config import MODEL_DEPLOYMENT
 
 
 class WeightedPicker:
@@ -43,27 +46,36 @@ def effective_weights(weights: dict[str, float], ready: set[str]) -> dict[str, f
 
 
 def ready_from_status(
-    deployments: dict[str, Any],
-    versions: list[str],
+    applications: Mapping[str, Any],
+    apps: Mapping[str, str],
     previous: set[str] | frozenset[str] = frozenset(),
 ) -> set[str]:
-    """Versions whose deployment `model-<v>` has at least one RUNNING replica.
+    """Versions whose application's `model` deployment has at least one RUNNING replica.
 
-    `deployments` maps deployment name to an object or dict with `replica_states`
-    ({state: count}), as `serve.status()` reports it. A replica is RUNNING only after its
-    constructor (which includes the warm-up generation) has returned. A deployment missing from
-    the status (Serve lists none while it rebuilds the application after an args change) keeps
-    its `previous` readiness: its replicas still serve.
+    `applications` is `serve.status().applications` (application name to an object or dict with
+    `deployments`, each with `replica_states` {state: count}); `apps` maps each live version to
+    its application's name. A replica is RUNNING only after its constructor (which includes the
+    warm-up generation) has returned. A version whose deployment is missing from the status
+    (Serve lists none while it rebuilds an application) keeps its `previous` readiness: its
+    replicas still serve.
     """
     ready = set()
-    for version in versions:
-        info = deployments.get(f"model-{version}")
+    for version, app_name in apps.items():
+        app = applications.get(app_name)
+        deployments = _field(app, "deployments") or {}
+        info = deployments.get(MODEL_DEPLOYMENT)
         if info is None:
             if version in previous:
                 ready.add(version)
             continue
-        states = info.get("replica_states") if isinstance(info, dict) else info.replica_states
+        states = _field(info, "replica_states")
         counts = {str(getattr(k, "value", k)): n for k, n in (states or {}).items()}
         if counts.get("RUNNING", 0) > 0:
             ready.add(version)
     return ready
+
+
+def _field(value: Any, name: str) -> Any:
+    if value is None:
+        return None
+    return value.get(name) if isinstance(value, dict) else getattr(value, name)

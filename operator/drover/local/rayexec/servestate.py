@@ -1,7 +1,9 @@
 """Local stack, Ray executor: RayService → Serve applications, and Serve → RayService status.
 
 Pure. Every RayService's applications are renamed `<namespace>--<rayservice>--<app>` and routed
-under `/<namespace>/<rayservice>` so many services share the one local Serve proxy; the status
+under `/<namespace>/<rayservice>` so many services share the one local Serve proxy (an application
+with `route_prefix: null` stays unexposed; the renaming keeps the `<router app>-<version>` relation
+by which Drover's router finds its version applications); the status
 mirrors KubeRay v1.7.0 (Ready condition, serviceStatus, activeServiceStatus, numServeEndpoints).
 """
 
@@ -55,7 +57,11 @@ def build_serve_apps(
         original = str(app.get("name") or "default")
         deployed = dict(app)
         deployed["name"] = f"{ns}{SEP}{name}{SEP}{original}"
-        deployed["route_prefix"] = route_prefix_for(ns, name, str(app.get("route_prefix") or "/"))
+        if "route_prefix" in app and app["route_prefix"] is None:
+            deployed["route_prefix"] = None  # reached only through handles, as on KubeRay
+        else:
+            prefix = str(app.get("route_prefix") or "/")
+            deployed["route_prefix"] = route_prefix_for(ns, name, prefix)
         if "args" in deployed:
             deployed["args"] = rewrite_strings(deployed["args"], volume_map.rewrite)
         runtime_env = dict(deployed.get("runtime_env") or {})
