@@ -81,9 +81,18 @@ class Series:
         return version
 
     def in_flight(self, service: str, namespace: str, digest: str, value: Value) -> str:
+        return self.signal("inFlightRequests", service, namespace, digest, value)
+
+    def signal(self, signal: str, service: str, namespace: str, digest: str, value: Value) -> str:
+        """The series an autoscaling signal reads, with a service-wide total of `value`: a gauge
+        for inFlightRequests and queueDepth, a counter growing by `value`/s for tokensPerSecond."""
         version = version_id(digest)
         labels = {"service": service, "namespace": namespace, "version": version}
-        self.gauge(metrics.IN_FLIGHT, labels, value)
+        if signal == "tokensPerSecond":
+            self.counter(metrics.GENERATED_TOKENS, labels, value)
+        else:
+            gauge = {"inFlightRequests": metrics.IN_FLIGHT, "queueDepth": metrics.QUEUE_DEPTH}
+            self.gauge(gauge[signal], labels, value)
         return version
 
     def text(self) -> str:

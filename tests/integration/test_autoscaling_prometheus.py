@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import prometheus_client
+import pytest
 from tests.fixtures import prometheus as prometheus_fixtures
 from tests.integration.conftest import wait_for
 from tests.integration.promseries import Series
@@ -56,10 +57,35 @@ def num_replicas(api: Any, ns: str) -> int:
     return int(found["num_replicas"])
 
 
-def served(api: Any, ns: str, dashboard: Any) -> None:
+def served(api: Any, ns: str, dashboard: Any, autoscaling: dict[str, Any] = AUTOSCALING) -> None:
     ready_model(api, ns, "tiny-gpt2", dashboard, DIGEST_A)
-    create_service(api, ns, SVC, replicas={"min": 1, "max": 4}, autoscaling=AUTOSCALING)
+    create_service(api, ns, SVC, replicas={"min": 1, "max": 4}, autoscaling=autoscaling)
     serve_ready(api, ns, SVC, DIGEST_A)
+
+
+@pytest.mark.parametrize(
+    ("signal", "target", "load", "label"),
+    [("queueDepth", 2, 8, "queue depth"), ("tokensPerSecond", 50, 200, "tokens/s")],
+)
+def test_queue_depth_and_token_rate_signals_scale_the_service_up(
+    k8s_api, namespace, start_operator, dashboard, prometheus, signal, target, load, label
+) -> None:
+    # Each signal reads its own series (the others stay empty): 4x the target from now on.
+    series = Series()
+    series.signal(signal, SVC, namespace, DIGEST_A, lambda t: 0 if t < 0 else load)
+    prometheus.load(series.text())
+    start_operator(prometheus_url=prometheus.url)
+    served(k8s_api, namespace, dashboard, {**AUTOSCALING, "signal": signal, "target": target})
+    up = wait_for(
+        f"the scale-up to 4 on {signal}",
+        lambda: (s := scaling(k8s_api, namespace))["desiredReplicas"] == 4 and s,
+    )
+    assert up["signal"] == signal
+    last = up["history"][-1]
+    assert (last["from"], last["to"]) == (1, 4)
+    assert last["reason"].startswith(f"replicas 1→4: panic: {label} ")
+    assert f"≥ 2x target {target}" in last["reason"]
+    wait_for("num_replicas 4 in the Serve config", lambda: num_replicas(k8s_api, namespace) == 4)
 
 
 def test_holds_without_data_then_scales_up_with_load_and_down_after_it(
