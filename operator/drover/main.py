@@ -16,7 +16,8 @@ from typing import Any
 import kopf
 import kubernetes
 
-from drover.config import ConfigError, OperatorConfig, load_config
+from drover.config import ConfigError, OperatorConfig
+from drover.config_loader import load_config
 from drover.handlers import autoscaler, finetunejob, foundationmodel, inferenceservice, vectorindex
 from drover.observability import forget, observe, record_phase, start_metrics_server
 

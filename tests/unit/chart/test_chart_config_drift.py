@@ -20,8 +20,8 @@ from drover.config import (
     ReconcileTiming,
     ServingConfig,
     Toleration,
-    load_config,
 )
+from drover.config_loader import load_config
 
 SCHEMA = json.loads((CHART_DIR / "values.schema.json").read_text())
 

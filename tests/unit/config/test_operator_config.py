@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-import drover.config as config_module
-from drover.config import ConfigError, OperatorConfig, load_config
+import drover.config_loader as config_module
+from drover.config import ConfigError, OperatorConfig
+from drover.config_loader import load_config
 
 GPU_CONFIG = {
     "watchNamespaces": ["ml", "ml-staging"],
@@ -189,7 +190,7 @@ def test_every_problem_is_listed_at_once(tmp_path) -> None:
 
 def test_config_module_imports_neither_kopf_nor_kubernetes() -> None:
     code = (
-        "import sys, drover.config; "
+        "import sys, drover.config, drover.config_loader; "
         "bad = [m for m in ('kopf', 'kubernetes', 'aiohttp') if m in sys.modules]; "
         "print(','.join(bad))"
     )
