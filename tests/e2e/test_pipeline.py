@@ -9,7 +9,6 @@ pipeline leaves no Ray jobs, Serve applications or objects behind.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.integration.conftest import kubectl as run_kubectl
 
 ROOT = Path(__file__).resolve().parents[2]
 PIPELINE = ROOT / "examples" / "pipeline"
@@ -57,16 +57,7 @@ def kube(stack: dict[str, Any]) -> Path:
 
 
 def kubectl(kubeconfig: Path, *args: str) -> str:
-    env = {**os.environ, "KUBECACHEDIR": str(kubeconfig.parent / "kubecache")}
-    out = subprocess.run(
-        ["kubectl", f"--kubeconfig={kubeconfig}", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
-    assert out.returncode == 0, out.stderr
-    return out.stdout
+    return run_kubectl(kubeconfig, *args).stdout
 
 
 def _get(url: str) -> Any:

@@ -221,7 +221,6 @@ class Scheduler:
         self.joinable = cache_is_mergeable(model)
         self.waiting: deque[Sequence] = deque()
         self.running: list[Sequence] = []
-        self._pending: list[int] = []  # each running row's latest token, not yet in the cache
 
     def add(self, seq: Sequence) -> None:
         self.waiting.append(seq)
@@ -239,11 +238,12 @@ class Scheduler:
             new = [self.waiting.popleft() for _ in range(min(free, len(self.waiting)))]
             self._emit(new, self.kv.prefill([s.prompt_ids for s in new]))
             self.running += new
-            self._pending += [s.generated[-1] if s.generated else 0 for s in new]
             self._retire()
         if self.running:
-            self._emit(self.running, self.kv.step(self._pending))
-            self._pending = [s.generated[-1] if s.generated else 0 for s in self.running]
+            # Each running row's latest token is not in the cache yet: feed it. (A row that has
+            # no token yet finished at its first and left in _retire.)
+            latest = [s.generated[-1] for s in self.running]
+            self._emit(self.running, self.kv.step(latest))
 
     def fail_all(self, message: str) -> None:
         """Fail every sequence (the model raised); the batch starts empty again."""
@@ -251,7 +251,7 @@ class Scheduler:
             if seq.finish_reason is None:
                 seq.fail(message)
         self.waiting.clear()
-        self.running, self._pending = [], []
+        self.running = []
         self.kv.keep([])
 
     def _emit(self, seqs: list[Sequence], logits: torch.Tensor) -> None:
@@ -264,6 +264,5 @@ class Scheduler:
         keep = [i for i, s in enumerate(self.running) if s.live]
         if len(keep) != len(self.running):
             self.running = [self.running[i] for i in keep]
-            self._pending = [self._pending[i] for i in keep]
             self.kv.keep(keep)
         self.waiting = deque(s for s in self.waiting if not s.cancelled)

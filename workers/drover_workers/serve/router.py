@@ -151,24 +151,19 @@ class Router:
             if pinned not in self.versions:
                 raise oa.bad(f"{VERSION_HEADER}: unknown version {pinned!r}", VERSION_HEADER)
             if pinned not in ready:
-                raise ApiError(
-                    503,
-                    f"version {pinned} is not ready yet",
-                    type_="server_error",
-                    code="version_not_ready",
-                    retry_after=self._retry_after(),
-                )
+                raise self._unavailable(f"version {pinned} is not ready yet", "version_not_ready")
             return pinned
         version, reason = self.picker.next_version(self.weights, ready)
         if version is None:
-            raise ApiError(
-                503,
-                f"service {self.service} cannot answer: {reason}",
-                type_="server_error",
-                code="no_ready_version",
-                retry_after=self._retry_after(),
-            )
+            message = f"service {self.service} cannot answer: {reason}"
+            raise self._unavailable(message, "no_ready_version")
         return version
+
+    def _unavailable(self, message: str, code: str) -> ApiError:
+        """503 with Retry-After: nothing ready can answer yet."""
+        return ApiError(
+            503, message, type_="server_error", code=code, retry_after=self._retry_after()
+        )
 
     def _admit(self, version: str) -> None:
         if self.in_flight.get(version, 0) >= self.args.runtime.max_queued_requests:
