@@ -121,6 +121,16 @@ def test_a_good_canary_is_promoted_through_every_step(
     )
     wait_for("step 1 at 10%", lambda: weights(k8s_api, namespace) == {A: 90, B: 10})
     wait_for("step 2 at 50%", lambda: weights(k8s_api, namespace) == {A: 50, B: 50})
+    # The old stable leaves the router (weight 0) one reconcile before its application goes: a
+    # request routed to a deleted application would never be answered.
+    wait_for(
+        "the old stable draining at weight 0",
+        lambda: (
+            weights(k8s_api, namespace) == {A: 0, B: 100}
+            and deployment(serve_config(k8s_api, namespace, SVC), DIGEST_A) is not None
+        ),
+        interval=0.1,
+    )
     done = settled(k8s_api, namespace, "Promoted")
     assert done["history"][-1]["result"] == "Promoted"
     assert done["history"][-1]["reason"] == "every step's analysis successful"

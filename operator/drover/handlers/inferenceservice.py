@@ -19,7 +19,7 @@ from drover.builders.serving import build_rayservice, rayservice_name
 from drover.config import OperatorConfig
 from drover.handlers.common import emit, invalid_spec, now, parse_resource, write_status
 from drover.handlers.rollout_tick import rollout_tick
-from drover.handlers.serving_inputs import plan_for, read_inputs, service_placement
+from drover.handlers.serving_inputs import draining, plan_for, read_inputs, service_placement
 from drover.k8s import children
 from drover.policy.conditions import Cond
 from drover.policy.fetching import Event
@@ -73,6 +73,7 @@ def reconcile(
         tick.canary, ns, weight=d.canary_weight, replicas=max(svc.spec.replicas.min, 1)
     )
     plans = [p for p in (stable, canary) if p is not None]
+    plans += draining(recorded, plans, ns)
     if plans:
         manifest = build_rayservice(
             svc,

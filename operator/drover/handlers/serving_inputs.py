@@ -115,6 +115,26 @@ def plan_for(
     )
 
 
+def draining(
+    recorded: Mapping[str, Any], plans: list[VersionPlan], namespace: str
+) -> list[VersionPlan]:
+    """Versions the last reconcile served with traffic (status `stable`/`canary`) that `plans`
+    drop: they stay one more reconcile at weight 0. The router then stops sending them requests
+    before Serve deletes their application; a request already routed to a deleted application
+    would never be answered."""
+    kept, out = {p.id for p in plans}, []
+    for key in ("stable", "canary"):
+        served = recorded.get(key)
+        if not served or not served.get("weight"):
+            continue
+        old = ServedVersion.model_validate(served)
+        plan = plan_for(old, namespace, weight=0, replicas=max(old.replicas, 1))
+        if plan is not None and plan.id not in kept:
+            kept.add(plan.id)
+            out.append(plan)
+    return out
+
+
 def injected_faults(model: Mapping[str, Any] | None) -> dict[str, float] | None:
     """A test hook: `drover.dev/faults: '{"errorRate": 0.2}'` on a FoundationModel makes every
     version serving it fail that share of requests (or add latency). Off unless set."""
