@@ -1,18 +1,18 @@
-"""Serving benchmark: dynamic batching vs one-by-one, and the router's overhead over raw generate.
+"""Serving benchmark: continuous batching vs one-by-one, and the router's overhead over generate.
 
 Starts its own local Ray head (loopback, free ports) in Serve's high-throughput mode, as Drover's
 RayServices run (`SERVE_RUNTIME_ENV`; HAProxy itself is not started here: it would bind every
 interface, so requests go to the router replica's own HTTP server, which is where HAProxy forwards
-them), builds a tiny GPT-2, deploys the Drover Serve application twice side by side (max batch B
+them), builds a tiny GPT-2, deploys the Drover Serve application twice side by side (maxNumSeqs B
 and 1) through the dashboard's declarative API (as KubeRay does) and measures, interleaved so that
 both see the same machine load:
-  1. requests/s at concurrency C with `maxBatchSize` B vs `maxBatchSize` 1 (goal: >= 2x), for
+  1. requests/s at concurrency C with `maxNumSeqs` B vs `maxNumSeqs` 1 (goal: >= 2x), for
      plain and for streamed completions;
   2. p50 latency of one request through HTTP + router + model replica vs `model.generate` in
      this process on the same model and prompt (goal: overhead <= 5 ms). Also shown: the same
      against the replica's own engine run in this process (faster than `model.generate`, so
      that difference is the plumbing alone), and the path through Serve's Python proxy.
-Usage: python bench/serving.py [--concurrency 8] [--max-batch-size 8] [--max-tokens 256] [--json]
+Usage: python bench/serving.py [--concurrency 8] [--max-num-seqs 8] [--max-tokens 256] [--json]
 """
 
 from __future__ import annotations
@@ -39,15 +39,15 @@ from drover.local.components import LOCAL_SERVE_ENV as BENCH_ENV  # noqa: E402
 PROMPT = "Refunds are issued within"
 
 
-def _apps(model: str, max_batch_size: int, max_tokens: int) -> list[dict[str, Any]]:
+def _apps(model: str, max_num_seqs: int, max_tokens: int) -> list[dict[str, Any]]:
     """One service as the operator builds it: a router application and its version `v1`."""
-    name = f"bench-b{max_batch_size}"
+    name = f"bench-b{max_num_seqs}"
     service = {"name": "bench", "namespace": "bench"}
-    runtime = {"maxBatchSize": max_batch_size, "maxTokens": max_tokens, "maxQueuedRequests": 1024}
+    runtime = {"maxNumSeqs": max_num_seqs, "maxTokens": max_tokens, "maxQueuedRequests": 1024}
     return [
         {
             "name": name,
-            "route_prefix": f"/b{max_batch_size}",
+            "route_prefix": f"/b{max_num_seqs}",
             "import_path": "drover_workers.serve.app:build_router",
             "args": {"service": service, "runtime": runtime},
             "deployments": [{"name": "router", "user_config": {"versions": ["v1"]}}],
@@ -203,7 +203,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     kinds = ("batched", "one_by_one", "batched_stream", "one_by_one_stream")
     rounds: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
     try:
-        batched, single = deploy(head, model, [args.max_batch_size, 1], args.max_tokens)
+        batched, single = deploy(head, model, [args.max_num_seqs, 1], args.max_tokens)
         per_round = max(args.concurrency, args.requests // args.rounds)
         for _ in range(args.rounds):  # interleaved: A B A B ..., same conditions for both
             for key in kinds:
@@ -251,7 +251,7 @@ def print_table(r: dict[str, Any]) -> None:
     print(f"{'measure':<48}{'value':>10}{'baseline':>10}{'ratio':>8}")
     for suffix, what in (("", "completions"), ("_stream", "streamed")):
         b, s = r[f"batched{suffix}"], r[f"one_by_one{suffix}"]
-        label = f"{what} req/s @ {c['concurrency']}, batch {c['max_batch_size']} vs 1"
+        label = f"{what} req/s @ {c['concurrency']}, maxNumSeqs {c['max_num_seqs']} vs 1"
         _row(label, b["requests_per_s"], s["requests_per_s"], r[f"batching_speedup{suffix}"])
         _row("  p50 latency ms, batched vs one-by-one", b["p50_ms"], s["p50_ms"])
     p = r["p50_ms"]
@@ -272,7 +272,7 @@ def print_table(r: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--max-batch-size", type=int, default=8)
+    parser.add_argument("--max-num-seqs", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--requests", type=int, default=96, help="per configuration")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 
 from drover.api.base import ApiModel
+from drover.api.inferenceservice import Quantization
 
 # An extended resource name (`nvidia.com/gpu`, `amd.com/gpu`, `google.com/tpu`); empty means CPU.
 RESOURCE_NAME_PATTERN = (
@@ -71,6 +72,14 @@ class AcceleratorClass(ApiModel):
         gt=0,
         alias="memoryGiB",
         description="Memory of one accelerator in GiB; used to refuse models that cannot fit.",
+    )
+    quantizations: list[Quantization] | None = Field(
+        default=None,
+        description=(
+            "Quantized formats (InferenceService runtime.quantization) this class's devices run: "
+            "awq, gptq, fp8. Unset: all three on a GPU class, awq and gptq on a CPU-only class "
+            "(vLLM's CPU backend runs no fp8 weights)."
+        ),
     )
     node_selector: dict[str, str] = Field(
         default_factory=dict, description="Node labels the Ray worker pods of this class require."

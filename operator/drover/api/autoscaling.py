@@ -201,7 +201,7 @@ class AutoscalingSpec(ApiModel):
         gt=0,
         description=(
             "The value of the signal each replica should carry, e.g. 8 in-flight requests for a "
-            "model served with maxBatchSize 16. Set it below a replica's capacity so a burst "
+            "model served with runtime.maxNumSeqs 16. Set it below a replica's capacity so a burst "
             "queues less while new replicas start."
         ),
     )

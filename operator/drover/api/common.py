@@ -43,6 +43,7 @@ __all__ = [
     "StorageSpec",
     "VersionLabel",
     "parse_source_uri",
+    "quantity_bytes",
     "sub",
 ]
 
@@ -111,6 +112,23 @@ SourceUri = Annotated[
 Quantity = Annotated[
     str, AfterValidator(_check_quantity), Field(json_schema_extra={"pattern": QUANTITY_PATTERN})
 ]
+_QUANTITY_SUFFIX: dict[str, int] = {
+    "": 1,
+    **{s: 1000**i for i, s in enumerate(("k", "M", "G", "T", "P", "E"), start=1)},
+    **{s: 1024**i for i, s in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"), start=1)},
+}
+
+
+def quantity_bytes(value: str) -> int:
+    """The bytes a valid `Quantity` stands for (`64Mi` -> 67108864), rounded down."""
+    _check_quantity(value)
+    suffix = next((s for s in _QUANTITY_SUFFIX if s and value.endswith(s)), "")
+    whole, _, fraction = value.removesuffix(suffix).partition(".")
+    # Integer arithmetic: 1.5Gi is exactly 1610612736, not a float's approximation of it.
+    decimals: int = 10 ** len(fraction)
+    return int(whole + fraction) * _QUANTITY_SUFFIX[suffix] // decimals
+
+
 VERSION_LABEL_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$"
 _VERSION_LABEL_RE = re.compile(VERSION_LABEL_PATTERN)
 

@@ -7,13 +7,13 @@ by load (`autoscaling`) and rolls out a changed model behind a canary (`rollout`
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
 from drover.api.autoscaling import AutoscalingSpec, AutoscalingStatus
 from drover.api.base import ApiModel, LocalObjectReference, Rule, SecretKeyReference
-from drover.api.common import AcceleratorRequest, ResourceBase, StatusBase, sub
+from drover.api.common import AcceleratorRequest, Quantity, ResourceBase, StatusBase, sub
 from drover.api.rollout import RolloutSpec, RolloutStatus, ServedVersion
 
 
@@ -26,44 +26,121 @@ class Dtype(StrEnum):
     BFLOAT16 = "bfloat16"
 
 
+class Quantization(StrEnum):
+    """A quantized checkpoint format vLLM loads (its `quantization` argument)."""
+
+    AWQ = "awq"
+    GPTQ = "gptq"
+    FP8 = "fp8"
+
+
 class RuntimeSpec(ApiModel):
-    """How each replica runs the model."""
+    """How each replica runs the model: the vLLM engine arguments it is started with.
+
+    vLLM schedules continuously: a request joins the running batch at the next engine step, so
+    there is no batch size or batch wait to tune, only how many sequences one step may hold.
+    """
 
     __rules__ = (
         Rule(
-            cel="self.maxConcurrentRequests >= self.maxBatchSize",
-            message="runtime.maxConcurrentRequests must be at least runtime.maxBatchSize, or "
-            "batches never fill: raise maxConcurrentRequests or lower maxBatchSize",
-            check=lambda r: r.max_concurrent_requests >= r.max_batch_size,
+            cel="self.maxConcurrentRequests >= self.maxNumSeqs",
+            message="runtime.maxConcurrentRequests must be at least runtime.maxNumSeqs, or the "
+            "engine never fills a step: raise maxConcurrentRequests or lower maxNumSeqs",
+            check=lambda r: r.max_concurrent_requests >= r.max_num_seqs,
             field_path=".maxConcurrentRequests",
+        ),
+        Rule(
+            cel="!has(self.maxModelLen) || self.maxTokens < self.maxModelLen",
+            message="runtime.maxTokens must be below runtime.maxModelLen, or no prompt fits "
+            "beside the generated tokens: lower maxTokens or raise maxModelLen",
+            check=lambda r: r.max_model_len is None or r.max_tokens < r.max_model_len,
+            field_path=".maxTokens",
         ),
     )
 
-    max_batch_size: int = Field(
-        default=8, ge=1, le=256, description="Requests batched into one forward pass."
-    )
-    batch_wait_timeout_ms: int = Field(
-        default=0,
-        ge=0,
-        le=1000,
-        description="How long an idle replica waits for more requests before its first step, in "
-        "milliseconds. Requests that come later join the running batch at its next step, so the "
-        "default 0 costs at most one extra prefill pass and never delays a lone request.",
+    max_num_seqs: int = Field(
+        default=16,
+        ge=1,
+        le=1024,
+        description="Sequences the engine runs in one step (vLLM max_num_seqs); more wait in the "
+        "engine's queue until a sequence finishes.",
     )
     max_concurrent_requests: int = Field(
         default=32,
         ge=1,
         le=1024,
-        description="Requests a replica accepts at once (running plus queued); more wait at the "
-        "router.",
+        description="Requests a replica accepts at once (running plus queued; Ray Serve "
+        "max_ongoing_requests); more wait at the router.",
     )
     max_tokens: int = Field(
         default=512, ge=1, le=131072, description="Upper bound on tokens generated per request."
     )
     dtype: Dtype = Field(
         default=Dtype.AUTO,
-        description="auto (the checkpoint's own, float32 on CPU), float32, float16 or bfloat16.",
+        description="vLLM dtype: auto (vLLM picks from the checkpoint's dtype and the device), "
+        "float32, float16 or bfloat16.",
     )
+    max_model_len: int | None = Field(
+        default=None,
+        ge=16,
+        le=1048576,
+        description="Context length in tokens, prompt plus output (vLLM max_model_len); the "
+        "model's own context length when unset.",
+    )
+    gpu_memory_utilization: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="Share of each GPU's memory the engine may use for weights, activations and "
+        "the KV cache (vLLM gpu_memory_utilization); vLLM's 0.9 when unset. Ignored when "
+        "kvCacheMemory is set.",
+    )
+    kv_cache_memory: Quantity | None = Field(
+        default=None,
+        description="KV cache size per engine, a quantity such as 256Mi or 4Gi (vLLM "
+        "kv_cache_memory_bytes). When set it wins over gpuMemoryUtilization, as in vLLM; on a "
+        "CPU-only accelerator class it is what sizes the KV cache.",
+    )
+    quantization: Quantization | None = Field(
+        default=None,
+        description="Quantized checkpoint format (vLLM quantization): awq, gptq or fp8; the "
+        "checkpoint's own (none) when unset. The accelerator class must support it.",
+    )
+    enable_prefix_caching: bool = Field(
+        default=True,
+        description="Reuse the KV cache of a shared prompt prefix across requests (vLLM "
+        "enable_prefix_caching).",
+    )
+    enable_chunked_prefill: bool = Field(
+        default=True,
+        description="Split long prompts into chunks scheduled beside decode steps (vLLM "
+        "enable_chunked_prefill).",
+    )
+    tensor_parallel_size: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="GPUs one engine splits each layer across (vLLM tensor_parallel_size); all "
+        "on one node. tensorParallelSize x pipelineParallelSize must equal accelerator.count.",
+    )
+    pipeline_parallel_size: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Stages one engine splits its layers into (vLLM pipeline_parallel_size); "
+        "stages may run on different nodes.",
+    )
+    max_lora_rank: Literal[8, 16, 32, 64, 128, 256] = Field(
+        default=16,
+        description="Largest LoRA adapter rank the engine accepts (vLLM max_lora_rank); an "
+        "adapter version runs on its base model's engine, so set it to at least the adapter's "
+        "rank.",
+    )
+
+    @property
+    def engine_devices(self) -> int:
+        """Devices one engine spans: tensorParallelSize x pipelineParallelSize."""
+        return self.tensor_parallel_size * self.pipeline_parallel_size
 
 
 class ReplicaBounds(ApiModel):
@@ -118,6 +195,21 @@ class InferenceServiceSpec(ApiModel):
             ),
             field_path=".replicas.min",
         ),
+        Rule(
+            cel="self.runtime.tensorParallelSize * self.runtime.pipelineParallelSize == 1 || "
+            "(has(self.accelerator) && self.accelerator.count == "
+            "self.runtime.tensorParallelSize * self.runtime.pipelineParallelSize)",
+            message="runtime.tensorParallelSize x runtime.pipelineParallelSize must equal "
+            "accelerator.count (one device per engine worker), and above 1 needs spec.accelerator "
+            "set on the InferenceService (this check cannot see the model's accelerator): set "
+            "accelerator.count to tensorParallelSize x pipelineParallelSize or lower "
+            "tensorParallelSize",
+            check=lambda s: (
+                s.runtime.engine_devices == 1
+                or (s.accelerator is not None and s.accelerator.count == s.runtime.engine_devices)
+            ),
+            field_path=".runtime.tensorParallelSize",
+        ),
     )
 
     model: LocalObjectReference = Field(
@@ -128,11 +220,13 @@ class InferenceServiceSpec(ApiModel):
         description="A FoundationModel holding LoRA adapter weights (a FineTuneJob output with "
         "merge: false) applied on top of model.",
     )
-    runtime: RuntimeSpec = sub(RuntimeSpec, "How each replica runs the model.")
+    runtime: RuntimeSpec = sub(RuntimeSpec, "How each replica runs the model: its vLLM engine.")
     replicas: ReplicaBounds = sub(ReplicaBounds, "Replica bounds per live version.")
     accelerator: AcceleratorRequest | None = Field(
         default=None,
-        description="Accelerators per replica; the model's own accelerator, else CPU, when unset.",
+        description="Accelerators per replica; the model's own accelerator, else CPU, when unset. "
+        "A multi-GPU engine (runtime.tensorParallelSize x pipelineParallelSize > 1) needs it set, "
+        "with count equal to that product.",
     )
     autoscaling: AutoscalingSpec | None = Field(
         default=None, description="Load-based autoscaling; replicas stay at min when unset."

@@ -13,8 +13,7 @@ from drover.builders.errors import SpecError
 from drover.builders.raycluster import Placement
 from drover.config import AcceleratorClass
 
-# Bytes per parameter at 16-bit precision, times headroom for activations and the KV cache.
-_BYTES_PER_PARAM = 2.0
+# Headroom over the weights for activations and the KV cache.
 _HEADROOM = 1.2
 
 
@@ -24,8 +23,12 @@ def resolve_placement(
     *,
     field: str,
     parameter_count: int | None = None,
+    bytes_per_parameter: float = 2.0,
 ) -> Placement:
-    """The placement for `request` (CPU when None), or a SpecError naming `field`."""
+    """The placement for `request` (CPU when None), or a SpecError naming `field`.
+
+    `bytes_per_parameter` is what one weight takes: 2 at 16-bit precision (the default), less
+    for a quantized checkpoint."""
     if request is None:
         return Placement(class_name="cpu")
     cls = classes.get(request.accelerator_class)
@@ -40,7 +43,7 @@ def resolve_placement(
         )
     count = 0 if cls.is_cpu else request.count
     if parameter_count and cls.memory_gib and count:
-        need_gib = parameter_count * _BYTES_PER_PARAM * _HEADROOM / 2**30
+        need_gib = parameter_count * bytes_per_parameter * _HEADROOM / 2**30
         have_gib = cls.memory_gib * count
         if need_gib > have_gib:
             raise SpecError(

@@ -12,14 +12,17 @@ and never restarts the router or another version's replicas.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
-from drover.api.inferenceservice import InferenceService
+from drover.api.common import quantity_bytes
+from drover.api.inferenceservice import Dtype, InferenceService, RuntimeSpec
 from drover.api.versions import MODEL_DEPLOYMENT, ROUTER_DEPLOYMENT, version_app, version_id
+from drover.builders.engine import engine_deployment_options
 from drover.builders.meta import Manifest, model_mount_path
 from drover.builders.raycluster import Mount, Placement, build_ray_cluster_spec, secret_path
 
@@ -96,10 +99,28 @@ def build_router_args(svc: InferenceService, index: IndexPlan | None) -> dict[st
     return args
 
 
+def build_engine_args(rt: RuntimeSpec) -> dict[str, Any]:
+    """The version's vLLM engine arguments, camelCase (drover_workers.serve.config.RuntimeSpec);
+    an unset value is left out so that vLLM's own default applies."""
+    args: dict[str, Any] = {
+        "maxNumSeqs": rt.max_num_seqs,
+        "maxModelLen": rt.max_model_len,
+        "dtype": rt.dtype.value if rt.dtype is not Dtype.AUTO else None,
+        "quantization": rt.quantization.value if rt.quantization else None,
+        "gpuMemoryUtilization": rt.gpu_memory_utilization,
+        "kvCacheMemoryBytes": quantity_bytes(rt.kv_cache_memory) if rt.kv_cache_memory else None,
+        "enablePrefixCaching": rt.enable_prefix_caching,
+        "enableChunkedPrefill": rt.enable_chunked_prefill,
+        "tensorParallelSize": rt.tensor_parallel_size,
+        "pipelineParallelSize": rt.pipeline_parallel_size,
+        "maxLoraRank": rt.max_lora_rank,
+    }
+    return {k: v for k, v in args.items() if v is not None}
+
+
 def build_model_args(svc: InferenceService, v: VersionPlan) -> dict[str, Any]:
     """One version application's `args` (drover_workers.serve.config.ModelArgs); no replica
     count, which lives in the deployment options so that scaling restarts nothing."""
-    rt = svc.spec.runtime
     version: dict[str, Any] = {
         "name": v.id,
         "model": v.model,
@@ -111,11 +132,7 @@ def build_model_args(svc: InferenceService, v: VersionPlan) -> dict[str, Any]:
     args: dict[str, Any] = {
         "service": _service_ref(svc),
         "version": version,
-        "runtime": {
-            "maxBatchSize": rt.max_batch_size,
-            "batchWaitTimeoutSeconds": rt.batch_wait_timeout_ms / 1000,
-            **({"dtype": rt.dtype.value} if rt.dtype.value != "auto" else {}),
-        },
+        "runtime": build_engine_args(svc.spec.runtime),
     }
     if v.faults:
         args["faults"] = dict(v.faults)
@@ -137,9 +154,7 @@ def build_serve_config(
     replica_cpus: float = 1.0,
 ) -> dict[str, Any]:
     """`serveConfigV2` as a dict: the router application, then one application per version."""
-    model_actor: dict[str, Any] = {"num_cpus": replica_cpus}
-    if placement.resource_name and placement.count:
-        model_actor["num_gpus"] = placement.count
+    engine = engine_deployment_options(svc.spec.runtime, placement, replica_cpus=replica_cpus)
     router = {
         "name": svc.name,
         "route_prefix": route_prefix,
@@ -163,7 +178,9 @@ def build_serve_config(
                 {
                     "name": MODEL_DEPLOYMENT,
                     "num_replicas": v.replicas,
-                    "ray_actor_options": dict(model_actor),
+                    # Serve's own back-pressure: requests beyond this wait in the router.
+                    "max_ongoing_requests": svc.spec.runtime.max_concurrent_requests,
+                    **copy.deepcopy(engine),
                 }
             ],
         }
@@ -196,15 +213,16 @@ def build_rayservice(
     if index is not None:
         mounts += [Mount(index.claim), Mount(index.embedder_claim)]
     secrets = [svc.spec.auth.api_key_secret_ref.name] if svc.spec.auth else []
-    per_replica = max(placement.count, 1)
+    # One worker pod per replica: a pod offers `placement.count` devices, all one replica's
+    # engine needs (tensor x pipeline parallel equals the count), so STRICT_PACK fits one pod.
     cluster = build_ray_cluster_spec(
         image=image,
         placement=placement,
         mounts=sorted(mounts, key=lambda m: m.claim),
         secrets=secrets,
-        workers=svc.spec.replicas.min * per_replica,
+        workers=svc.spec.replicas.min,
         # Room for a canary beside the stable version during a rollout.
-        max_workers=svc.spec.replicas.max * per_replica * 2,
+        max_workers=svc.spec.replicas.max * 2,
         env={**SERVE_RUNTIME_ENV, **env},
         autoscaling=True,
         serve=True,

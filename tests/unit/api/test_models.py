@@ -17,7 +17,7 @@ from drover.api import (
     VectorIndex,
     parse_resource,
 )
-from drover.api.common import ParsedUri, parse_source_uri
+from drover.api.common import ParsedUri, parse_source_uri, quantity_bytes
 from drover.api.finetunejob import FineTuneMethod
 from drover.api.foundationmodel import FoundationModelPhase, ModelTask
 
@@ -65,6 +65,27 @@ def test_parse_source_uri_splits_each_scheme(uri: str, parsed: ParsedUri) -> Non
 def test_parse_source_uri_refuses_saying_how_to_write_it(uri: str, fix: str) -> None:
     with pytest.raises(ValueError, match=fix):
         parse_source_uri(uri)
+
+
+@pytest.mark.parametrize(
+    ("quantity", "size"),
+    [
+        ("1000", 1000),
+        ("64Mi", 64 * 2**20),
+        ("4Gi", 4 * 2**30),
+        ("1.5Gi", 3 * 2**29),
+        ("2k", 2000),
+        ("0.5M", 500_000),
+        ("1Ti", 2**40),
+    ],
+)
+def test_quantity_bytes_reads_decimal_and_binary_suffixes_exactly(quantity: str, size: int) -> None:
+    assert quantity_bytes(quantity) == size
+
+
+def test_quantity_bytes_refuses_what_the_schema_refuses() -> None:
+    with pytest.raises(ValueError, match="write a size such as 512Mi"):
+        quantity_bytes("64MB")
 
 
 def test_parse_resource_returns_the_kind_model_with_defaults() -> None:

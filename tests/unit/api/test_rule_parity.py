@@ -68,9 +68,12 @@ SAMPLES: dict[str, list[dict[str, Any]]] = {
     ],
     "RuntimeSpec": [
         {},
-        {"maxBatchSize": 32, "maxConcurrentRequests": 32},
-        {"maxBatchSize": 64},
-        {"maxBatchSize": 2, "maxConcurrentRequests": 1},
+        {"maxNumSeqs": 32, "maxConcurrentRequests": 32},
+        {"maxNumSeqs": 64},
+        {"maxNumSeqs": 2, "maxConcurrentRequests": 1},
+        {"maxTokens": 100, "maxModelLen": 2048},
+        {"maxTokens": 512, "maxModelLen": 512},
+        {"maxModelLen": 256},
     ],
     "ReplicaBounds": [
         {},
@@ -88,6 +91,24 @@ SAMPLES: dict[str, list[dict[str, Any]]] = {
         },
         {"model": MODEL, "replicas": {"min": 0, "max": 2}},
         {"model": MODEL, "replicas": {"min": 0, "max": 2}, "autoscaling": {"target": 4}},
+        {"model": MODEL, "accelerator": {"class": "l4", "count": 2}},
+        {
+            "model": MODEL,
+            "runtime": {"tensorParallelSize": 2},
+            "accelerator": {"class": "l4", "count": 2},
+        },
+        {
+            "model": MODEL,
+            "runtime": {"tensorParallelSize": 2, "pipelineParallelSize": 2},
+            "accelerator": {"class": "l4", "count": 4},
+        },
+        {"model": MODEL, "runtime": {"tensorParallelSize": 2}},
+        {
+            "model": MODEL,
+            "runtime": {"tensorParallelSize": 4},
+            "accelerator": {"class": "l4", "count": 2},
+        },
+        {"model": MODEL, "runtime": {"pipelineParallelSize": 2}, "accelerator": {"class": "l4"}},
     ],
     "AutoscalingSpec": [
         {"target": 1},

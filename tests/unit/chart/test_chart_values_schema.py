@@ -62,6 +62,11 @@ BAD_VALUES = [
         {"config": {"acceleratorClasses": {"l4": {"resourceName": "", "memoryGiB": -1}}}},
         "memoryGiB",
     ),
+    (
+        "accelerator-unknown-quantization",
+        {"config": {"acceleratorClasses": {"l4": {"resourceName": "", "quantizations": ["int4"]}}}},
+        "/config/acceleratorClasses/l4/quantizations/0",
+    ),
     ("health-port-out-of-range", {"operator": {"healthPort": 70000}}, "/operator/healthPort"),
     ("metrics-port-string", {"operator": {"metricsPort": "http"}}, "/operator/metricsPort"),
     ("watch-namespace-invalid", {"watchNamespaces": ["Team_A"]}, "/watchNamespaces/0"),

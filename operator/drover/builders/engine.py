@@ -1,0 +1,153 @@
+"""Builders layer: where one InferenceService replica's vLLM engine runs, and what it can run there.
+
+`resolve_engine_placement` is what the InferenceService handler calls: the accelerator class's
+placement, refused with a `SpecError` naming the field when the class cannot run the runtime
+(a quantization its devices lack, several devices on a CPU class, a device Ray does not schedule
+as "GPU"). `engine_deployment_options` turns the placement into the Serve options of the model
+deployment, the way Ray Serve LLM places a vLLM engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from drover.api.common import AcceleratorRequest, quantity_bytes
+from drover.api.inferenceservice import Quantization, RuntimeSpec
+from drover.builders.errors import SpecError
+from drover.builders.placement import resolve_placement
+from drover.builders.raycluster import Placement
+from drover.config import AcceleratorClass
+
+# Kubernetes extended resources Ray schedules as its "GPU" resource (KubeRay sets the Ray node's
+# GPU count from either limit). Others (google.com/tpu, ...) are not served yet.
+RAY_GPU_RESOURCES = frozenset({"nvidia.com/gpu", "amd.com/gpu"})
+# vLLM's CPU backend runs AWQ and GPTQ checkpoints but has no fp8 kernels.
+CPU_QUANTIZATIONS = frozenset({Quantization.AWQ, Quantization.GPTQ})
+# Bytes a parameter takes in memory: 16-bit weights, or the quantized format's (4-bit AWQ/GPTQ).
+_BYTES_PER_PARAMETER = {
+    None: 2.0,
+    Quantization.AWQ: 0.5,
+    Quantization.GPTQ: 0.5,
+    Quantization.FP8: 1.0,
+}
+# The smallest KV cache the serving worker accepts (drover_workers.serve.config.RuntimeSpec).
+MIN_KV_CACHE_BYTES = 1 << 20
+
+
+def supported_quantizations(cls: AcceleratorClass | None) -> frozenset[Quantization]:
+    """The quantized formats a class runs: its own list, else all on a GPU class and AWQ/GPTQ
+    on a CPU-only class (`None`, no accelerator at all, is a CPU-only class)."""
+    if cls is not None and cls.quantizations is not None:
+        return frozenset(cls.quantizations)
+    if cls is None or cls.is_cpu:
+        return CPU_QUANTIZATIONS
+    return frozenset(Quantization)
+
+
+def check_quantization(
+    quantization: Quantization | None, cls: AcceleratorClass | None, class_name: str
+) -> None:
+    """Refuse a quantization the class cannot run: a SpecError naming spec.runtime.quantization."""
+    supported = supported_quantizations(cls)
+    if quantization is None or quantization in supported:
+        return
+    runs = ", ".join(sorted(supported)) or "none"
+    raise SpecError(
+        "UnsupportedQuantization",
+        "spec.runtime.quantization",
+        f"accelerator class {class_name} cannot run {quantization.value} checkpoints (it runs: "
+        f"{runs}); serve a checkpoint in one of those, pick a class that lists "
+        f"{quantization.value} in its quantizations, or add it to this class's quantizations",
+    )
+
+
+def check_engine_devices(runtime: RuntimeSpec, placement: Placement) -> None:
+    """Refuse an engine layout the placement cannot give: a SpecError naming the field."""
+    if placement.resource_name and placement.resource_name not in RAY_GPU_RESOURCES:
+        raise SpecError(
+            "UnsupportedAccelerator",
+            "spec.accelerator.class",
+            f"accelerator class {placement.class_name} requests {placement.resource_name}, which "
+            f"the vLLM engine cannot use (it runs on {', '.join(sorted(RAY_GPU_RESOURCES))} or "
+            "on CPUs): pick a GPU or CPU class",
+        )
+    devices = runtime.engine_devices
+    if devices > 1 and not placement.resource_name:
+        raise SpecError(
+            "InvalidParallelism",
+            "spec.runtime.tensorParallelSize",
+            f"tensorParallelSize x pipelineParallelSize is {devices} but accelerator class "
+            f"{placement.class_name} has no GPUs to split the model across: set both to 1 or "
+            "pick a GPU class",
+        )
+    if devices > 1 and placement.count != devices:
+        raise SpecError(
+            "InvalidParallelism",
+            "spec.runtime.tensorParallelSize",
+            f"tensorParallelSize x pipelineParallelSize is {devices} but each replica gets "
+            f"{placement.count} GPUs: set accelerator.count to {devices} or lower "
+            "tensorParallelSize",
+        )
+    if runtime.kv_cache_memory and quantity_bytes(runtime.kv_cache_memory) < MIN_KV_CACHE_BYTES:
+        raise SpecError(
+            "InvalidRuntime",
+            "spec.runtime.kvCacheMemory",
+            f"{runtime.kv_cache_memory} holds no useful KV cache: set at least 1Mi (e.g. 64Mi "
+            "for a small model on CPU), or remove it to size the cache by gpuMemoryUtilization",
+        )
+
+
+def resolve_engine_placement(
+    runtime: RuntimeSpec,
+    request: AcceleratorRequest | None,
+    classes: Mapping[str, AcceleratorClass],
+    *,
+    field: str,
+    parameter_count: int | None = None,
+) -> Placement:
+    """The placement of a replica's engine for `request` (CPU when None), or a SpecError."""
+    placement = resolve_placement(
+        request,
+        classes,
+        field=field,
+        parameter_count=parameter_count,
+        bytes_per_parameter=_BYTES_PER_PARAMETER[runtime.quantization],
+    )
+    cls = classes.get(request.accelerator_class) if request is not None else None
+    check_quantization(runtime.quantization, cls, placement.class_name)
+    check_engine_devices(runtime, placement)
+    return placement
+
+
+def engine_deployment_options(
+    runtime: RuntimeSpec, placement: Placement, *, replica_cpus: float
+) -> dict[str, Any]:
+    """The model deployment's Serve options that place its engine.
+
+    One device or none: the replica actor holds them (`num_gpus`). Several (tensor x pipeline
+    parallel N > 1): vLLM's Ray executor starts one worker per GPU in the replica's placement
+    group, so the actor asks for no GPU and the deployment reserves N one-GPU bundles, the
+    actor's CPUs added to the first. That is Ray Serve LLM's layout (ray-project/ray,
+    python/ray/llm/_internal/serve: `LLMServer.get_deployment_options` and
+    `_merge_replica_actor_and_child_actor_bundles` in core/server/llm_server.py,
+    `VLLMEngineConfig.placement_bundles` / `placement_strategy` in the vLLM engine's models).
+    Keeping the actor in a GPU bundle keeps it on a node with a worker, which vLLM's Ray
+    executor requires ("Ray does not allocate any GPUs on the driver node"). STRICT_PACK keeps
+    a tensor-parallel engine on one node; pipeline stages may span nodes (PACK).
+    """
+    actor: dict[str, Any] = {"num_cpus": replica_cpus}
+    devices = runtime.engine_devices
+    if not placement.resource_name or not placement.count:
+        return {"ray_actor_options": actor}
+    if devices == 1:
+        return {"ray_actor_options": {**actor, "num_gpus": placement.count}}
+    bundles: list[dict[str, float]] = [{"CPU": replica_cpus, "GPU": 1}]
+    bundles += [{"GPU": 1} for _ in range(devices - 1)]
+    return {
+        "ray_actor_options": actor,
+        "placement_group_bundles": bundles,
+        "placement_group_strategy": "STRICT_PACK"
+        if runtime.pipeline_parallel_size == 1
+        else "PACK",
+    }
