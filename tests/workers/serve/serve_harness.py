@@ -77,18 +77,27 @@ class ServeHarness:
             "service": {"name": "chatbot", "namespace": "ml"},
             "task": "text-generation",
             "versions": versions,
-            "runtime": {"maxBatchSize": 8, "maxTokens": 64, "maxQueuedRequests": 4},
+            "runtime": {
+                "maxNumSeqs": 8,
+                "maxTokens": 64,
+                "maxQueuedRequests": 4,
+                "kvCacheMemoryBytes": 32 << 20,
+            },
             "retrieval": {"indexPath": self.index, "embedderPath": minilm_path(), "topK": 2},
             "auth": {"apiKeysFile": str(self.keys)},
             "faults": faults,
         }
 
-    @staticmethod
-    def locate(name: str) -> tuple[str, str]:
-        """(application, deployment) of a test's deployment name: `router` or `model-<v>`."""
+    ENGINE_OF = {"v2": "v1"}  # v2 is a LoRA version served by v1's engine (as the operator does)
+
+    @classmethod
+    def locate(cls, name: str) -> tuple[str, str]:
+        """(application, deployment) of a test's deployment name: `router` or `model-<v>` (a
+        LoRA version's is its base engine's)."""
         if name == "router":
             return APP, "router"
-        return f"{APP}-{name.removeprefix('model-')}", "model"
+        version = name.removeprefix("model-")
+        return f"{APP}-{cls.ENGINE_OF.get(version, version)}", "model"
 
     def config(
         self, kind: str, weights: dict[str, float], deployments: list[dict[str, Any]]
@@ -96,11 +105,13 @@ class ServeHarness:
         args = self.args(kind)
         names = [v["name"] for v in args["versions"]]
         router_args = {k: v for k, v in args.items() if k not in ("versions", "faults")}
-        overrides: dict[str, list[dict[str, Any]]] = {}
-        for d in deployments:
-            app, name = self.locate(d["name"])
-            overrides.setdefault(app, []).append({**d, "name": name})
-        router_config = {"versions": names, "weights": weights}
+        adapters = {v["name"]: v for v in args["versions"] if "adapterPath" in v}
+        asked = {d["name"].removeprefix("model-"): d for d in deployments if d["name"] != "router"}
+        routes = {
+            n: {"engine": self.ENGINE_OF[n], "adapterPath": v["adapterPath"]}
+            for n, v in adapters.items()
+        }
+        router_config = {"versions": names, "weights": weights, "routes": routes}
         router = {
             "name": APP,
             "route_prefix": PREFIX,
@@ -108,27 +119,44 @@ class ServeHarness:
             "args": router_args,
             "deployments": [
                 {"name": "router", "user_config": router_config},
-                *overrides.get(APP, []),
+                *[{**d} for d in deployments if d["name"] == "router"],
             ],
         }
         models = []
         for version in args["versions"]:
-            app = f"{APP}-{version['name']}"
+            name = version["name"]
+            if name in adapters:
+                continue
             model_args = {
                 "service": args["service"],
                 "task": args["task"],
                 "version": version,
                 "runtime": args.get("runtime", {}),
             }
-            if version["name"] in args.get("faults", {}):
-                model_args["faults"] = args["faults"][version["name"]]
+            if name in args.get("faults", {}):
+                model_args["faults"] = args["faults"][name]
+            own = asked.get(name, {})
+            user_config = dict(own.get("user_config") or {})
+            on_engine = {n: a for n, a in adapters.items() if self.ENGINE_OF[n] == name}
+            if on_engine:
+                user_config["adapters"] = {
+                    n: {
+                        "adapterPath": a["adapterPath"],
+                        **(asked.get(n, {}).get("user_config") or {}),
+                    }
+                    for n, a in on_engine.items()
+                }
+            deployment = {k: v for k, v in own.items() if k != "user_config"}
+            deployment = {**deployment, "name": "model"}
+            if user_config:
+                deployment["user_config"] = user_config
             models.append(
                 {
-                    "name": app,
+                    "name": f"{APP}-{name}",
                     "route_prefix": None,
                     "import_path": "drover_workers.serve.app:build_model",
                     "args": model_args,
-                    "deployments": overrides.get(app, []),
+                    "deployments": [deployment] if len(deployment) > 1 else [],
                 }
             )
         return {
@@ -161,6 +189,9 @@ class ServeHarness:
         never_ready = {"v3"} if kind == "main" else set()
         warm = [v for v in names if v not in never_ready]
         want = {"router": 1, **{f"model-{v}": 1 for v in warm}, **(wait_replicas or {})}
+        for lora, engine in self.ENGINE_OF.items():  # a LoRA version has its engine's replicas
+            if f"model-{lora}" in want:
+                want[f"model-{lora}"] = want.get(f"model-{engine}", 1)
         apps = {a["name"] for a in config["applications"]}
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -188,13 +219,19 @@ class ServeHarness:
             and self._faults_match(name, info, overrides)
         )
 
-    @staticmethod
-    def _faults_match(name: str, info: dict[str, Any], overrides: list[dict[str, Any]]) -> bool:
-        """A model deployment's target faults are what this apply asked for (none if not set)."""
+    @classmethod
+    def _faults_match(
+        cls, name: str, info: dict[str, Any], overrides: list[dict[str, Any]]
+    ) -> bool:
+        """A model deployment's target faults are what this apply asked for (none if not set);
+        a LoRA version's live in its engine's user_config under `adapters`."""
         if not name.startswith("model-"):
             return True
+        version = name.removeprefix("model-")
         asked = next((d for d in overrides if d["name"] == name), {})
         target = (info.get("deployment_config") or {}).get("user_config") or {}
+        if version in cls.ENGINE_OF:
+            target = (target.get("adapters") or {}).get(version) or {}
         want = (asked.get("user_config") or {}).get("faults", {})
         have = {k: v for k, v in (target.get("faults") or {}).items() if v}
         return have == {k: v for k, v in want.items() if v}

@@ -89,6 +89,23 @@ def test_pinned_versions_answer_and_the_adapter_changes_the_output(chatbot: Serv
     assert answers["v1"] != answers["v2"]
 
 
+def test_a_lora_version_runs_on_its_base_versions_replicas(chatbot: ServeHarness) -> None:
+    status = chatbot.status()["applications"]
+    assert "chatbot-app-v2" not in status  # no application, so no replica, of its own
+    engine = chatbot.running("model-v1")
+    assert engine and chatbot.running("model-v2") == engine
+    stream = chatbot.client().chat.completions.create(
+        model="chatbot:v2",
+        messages=[{"role": "user", "content": "Hi"}],
+        max_tokens=6,
+        temperature=0,
+        stream=True,
+    )
+    chunks = list(stream)
+    assert chunks[0].model_extra["drover"]["version"] == "v2"
+    assert chunks[-1].choices[0].finish_reason in ("stop", "length")
+
+
 def test_rag_answer_carries_the_source_of_the_matching_document(chatbot: ServeHarness) -> None:
     done = chatbot.client().chat.completions.create(
         model="chatbot",

@@ -9,13 +9,15 @@ import pytest
 
 from drover_workers.serve import protocol as oa
 from drover_workers.serve.config import (
+    RuntimeSpec,
     ServeConfigError,
     parse_model_args,
+    parse_model_user_config,
     parse_router_args,
     parse_router_user_config,
     version_app_name,
 )
-from drover_workers.serve.engine import cut_at_stop
+from drover_workers.serve.engine import engine_kwargs
 from drover_workers.serve.retrieval import augment, query_of
 from drover_workers.serve.routing import WeightedPicker, effective_weights, ready_from_status
 
@@ -26,8 +28,8 @@ ROUTER_ARGS = {
 }
 MODEL_ARGS = {
     "service": {"name": "bot", "namespace": "ml"},
-    "version": {"name": "v2", "model": "m2", "modelPath": "/m/2", "adapterPath": "/a"},
-    "runtime": {"maxBatchSize": 4},
+    "version": {"name": "v2", "model": "m2", "modelPath": "/m/2"},
+    "runtime": {"maxNumSeqs": 4},
     "faults": {"errorRate": 0.2},
 }
 
@@ -37,8 +39,8 @@ def test_args_parse_with_camel_case_names_and_defaults() -> None:
     assert router.runtime.max_tokens == 64 and router.auth is not None
     assert router.task == "text-generation"
     model = parse_model_args(MODEL_ARGS)
-    assert model.version.adapter_path == "/a"
-    assert model.runtime.max_batch_size == 4
+    assert model.version.model_path == "/m/2"
+    assert model.runtime.max_num_seqs == 4
     assert model.faults is not None and model.faults.error_rate == 0.2
     assert model.faults.added_latency_seconds == 0.0
 
@@ -48,7 +50,7 @@ def test_args_parse_with_camel_case_names_and_defaults() -> None:
     [
         ({"versions": [{"name": "v1"}]}, "versions: unknown field"),
         ({"task": "chat"}, "task: Input should be 'text-generation' or 'embedding'"),
-        ({"runtime": {"maxBatchSiz": 4}}, "runtime.maxBatchSiz: unknown field"),
+        ({"runtime": {"maxBatchSize": 4}}, "runtime.maxBatchSize: unknown field"),
         ({"auth": {}}, "set exactly one of apiKeysFile or apiKeysEnv"),
         ({"service": {}}, "service.name: field required"),
     ],
@@ -85,6 +87,22 @@ def test_router_user_config_refuses_unknown_versions_and_negative_weights() -> N
         parse_router_user_config({"versions": ["v1", "v1"]})
     with pytest.raises(ServeConfigError, match="not a valid version name"):
         parse_router_user_config({"versions": ["V 1"]})
+
+
+def test_routes_and_engine_adapters_name_known_versions_and_an_adapter() -> None:
+    route = {"engine": "v1", "adapterPath": "/models/lora"}
+    cfg = parse_router_user_config({"versions": ["v1", "v2"], "routes": {"v2": route}})
+    assert cfg.routes["v2"].engine == "v1" and cfg.routes["v2"].adapter_path == "/models/lora"
+    with pytest.raises(ServeConfigError, match=r"unknown version\(s\) \['v3'\]"):
+        parse_router_user_config({"versions": ["v1"], "routes": {"v3": route}})
+    with pytest.raises(ServeConfigError, match=r"routes\.v2\.adapterPath"):
+        parse_router_user_config({"versions": ["v2"], "routes": {"v2": {"engine": "v1"}}})
+    engine = parse_model_user_config(
+        {"adapters": {"v2": {"adapterPath": "/a", "faults": {"errorRate": 0.5}}}}
+    )
+    assert engine.adapters["v2"].faults is not None and engine.adapters["v2"].faults.error_rate
+    with pytest.raises(ServeConfigError, match="not a valid version"):
+        parse_model_user_config({"adapters": {"V 2": {"adapterPath": "/a"}}})
 
 
 def test_a_version_application_is_named_after_the_router_application() -> None:
@@ -155,9 +173,83 @@ def test_chat_content_parts_are_joined_and_roles_checked() -> None:
         oa.parse_chat({"messages": [{"role": "wizard", "content": "x"}]}, 64)
 
 
-def test_stop_sequences_cut_the_text() -> None:
-    assert cut_at_stop("hello world. more", [".", "zz"]) == ("hello world", True)
-    assert cut_at_stop("hello", ["."]) == ("hello", False)
+@pytest.mark.parametrize(
+    ("runtime", "lora", "expect", "absent"),
+    [
+        # Defaults: vLLM's own memory sizing, prefix caching and chunked prefill on, one device.
+        (
+            {},
+            False,
+            {"max_num_seqs": 16, "dtype": "auto", "enable_prefix_caching": True},
+            [
+                "max_model_len",
+                "kv_cache_memory_bytes",
+                "distributed_executor_backend",
+                "enable_lora",
+            ],
+        ),
+        # Every runtime field arrives under vLLM's own argument name.
+        (
+            {
+                "maxNumSeqs": 64,
+                "maxModelLen": 4096,
+                "dtype": "bfloat16",
+                "quantization": "awq",
+                "gpuMemoryUtilization": 0.85,
+                "kvCacheMemoryBytes": 1 << 30,
+                "enablePrefixCaching": False,
+                "enableChunkedPrefill": False,
+            },
+            False,
+            {
+                "max_num_seqs": 64,
+                "max_model_len": 4096,
+                "dtype": "bfloat16",
+                "quantization": "awq",
+                "gpu_memory_utilization": 0.85,
+                "kv_cache_memory_bytes": 1 << 30,
+                "enable_prefix_caching": False,
+                "enable_chunked_prefill": False,
+            },
+            [],
+        ),
+        # Several GPUs per replica: vLLM's Ray executor in the replica's placement group.
+        (
+            {"tensorParallelSize": 4},
+            False,
+            {"tensor_parallel_size": 4, "distributed_executor_backend": "ray"},
+            [],
+        ),
+        (
+            {"tensorParallelSize": 2, "pipelineParallelSize": 2},
+            False,
+            {"pipeline_parallel_size": 2, "distributed_executor_backend": "ray"},
+            [],
+        ),
+        # An adapter version: LoRA on, one adapter, the rank the runtime allows.
+        (
+            {"maxLoraRank": 64},
+            True,
+            {"enable_lora": True, "max_loras": 2, "max_lora_rank": 64},
+            [],
+        ),
+    ],
+)
+def test_runtime_maps_onto_vllm_engine_arguments(
+    runtime: dict, lora: bool, expect: dict, absent: list[str]
+) -> None:
+    kwargs = engine_kwargs("/models/m", RuntimeSpec.model_validate(runtime), lora=lora)
+    assert kwargs["model"] == "/models/m"
+    assert {k: kwargs.get(k) for k in expect} == expect
+    assert [k for k in absent if k in kwargs] == []
+
+
+def test_engine_arguments_are_ones_vllm_accepts() -> None:
+    from vllm.engine.arg_utils import AsyncEngineArgs
+
+    runtime = RuntimeSpec.model_validate({"tensorParallelSize": 2, "maxModelLen": 2048})
+    args = AsyncEngineArgs(**engine_kwargs("/models/m", runtime, lora=True))
+    assert args.tensor_parallel_size == 2 and args.max_model_len == 2048 and args.enable_lora
 
 
 def test_retrieval_context_goes_before_the_question() -> None:

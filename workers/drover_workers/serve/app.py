@@ -35,10 +35,7 @@ def model_spec(cfg: ModelArgs) -> dict[str, Any]:
         "service": cfg.service.name,
         "namespace": cfg.service.namespace,
         "modelPath": v.model_path,
-        "adapterPath": v.adapter_path,
-        "dtype": cfg.runtime.dtype,
-        "maxBatchSize": cfg.runtime.max_batch_size,
-        "batchWaitTimeoutSeconds": cfg.runtime.batch_wait_timeout_seconds,
+        "runtime": cfg.runtime.model_dump(by_alias=True, mode="json"),
         "faults": {"startupDelaySeconds": cfg.faults.startup_delay_seconds} if cfg.faults else {},
     }
 
@@ -49,7 +46,7 @@ def build_model(args: dict[str, Any]) -> Application:
     fault_config = cfg.faults.model_dump(by_alias=True) if cfg.faults else {}
     return ModelServer.options(
         name=MODEL_DEPLOYMENT,
-        max_ongoing_requests=max(16, 2 * cfg.runtime.max_batch_size),
+        max_ongoing_requests=max(16, 2 * cfg.runtime.max_num_seqs),
         max_surge_percent=cfg.runtime.max_surge_percent,
         user_config={"faults": fault_config},
     ).bind(model_spec(cfg))

@@ -35,7 +35,6 @@ class VersionSpec(WorkerModel):
     )
     model: str = Field(min_length=1, description="FoundationModel name this version serves.")
     model_path: str = Field(min_length=1, description="Directory with the HF-format weights.")
-    adapter_path: str | None = Field(default=None, description="LoRA adapter directory (peft).")
     digest: str = Field(default="", description="Content digest of the weights (for status).")
 
     @field_validator("name")
@@ -59,12 +58,29 @@ def version_app_name(router_app: str, version: str) -> str:
 
 
 class RuntimeSpec(WorkerModel):
-    max_batch_size: int = Field(default=8, ge=1, le=256, description="Dynamic batch size.")
-    batch_wait_timeout_seconds: float = Field(
-        default=0.0, ge=0, le=10, description="Idle replica's wait for company before a step."
+    """How a version's replicas run the model: vLLM's engine arguments (camelCase) plus the
+    router's limits. The operator writes it from `InferenceService.spec.runtime`."""
+
+    max_num_seqs: int = Field(default=16, ge=1, le=1024, description="vLLM max_num_seqs.")
+    max_model_len: int | None = Field(default=None, ge=16, description="vLLM max_model_len.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    quantization: Literal["awq", "gptq", "fp8"] | None = None
+    gpu_memory_utilization: float | None = Field(default=None, gt=0, lt=1)
+    kv_cache_memory_bytes: int | None = Field(
+        default=None, ge=1 << 20, description="vLLM kv_cache_memory_bytes (wins over the share)."
+    )
+    enable_prefix_caching: bool = True
+    enable_chunked_prefill: bool = True
+    tensor_parallel_size: int = Field(default=1, ge=1, le=64)
+    pipeline_parallel_size: int = Field(default=1, ge=1, le=64)
+    max_lora_rank: Literal[8, 16, 32, 64, 128, 256] = 16
+    max_loras: int = Field(
+        default=2,
+        ge=0,
+        le=64,
+        description="LoRA adapters one engine step can mix (vLLM max_loras); 0 turns LoRA off.",
     )
     max_tokens: int = Field(default=256, ge=1, description="Upper bound of max_tokens.")
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     max_queued_requests: int = Field(
         default=64, ge=1, description="Requests per version a router replica holds before 429."
     )
@@ -131,11 +147,49 @@ class ModelArgs(WorkerModel):
     faults: FaultSpec | None = None
 
 
+class AdapterVersion(WorkerModel):
+    """A LoRA version served on a base engine: its adapter and its faults (tests only)."""
+
+    adapter_path: str = Field(min_length=1, description="LoRA adapter directory (peft).")
+    faults: FaultSpec | None = None
+
+
+class ModelUserConfig(WorkerModel):
+    """A version application's in-place settings: faults of its own version, and the LoRA
+    versions its engine serves now (adapters no longer listed are unloaded)."""
+
+    faults: FaultSpec | None = None
+    adapters: dict[str, AdapterVersion] = Field(default_factory=dict)
+
+    @field_validator("adapters")
+    @classmethod
+    def _names(cls, value: dict[str, AdapterVersion]) -> dict[str, AdapterVersion]:
+        for name in value:
+            check_version_name(name)
+        return value
+
+
+class AdapterRoute(WorkerModel):
+    """Where the router sends a LoRA version: the engine of another version application."""
+
+    engine: str = Field(
+        description="The version application (base weights) whose engine serves it."
+    )
+    adapter_path: str = Field(min_length=1, description="LoRA adapter directory (peft).")
+
+    @field_validator("engine")
+    @classmethod
+    def _engine(cls, value: str) -> str:
+        return check_version_name(value)
+
+
 class RouterUserConfig(WorkerModel):
-    """What the operator changes in place: the live versions and their weights in percent."""
+    """What the operator changes in place: the live versions, their weights in percent, and the
+    LoRA versions that run on another version application's engine."""
 
     versions: list[str] = Field(default_factory=list, description="Live version names.")
     weights: dict[str, float] = Field(default_factory=dict)
+    routes: dict[str, AdapterRoute] = Field(default_factory=dict)
 
     @field_validator("versions")
     @classmethod
@@ -157,10 +211,10 @@ class RouterUserConfig(WorkerModel):
 
     @model_validator(mode="after")
     def _known(self) -> RouterUserConfig:
-        unknown = sorted(set(self.weights) - set(self.versions))
+        unknown = sorted((set(self.weights) | set(self.routes)) - set(self.versions))
         if unknown:
             raise ValueError(
-                f"weights name unknown version(s) {unknown}; list them in versions "
+                f"weights or routes name unknown version(s) {unknown}; list them in versions "
                 f"(now {self.versions})"
             )
         return self
@@ -191,8 +245,13 @@ def parse_model_args(args: dict[str, Any] | None) -> ModelArgs:
 
 
 def parse_router_user_config(data: dict[str, Any] | None) -> RouterUserConfig:
-    """Validate the router's user_config (live versions and their weights)."""
+    """Validate the router's user_config (live versions, weights, adapter routes)."""
     return _parse(RouterUserConfig, "router user_config", data or {})
+
+
+def parse_model_user_config(data: dict[str, Any] | None) -> ModelUserConfig:
+    """Validate a version application's user_config (faults, LoRA versions on its engine)."""
+    return _parse(ModelUserConfig, "model user_config", data or {})
 
 
 def default_weights(versions: list[str]) -> dict[str, float]:

@@ -1,37 +1,63 @@
-"""Serve layer: the text-generation engine a model replica runs (transformers + torch, no Ray).
+"""Serve layer: the engines a model replica runs. Text generation is vLLM's AsyncLLM (V1); no Ray
+Serve here, so the engine is tested and benchmarked in-process too.
 
-`TextEngine` loads a causal LM (merging a peft LoRA adapter into it) from a directory, turns
-requests into token sequences and makes the step-level `Scheduler` (decoding.py) that generates
-them; `generate_batch` runs one to completion in the caller's thread. `EmbeddingEngine` gives
-mean-pooled, normalised sentence vectors.
+`engine_kwargs` maps the version's `runtime` onto vLLM's engine arguments (pure; table-tested).
+`VllmEngine` owns one AsyncLLM: it renders chats with the tokenizer's template, refuses prompts
+that do not fit the context with a client error, applies a LoRA version's adapter per request
+(so every LoRA version of a base shares the base's engine and replicas), and yields whole
+answers or streamed pieces. `EmbeddingEngine` gives
+mean-pooled, normalised sentence vectors (see README: why it is not vLLM's pooling runner).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-import torch
+from drover_workers.serve.config import RuntimeSpec
 
-from drover_workers.serve.decoding import (
-    GenRequest,
-    GenResult,
-    Scheduler,
-    Sequence,
-    Sink,
-    cut_at_stop,
-)
+# A stream's pieces after its first go out at most this often (Ray Serve LLM batches streamed
+# tokens the same way, at 50 ms): each piece is a message through the router and the client's
+# connection, and one per token costs throughput under load.
+STREAM_INTERVAL_SECONDS = 0.02
 
-__all__ = [
-    "EmbeddingEngine",
-    "GenRequest",
-    "GenResult",
-    "PromptTooLong",
-    "TextEngine",
-    "cut_at_stop",
-]
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+def lora_id(name: str) -> int:
+    """vLLM's integer id of an adapter, the same in every replica (derived from its name)."""
+    return int(hashlib.sha256(name.encode()).hexdigest()[:7], 16) + 1
+
+
+@dataclass
+class GenRequest:
+    prompt: str | None = None
+    messages: list[dict[str, str]] | None = None
+    max_tokens: int = 16
+    temperature: float = 1.0
+    top_p: float = 1.0
+    stop: list[str] = field(default_factory=list)
+    seed: int | None = None
+    version: str | None = None  # the version asked for (an adapter's name on a shared engine)
+    adapter: str | None = None  # its LoRA adapter directory, when it is a LoRA version
+
+
+@dataclass
+class GenResult:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str  # "stop" | "length"
+    error: str | None = None  # a client error (400): e.g. the prompt is too long
+
+
+class AdapterUnsupported(RuntimeError):
+    """A LoRA version reached an engine that cannot apply adapters."""
 
 
 class PromptTooLong(ValueError):
@@ -42,28 +68,83 @@ class PromptTooLong(ValueError):
         self.prompt_tokens = prompt_tokens
 
 
-class TextEngine:
-    """A causal LM and its tokenizer, loaded once per replica."""
+def engine_kwargs(model_path: str, runtime: RuntimeSpec, *, lora: bool) -> dict[str, Any]:
+    """vLLM `AsyncEngineArgs` keyword arguments for one version's engine.
 
-    def __init__(self, model_path: str, adapter_path: str | None = None, dtype: str = "float32"):
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        torch.set_num_threads(1)
-        self.tokenizer = AutoTokenizer.from_pretrained(model_path)
-        self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=DTYPES[dtype])
-        if adapter_path:
-            from peft import PeftModel
-
-            # Merged once at load: serving then costs what the base model costs.
-            model = PeftModel.from_pretrained(model, adapter_path).merge_and_unload()
-        self.model = model.eval()
-        self.max_positions = int(
-            getattr(self.model.config, "n_positions", None)
-            or getattr(self.model.config, "max_position_embeddings", 2048)
+    Tensor or pipeline parallelism > 1 runs vLLM's workers as Ray actors in the replica's own
+    placement group (the bundles the operator puts in the deployment's options), as Ray Serve LLM
+    does; a single device keeps vLLM's default executor.
+    """
+    kwargs: dict[str, Any] = {
+        "model": model_path,
+        "dtype": runtime.dtype,
+        "max_num_seqs": runtime.max_num_seqs,
+        "enable_prefix_caching": runtime.enable_prefix_caching,
+        "enable_chunked_prefill": runtime.enable_chunked_prefill,
+        "tensor_parallel_size": runtime.tensor_parallel_size,
+        "pipeline_parallel_size": runtime.pipeline_parallel_size,
+        "disable_log_stats": False,  # the stat loggers feed the Prometheus metrics
+    }
+    optional = {
+        "max_model_len": runtime.max_model_len,
+        "quantization": runtime.quantization,
+        "gpu_memory_utilization": runtime.gpu_memory_utilization,
+        "kv_cache_memory_bytes": runtime.kv_cache_memory_bytes,
+    }
+    kwargs.update({k: v for k, v in optional.items() if v is not None})
+    if runtime.tensor_parallel_size * runtime.pipeline_parallel_size > 1:
+        kwargs["distributed_executor_backend"] = "ray"
+    if lora and runtime.max_loras > 0:
+        kwargs.update(
+            enable_lora=True, max_lora_rank=runtime.max_lora_rank, max_loras=runtime.max_loras
         )
+    return kwargs
+
+
+def supports_lora(model_path: str) -> bool:
+    """Whether vLLM can apply LoRA adapters to this checkpoint's architecture (GPT-2 cannot)."""
+    from vllm.model_executor.models import supports_lora as model_supports_lora
+    from vllm.model_executor.models.registry import ModelRegistry
+
+    config = json.loads((Path(model_path) / "config.json").read_text(encoding="utf-8"))
+    for arch in config.get("architectures") or []:
+        cls = ModelRegistry._try_load_model_cls(arch)  # vLLM's own lookup by architecture name
+        if cls is not None:
+            return bool(model_supports_lora(cls))
+    return False
+
+
+def _cpu_defaults() -> None:
+    """On CPU, vLLM pins its OpenMP threads to cores it picks per process ("auto"), so every
+    replica on a node would pin the same cores; let the OS spread them unless told otherwise."""
+    os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
+
+
+class VllmEngine:
+    """One vLLM AsyncLLM for a version: its base weights, and its LoRA adapter if it has one."""
+
+    def __init__(
+        self,
+        model_path: str,
+        runtime: RuntimeSpec,
+        *,
+        name: str,
+        stat_loggers: list[Any] | None = None,
+    ) -> None:
+        from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.platforms import current_platform
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        if current_platform.is_cpu():
+            _cpu_defaults()
+        self.lora = runtime.max_loras > 0 and supports_lora(model_path)
+        kwargs = engine_kwargs(model_path, runtime, lora=self.lora)
+        args = AsyncEngineArgs(**kwargs, served_model_name=[name])
+        self.llm = AsyncLLM.from_engine_args(args, stat_loggers=stat_loggers)
+        self.tokenizer = self.llm.get_tokenizer()
+        self.max_model_len = int(self.llm.model_config.max_model_len)
+
+    # -- requests ------------------------------------------------------------------------------
 
     def render(self, req: GenRequest) -> str:
         """The prompt: the tokenizer's chat template when it has one, else a plain transcript."""
@@ -78,72 +159,137 @@ class TextEngine:
         lines = [f"{m['role']}: {m['content']}" for m in req.messages]
         return "\n".join([*lines, "assistant:"])
 
-    def _encode(self, req: GenRequest) -> tuple[list[int], str | None]:
-        ids = self.tokenizer(self.render(req))["input_ids"] or [self.tokenizer.eos_token_id]
-        limit = self.max_positions - req.max_tokens
-        if len(ids) > limit:
-            return ids, (
-                f"the prompt has {len(ids)} tokens; with max_tokens={req.max_tokens} this model "
-                f"accepts at most {max(limit, 0)} prompt tokens: shorten it or lower max_tokens"
-            )
-        return ids, None
+    def _prepare(self, req: GenRequest, streaming: bool) -> tuple[list[int], Any]:
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
 
-    def sequence(self, req: GenRequest, sink: Sink, streaming: bool = False) -> Sequence:
-        """A sequence for the scheduler; raises PromptTooLong (a client error) first."""
-        ids, error = self._encode(req)
-        if error:
-            raise PromptTooLong(error, len(ids))
-        return Sequence(
-            req, ids, sink, self.tokenizer.decode, self.tokenizer.eos_token_id, streaming
+        ids = self.tokenizer.encode(self.render(req)) or [self.tokenizer.eos_token_id]
+        limit = self.max_model_len - req.max_tokens
+        if len(ids) > limit:
+            raise PromptTooLong(
+                f"the prompt has {len(ids)} tokens; with max_tokens={req.max_tokens} this model "
+                f"accepts at most {max(limit, 0)} prompt tokens: shorten it or lower max_tokens",
+                len(ids),
+            )
+        params = SamplingParams(
+            max_tokens=req.max_tokens,
+            temperature=req.temperature,
+            top_p=req.top_p,
+            stop=list(req.stop) or None,
+            seed=req.seed,
+            output_kind=RequestOutputKind.DELTA if streaming else RequestOutputKind.FINAL_ONLY,
+        )
+        return ids, params
+
+    def _lora_request(self, req: GenRequest) -> Any:
+        if not req.adapter:
+            return None
+        if not self.lora:
+            raise AdapterUnsupported(
+                f"version {req.version} is a LoRA adapter, but this engine runs without LoRA "
+                "(runtime.maxLoras is 0, or vLLM cannot apply LoRA to this architecture)"
+            )
+        from vllm.lora.request import LoRARequest
+
+        name = req.version or req.adapter
+        return LoRARequest(name, lora_id(name), req.adapter)
+
+    def _generate(self, ids: list[int], params: Any, lora: Any) -> Any:
+        return self.llm.generate(
+            {"prompt_token_ids": ids}, params, request_id=uuid.uuid4().hex, lora_request=lora
         )
 
-    def scheduler(self, max_batch_size: int) -> Scheduler:
-        return Scheduler(self.model, int(self.tokenizer.pad_token_id), max_batch_size)
+    async def unload_adapters(self, keep: set[str]) -> list[str]:
+        """Unload the adapters whose names are not in `keep` (a rolled-back or retired version);
+        returns their names. Loading needs no call: the first request of a version loads it."""
+        if not self.lora:
+            return []
+        wanted = {lora_id(name) for name in keep}
+        loaded = await self.llm.list_loras()
+        gone = [i for i in loaded if i not in wanted]
+        for i in gone:
+            await self.llm.remove_lora(i)
+        return [str(i) for i in gone]
 
-    def generate_batch(self, reqs: list[GenRequest]) -> list[GenResult]:
-        """Answer `reqs` together in this thread (one scheduler run; used in-process)."""
-        results: list[GenResult | None] = [None] * len(reqs)
-        sched = self.scheduler(max(len(reqs), 1))
-        for i, req in enumerate(reqs):
+    async def complete(self, req: GenRequest) -> GenResult:
+        """The whole answer to one request (a GenResult with `error` for a client error)."""
+        try:
+            ids, params = self._prepare(req, streaming=False)
+        except PromptTooLong as exc:
+            return GenResult("", exc.prompt_tokens, 0, "stop", error=str(exc))
+        final = None
+        async for output in self._generate(ids, params, self._lora_request(req)):
+            final = output  # FINAL_ONLY: vLLM yields once, when the request ends
+        assert final is not None, "vLLM ended a request without output"
+        out = final.outputs[0]
+        return GenResult(out.text, len(ids), len(out.token_ids), out.finish_reason or "stop")
 
-            def sink(event: dict[str, Any], i: int = i) -> None:
-                if "result" in event:
-                    results[i] = event["result"]
+    async def stream(
+        self, req: GenRequest, interval: float = STREAM_INTERVAL_SECONDS
+    ) -> AsyncIterator[dict[str, Any]]:
+        """`{"text": delta}` pieces, then `{"finish_reason", "usage"}` (or one `{"error"}`).
+        The first piece goes at once; later ones gather for `interval` and go as one."""
+        try:
+            ids, params = self._prepare(req, streaming=True)
+        except PromptTooLong as exc:
+            yield {"error": str(exc)}
+            return
+        pending: list[str] = []
+        generated, sent_at, first = 0, 0.0, True
+        async for output in self._generate(ids, params, self._lora_request(req)):
+            out = output.outputs[0]
+            generated += len(out.token_ids)
+            pending.append(out.text)
+            now = time.monotonic()
+            if output.finished or first or now - sent_at >= interval:
+                text = "".join(pending)
+                pending.clear()
+                if text:
+                    yield {"text": text}
+                    first, sent_at = False, now
+            if output.finished:
+                usage = {"prompt_tokens": len(ids), "completion_tokens": generated}
+                yield {"finish_reason": out.finish_reason or "stop", "usage": usage}
 
-            try:
-                sched.add(self.sequence(req, sink))
-            except PromptTooLong as exc:
-                results[i] = GenResult("", exc.prompt_tokens, 0, "stop", error=str(exc))
-        while sched.busy:
-            sched.step()
-        return [r for r in results if r is not None]
-
-    def warm_up(self) -> float:
+    async def warm_up(self) -> float:
         """One short generation; returns its duration. The replica is ready only after it."""
         start = time.perf_counter()
-        self.generate_batch([GenRequest(prompt="Hello", max_tokens=2, temperature=0)])
+        await self.complete(GenRequest(prompt="Hello", max_tokens=2, temperature=0))
         return time.perf_counter() - start
+
+    @property
+    def alive(self) -> bool:
+        return not self.llm.errored
+
+    def shutdown(self) -> None:
+        self.llm.shutdown()
 
 
 class EmbeddingEngine:
     """An encoder model giving mean-pooled, L2-normalised vectors (MiniLM and the like)."""
 
     def __init__(self, model_path: str, dtype: str = "float32") -> None:
+        import torch
         from transformers import AutoModel, AutoTokenizer
 
         torch.set_num_threads(1)
+        dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
-        self.model = AutoModel.from_pretrained(model_path, dtype=DTYPES[dtype]).eval()
+        model = AutoModel.from_pretrained(model_path, dtype=dtypes.get(dtype, torch.float32))
+        self.model = model.to(self.device).eval()
         self.max_length = min(int(getattr(self.tokenizer, "model_max_length", 512)), 512)
 
-    @torch.inference_mode()
     def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
         """Vectors for `texts` and the number of tokens read."""
+        import torch
+
         batch = self.tokenizer(
             texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
-        )
-        hidden = self.model(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        vectors = torch.nn.functional.normalize(pooled.float(), dim=-1)
-        return vectors.tolist(), int(batch["attention_mask"].sum())
+        ).to(self.device)
+        with torch.inference_mode():
+            hidden = self.model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            vectors = torch.nn.functional.normalize(pooled.float(), dim=-1)
+        return vectors.cpu().tolist(), int(batch["attention_mask"].sum())

@@ -109,7 +109,8 @@ class RouterMetrics:
 
 
 class ModelMetrics:
-    """The model replica's series: requests waiting for a batch slot (queue depth)."""
+    """The model replica's series: requests waiting for the engine (queue depth), and vLLM's own
+    engine metrics (`ray_vllm_*`) with this version's labels (see `engine_stat_logger`)."""
 
     def __init__(self, service: str, namespace: str, version: str) -> None:
         from ray.util import metrics
@@ -124,3 +125,42 @@ class ModelMetrics:
 
     def set_queue_depth(self, value: int) -> None:
         self.queue_depth.set(value, tags=self.tags)
+
+    def engine_stat_logger(self) -> Any:
+        """A vLLM stat-logger factory: Ray Serve LLM's `RayPrometheusStatLogger` (vLLM's metrics
+        recorded through Ray, so each node's metrics port exports them as `ray_vllm_*`) with the
+        service, namespace and version labels added to every series, and the engine's waiting
+        requests copied into this replica's queue-depth gauge."""
+        from vllm.v1.metrics import ray_wrappers as rw
+
+        extra, gauge = dict(self.tags), self
+
+        class Labelled:
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+                self._tags = {**self._tags, **extra}
+
+            def _get_tag_keys(self, labelnames: list[str] | None) -> tuple[str, ...]:
+                return (*rw.RayPrometheusMetric._get_tag_keys(labelnames), *extra)
+
+            def _build_tags(self, *labels: Any, **kwargs: Any) -> dict[str, str]:
+                # ReplicaId is the last tag key vLLM counts; ours come after it.
+                names = self.metric._tag_keys[: len(self.metric._tag_keys) - len(extra) - 1]
+                kwargs.update(zip(names, labels, strict=False))
+                return {**super()._build_tags(**kwargs), **extra}  # type: ignore[misc]
+
+        gauge_cls = type("Gauge", (Labelled, rw.RayGaugeWrapper), {})
+        counter_cls = type("Counter", (Labelled, rw.RayCounterWrapper), {})
+        histogram_cls = type("Histogram", (Labelled, rw.RayHistogramWrapper), {})
+
+        class VersionStatLogger(rw.RayPrometheusStatLogger):  # type: ignore[misc]
+            _gauge_cls = gauge_cls
+            _counter_cls = counter_cls
+            _histogram_cls = histogram_cls
+
+            def record(self, scheduler_stats: Any, *args: Any, **kwargs: Any) -> None:
+                super().record(scheduler_stats, *args, **kwargs)
+                if scheduler_stats is not None:
+                    gauge.set_queue_depth(scheduler_stats.num_waiting_reqs)
+
+        return VersionStatLogger

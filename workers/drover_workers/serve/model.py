@@ -1,9 +1,10 @@
 """Serve layer: the model deployment (`model` in application `<svc>-<version>`), one per version.
 
-A replica loads the weights (and LoRA adapter), runs a warm-up generation in its constructor so
-Serve marks it RUNNING (and the router routes to it) only once it can answer, generates every
-request (streamed or not) in one step-level batch on its generation thread (batcher.py), and
-applies the fault-injection settings from its `user_config` (`{"faults": {...}}`; off unless set).
+A replica starts one vLLM engine (engine.py) for the version's weights (its LoRA adapter applied
+per request on the base weights), runs a warm-up generation in its constructor so Serve marks it
+RUNNING (and the router routes to it) only once it can answer, and applies the fault-injection
+settings from its `user_config` (`{"faults": {...}}`; off unless set). vLLM batches every request
+of the replica, streamed or not, step by step (continuous batching).
 """
 
 from __future__ import annotations
@@ -11,15 +12,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from ray import serve
 
-from drover_workers.serve.batcher import Batcher
-from drover_workers.serve.config import FaultSpec
-from drover_workers.serve.engine import EmbeddingEngine, GenRequest, TextEngine
+from drover_workers.serve.config import (
+    FaultSpec,
+    ModelUserConfig,
+    RuntimeSpec,
+    parse_model_user_config,
+)
+from drover_workers.serve.engine import EmbeddingEngine, GenRequest, VllmEngine
 from drover_workers.serve.metrics import ModelMetrics
 
 log = logging.getLogger("ray.serve")
@@ -33,47 +37,57 @@ class InjectedFault(RuntimeError):
 class ModelServer:
     """Generation (or embedding) for one version; called only by the router through handles."""
 
-    def __init__(self, spec: dict[str, Any]) -> None:
+    async def __init__(self, spec: dict[str, Any]) -> None:
         self.version: str = spec["version"]
         self.task: str = spec["task"]
-        self.faults = FaultSpec()
+        self.settings = ModelUserConfig()
         self._rng = random.Random()
         self.metrics = ModelMetrics(spec["service"], spec["namespace"], self.version)
         startup = FaultSpec.model_validate(spec.get("faults") or {}).startup_delay_seconds
-        if self.task == "embedding":
-            self.embedder: EmbeddingEngine | None = EmbeddingEngine(spec["modelPath"])
-            self.embedder.embed(["warm-up"])
-        else:
-            self.engine = TextEngine(spec["modelPath"], spec.get("adapterPath"), spec["dtype"])
-            took = self.engine.warm_up()
-            log.info("version %s warmed up in %.3fs", self.version, took)
-            self.batcher = Batcher(
-                self.engine, int(spec["maxBatchSize"]), float(spec["batchWaitTimeoutSeconds"])
-            )
         if startup:
-            time.sleep(startup)  # deliberately late readiness (tests, canary benchmark)
+            await asyncio.sleep(startup)  # deliberately late readiness (tests, canary benchmark)
+        runtime = RuntimeSpec.model_validate(spec["runtime"])
+        self.engine: VllmEngine | None = None
+        self.embedder: EmbeddingEngine | None = None
+        if self.task == "embedding":
+            self.embedder = EmbeddingEngine(spec["modelPath"])
+            self.embedder.embed(["warm-up"])
+            return
+        self.engine = VllmEngine(
+            spec["modelPath"],
+            runtime,
+            name=self.version,
+            stat_loggers=[self.metrics.engine_stat_logger()],
+        )
+        took = await self.engine.warm_up()
+        log.info("version %s warmed up in %.3fs", self.version, took)
 
-    def reconfigure(self, user_config: dict[str, Any]) -> None:
-        self.faults = FaultSpec.model_validate((user_config or {}).get("faults") or {})
+    async def reconfigure(self, user_config: dict[str, Any]) -> None:
+        """Faults per version, and the LoRA versions this engine serves: adapters no longer
+        listed (a rolled-back or retired version) are unloaded; new ones load on first use."""
+        self.settings = parse_model_user_config(user_config)
+        if self.engine is not None:
+            gone = await self.engine.unload_adapters(set(self.settings.adapters))
+            if gone:
+                log.info("unloaded LoRA adapter ids %s", gone)
 
     def check_health(self) -> None:
-        if self.task != "embedding" and not self.batcher.alive:
-            raise RuntimeError("the generation thread has stopped")
+        if self.engine is not None and not self.engine.alive:
+            raise RuntimeError("the vLLM engine has stopped")
 
-    async def _inject(self) -> None:
-        if self.faults.added_latency_seconds:
-            await asyncio.sleep(self.faults.added_latency_seconds)
-        if self.faults.error_rate and self._rng.random() < self.faults.error_rate:
-            raise InjectedFault(f"injected fault in version {self.version}")
+    async def _inject(self, version: str | None) -> None:
+        adapter = self.settings.adapters.get(version or "")
+        faults = (adapter.faults if adapter else self.settings.faults) or FaultSpec()
+        if faults.added_latency_seconds:
+            await asyncio.sleep(faults.added_latency_seconds)
+        if faults.error_rate and self._rng.random() < faults.error_rate:
+            raise InjectedFault(f"injected fault in version {version or self.version}")
 
     async def generate(self, request: dict[str, Any]) -> dict[str, Any]:
         """One completion; returns text, usage and finish_reason (or a client `error`)."""
-        await self._inject()
-        self.metrics.set_queue_depth(self.batcher.waiting + 1)
-        try:
-            result = await self.batcher.complete(GenRequest(**request))
-        finally:
-            self.metrics.set_queue_depth(self.batcher.waiting)
+        await self._inject(request.get("version"))
+        assert self.engine is not None, "this version serves embeddings"
+        result = await self.engine.complete(GenRequest(**request))
         if result.error:
             return {"error": result.error}
         return {
@@ -87,14 +101,13 @@ class ModelServer:
 
     async def generate_stream(self, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """Stream pieces `{"text"}` then `{"finish_reason", "usage"}`, batched with the rest."""
-        await self._inject()
-        self.metrics.set_queue_depth(self.batcher.waiting + 1)
-        async for item in self.batcher.stream(GenRequest(**request)):
-            self.metrics.set_queue_depth(self.batcher.waiting)
+        await self._inject(request.get("version"))
+        assert self.engine is not None, "this version serves embeddings"
+        async for item in self.engine.stream(GenRequest(**request)):
             yield item
 
     async def embed(self, texts: list[str]) -> dict[str, Any]:
-        await self._inject()
+        await self._inject(None)
         assert self.embedder is not None
         vectors, tokens = await asyncio.to_thread(self.embedder.embed, texts)
         return {"vectors": vectors, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}

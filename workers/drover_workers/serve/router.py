@@ -25,6 +25,7 @@ from drover_workers.serve import protocol as oa
 from drover_workers.serve.auth import KeyCheck
 from drover_workers.serve.config import (
     MODEL_DEPLOYMENT,
+    AdapterRoute,
     RouterArgs,
     default_weights,
     parse_router_user_config,
@@ -65,6 +66,7 @@ class Router:
         self.metrics = RouterMetrics(self.service, self.args.service.namespace)
         self.in_flight: dict[str, int] = {}
         self.handles: dict[str, Any] = {}
+        self.routes: dict[str, AdapterRoute] = {}  # LoRA versions on another version's engine
         self.keys = KeyCheck(self.args.auth)
         rag = self.args.retrieval
         self.retriever = Retriever(rag.index_path, rag.embedder_path, rag.top_k) if rag else None
@@ -79,9 +81,10 @@ class Router:
             if version not in self.in_flight:
                 self.in_flight[version] = 0
                 self.metrics.set_in_flight(version, 0)
-        for gone in set(self.handles) - set(cfg.versions):
-            del self.handles[gone]  # its application is being deleted
+        self.routes = dict(cfg.routes)
         self.versions = list(cfg.versions)
+        for gone in set(self.handles) - {self.engine_of(v) for v in self.versions}:
+            del self.handles[gone]  # its application is being deleted
         self.ready &= set(self.versions)
         if cfg.weights:
             self.weights = {v: cfg.weights.get(v, 0.0) for v in self.versions}
@@ -89,14 +92,26 @@ class Router:
             self.weights = default_weights(self.versions) if self.versions else {}
         log.info("versions %s, traffic weights now %s", self.versions, self.weights)
 
+    def engine_of(self, version: str) -> str:
+        """The version application whose engine answers `version`: its own, or for a LoRA
+        version the application of its base weights (the adapter is applied per request)."""
+        route = self.routes.get(version)
+        return route.engine if route else version
+
     def model(self, version: str) -> Any:
-        """The handle of `version`'s model deployment, in the version's own application."""
-        handle = self.handles.get(version)
+        """The handle of the `model` deployment that serves `version`."""
+        engine = self.engine_of(version)
+        handle = self.handles.get(engine)
         if handle is None:
-            app = version_app_name(self.app_name, version)
+            app = version_app_name(self.app_name, engine)
             handle = serve.get_deployment_handle(MODEL_DEPLOYMENT, app_name=app)
-            self.handles[version] = handle
+            self.handles[engine] = handle
         return handle
+
+    def _for_version(self, version: str, parsed: dict[str, Any]) -> dict[str, Any]:
+        """The engine request: the parsed body plus which version (and adapter) it is for."""
+        route = self.routes.get(version)
+        return {**parsed, "version": version, "adapter": route.adapter_path if route else None}
 
     # -- readiness -----------------------------------------------------------------------------
 
@@ -104,7 +119,7 @@ class Router:
         try:
             status = await asyncio.to_thread(serve.status)
             versions = list(self.versions)
-            apps = {v: version_app_name(self.app_name, v) for v in versions}
+            apps = {v: version_app_name(self.app_name, self.engine_of(v)) for v in versions}
             ready = ready_from_status(status.applications, apps, self.ready)
             if versions == self.versions:  # else a reconfigure raced us: wait for the next read
                 self.ready = ready
@@ -287,7 +302,7 @@ class Router:
             body = {"object": "list", "data": data, "model": model, "usage": result["usage"]}
             return JSONResponse({**body, "drover": self._drover(version, [])}, headers=headers)
         parsed, sources = await self._sources(parsed)
-        result = await self.model(version).generate.remote(parsed)
+        result = await self.model(version).generate.remote(self._for_version(version, parsed))
         if "error" in result:
             raise oa.bad(result["error"], "prompt" if kind == "completion" else "messages")
         self.metrics.tokens(version, result["usage"])
@@ -299,7 +314,8 @@ class Router:
         self, version: str, kind: str, model: str, parsed: Any, start: float
     ) -> Response:
         parsed, sources = await self._sources(parsed)
-        pieces = self.model(version).options(stream=True).generate_stream.remote(parsed)
+        request = self._for_version(version, parsed)
+        pieces = self.model(version).options(stream=True).generate_stream.remote(request)
         first = await pieces.__anext__()  # errors before the first byte get a proper status
         if "error" in first:
             raise oa.bad(first["error"], "prompt" if kind == "completion" else "messages")
