@@ -18,10 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from tests.integration.conftest import kubectl as run_kubectl
 
 ROOT = Path(__file__).resolve().parents[2]
 PIPELINE = ROOT / "examples" / "pipeline"
+ADAPTER = "tiny-llama-support"  # the fine-tune's LoRA output, served on tiny-llama's engine
+LORA_VERSION = f"tiny-llama+{ADAPTER}"  # how status names a base with an adapter
 NS = "default"
 pytestmark = pytest.mark.slow
 
@@ -74,23 +77,24 @@ def test_the_pipeline_runs_end_to_end(stack: dict[str, Any], kube: Path) -> None
     found = walker.until(
         "the pipeline to be Ready",
         all_of(
-            phase_is("FoundationModel", "tiny-gpt2", "Ready"),
+            phase_is("FoundationModel", "tiny-llama", "Ready"),
             phase_is("FoundationModel", "minilm", "Ready"),
             phase_is("FineTuneJob", "support-lora", "Succeeded", "Failed"),
-            phase_is("FoundationModel", "tiny-gpt2-support", "Ready"),
+            phase_is("FoundationModel", ADAPTER, "Ready"),
             phase_is("VectorIndex", "handbook", "Ready"),
             phase_is("InferenceService", "support-bot", "Ready"),
         ),
         timeout=420,
     )
-    base = found[("FoundationModel", "tiny-gpt2")]["status"]
+    base = found[("FoundationModel", "tiny-llama")]["status"]
     assert base["digest"].startswith("sha256:") and base["sizeBytes"] > 0
     job = found[("FineTuneJob", "support-lora")]["status"]
     assert job["phase"] == "Succeeded", job
     assert job["evaluation"]["loss"] > 0 and job["progress"]["step"] > 0
-    produced = found[("FoundationModel", "tiny-gpt2-support")]
+    produced = found[("FoundationModel", ADAPTER)]
     lineage = produced["spec"]["lineage"]
-    assert (lineage["baseModel"], lineage["fineTuneJob"]) == ("tiny-gpt2", "support-lora")
+    assert (lineage["baseModel"], lineage["fineTuneJob"]) == ("tiny-llama", "support-lora")
+    assert produced["metadata"]["labels"]["drover.dev/adapter-of"] == "tiny-llama"  # merge: false
     index = found[("VectorIndex", "handbook")]["status"]
     assert index["version"] == 1 and index["chunks"] > 0 and index["dimensions"] == 384
     assert index["embedderDigest"] == found[("FoundationModel", "minilm")]["status"]["digest"]
@@ -175,7 +179,18 @@ def _needs_prometheus(stack: dict[str, Any]) -> None:
         pytest.skip("prometheus is not installed: `make test` installs it (apt-get), as root")
 
 
-def test_a_good_version_is_promoted_with_no_failed_request(
+def _model_apps() -> list[str]:
+    """The version applications in the RayService's Serve config (what Drover asked KubeRay for)."""
+    from kubernetes import client
+
+    rayservice = client.CustomObjectsApi().get_namespaced_custom_object(
+        "ray.io", "v1", NS, "rayservices", "support-bot"
+    )
+    config = yaml.safe_load(rayservice["spec"]["serveConfigV2"])
+    return [a["name"] for a in config["applications"] if a["name"] != "support-bot"]
+
+
+def test_a_lora_canary_shares_the_base_replicas_and_is_promoted_with_no_failed_request(
     stack: dict[str, Any], kube: Path
 ) -> None:
     from drover.local.walk import Walker
@@ -183,18 +198,23 @@ def test_a_good_version_is_promoted_with_no_failed_request(
     _needs_prometheus(stack)
     walker = Walker(NS)
     url = _service(walker)["url"]
+    engines = _model_apps()
+    seen: set[str] = set()
+
+    def ended(found: Any) -> bool:
+        seen.update(_model_apps())
+        return _rollout_of(walker, LORA_VERSION) in ("Promoted", "RolledBack")
+
     with Load(f"{url}/v1") as load:
         time.sleep(5)
-        _patch_service({"model": {"name": "tiny-gpt2-support"}})
-        walker.until(
-            "the fine-tuned version to be promoted",
-            lambda found: _rollout_of(walker, "tiny-gpt2-support") in ("Promoted", "RolledBack"),
-            timeout=300,
-        )
+        _patch_service({"adapter": {"name": ADAPTER}})
+        walker.until("the LoRA version to be promoted", ended, timeout=300)
     status = _service(walker)
     assert status["rollout"]["phase"] == "Promoted", status["rollout"]
-    assert status["stable"]["model"] == "tiny-gpt2-support" and not status.get("canary")
+    assert status["stable"]["model"] == LORA_VERSION and not status.get("canary")
     assert load.ok > 50 and load.failed == 0, (load.ok, load.failed)
+    # The canary ran on the base's engine: no second version application, ever.
+    assert len(engines) == 1 and seen == set(engines) and _model_apps() == engines
 
 
 def test_a_bad_version_is_rolled_back_and_nothing_fails_after(
@@ -212,22 +232,23 @@ def test_a_bad_version_is_rolled_back_and_nothing_fails_after(
         "v1alpha1",
         NS,
         "foundationmodels",
-        "tiny-gpt2",
+        "tiny-llama",
         {"metadata": {"annotations": {"drover.dev/faults": json.dumps({"errorRate": 0.5})}}},
     )
     with Load(f"{url}/v1") as load:
-        _patch_service({"model": {"name": "tiny-gpt2"}})
+        # Back to the plain base: a canary on the same engine, failing half its requests.
+        _patch_service({"adapter": None})
         walker.until(
             "the faulty version to be rolled back",
-            lambda found: _rollout_of(walker, "tiny-gpt2") in ("Promoted", "RolledBack"),
+            lambda found: _rollout_of(walker, "tiny-llama") in ("Promoted", "RolledBack"),
             timeout=300,
         )
         rolled_back_at = time.monotonic()
         time.sleep(10)
     status = _service(walker)
     assert status["rollout"]["phase"] == "RolledBack", status["rollout"]
-    assert status["stable"]["model"] == "tiny-gpt2-support"
-    assert [r["model"] for r in status["rollout"]["rejected"]] == ["tiny-gpt2"]
+    assert status["stable"]["model"] == LORA_VERSION
+    assert [r["model"] for r in status["rollout"]["rejected"]] == ["tiny-llama"]
     assert status["rollout"]["reason"]
     assert not [t for t in load.failures_at if t > rolled_back_at], "requests failed after rollback"
     assert load.ok > 20
@@ -276,7 +297,7 @@ def test_deleting_the_pipeline_leaves_nothing_behind(stack: dict[str, Any], kube
 
     walker = Walker(NS)
     kubectl(kube, "delete", "-f", str(PIPELINE), "--wait=true", "--timeout=120s")
-    kubectl(kube, "delete", "fmodel", "tiny-gpt2-support", "--wait=true", "--timeout=120s")
+    kubectl(kube, "delete", "fmodel", ADAPTER, "--wait=true", "--timeout=120s")
     walker.until("every Drover object to be gone", lambda found: not found, timeout=120)
     api = client.CustomObjectsApi()
     for plural in ("rayjobs", "rayservices"):

@@ -5,9 +5,12 @@ KubeRay applies in place; `rayClusterConfig` changes only when placement or volu
 a new Ray cluster doubles GPU use while KubeRay upgrades.
 
 `serveConfigV2` holds a router application `<svc>` whose args never change in a rollout, and one
-application `<svc>-<version id>` per live version. Serve hashes an application's args into the
-code version of its deployments, so adding or removing a version adds or deletes an application
-and never restarts the router or another version's replicas.
+application `<svc>-<engine id>` per set of live base weights: one vLLM engine serves its base
+version and every LoRA version on that base (the adapter is applied per request), so a LoRA
+canary adds no replica. Serve hashes an application's args into the code version of its
+deployments, so adding or removing base weights adds or deletes an application and never
+restarts the router or another version's replicas; LoRA versions come and go in place, through
+the router's and the engine's `user_config`.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ ROUTER_IMPORT_PATH = "drover_workers.serve.app:build_router"
 MODEL_IMPORT_PATH = "drover_workers.serve.app:build_model"
 SERVE_PORT = 8000
 API_KEYS_ENV = "DROVER_API_KEYS"
+STARTUP_DELAY = "startupDelaySeconds"  # the one fault that acts when a replica starts
 
 
 @dataclass(frozen=True)
@@ -58,9 +62,61 @@ class VersionPlan:
         """Stable version id from the weights (and adapter): the same weights, the same id."""
         return version_id(self.full_digest)
 
+    @property
+    def engine_id(self) -> str:
+        """The id of the engine that serves this version: its base weights' version id (its own
+        id unless it is a LoRA version)."""
+        return version_id(self.digest)
+
+    @property
+    def base_model(self) -> str:
+        return self.model.partition("+")[0]
+
     def app(self, service: str) -> str:
-        """This version's Serve application."""
-        return version_app(service, self.id)
+        """The Serve application that serves this version (its engine's)."""
+        return version_app(service, self.engine_id)
+
+
+@dataclass(frozen=True)
+class EnginePlan:
+    """One version application: an engine for one set of base weights and the live versions it
+    serves (the base itself and/or LoRA versions on it)."""
+
+    versions: tuple[VersionPlan, ...]
+
+    @property
+    def base(self) -> VersionPlan:
+        return self.versions[0]
+
+    @property
+    def id(self) -> str:
+        return self.base.engine_id
+
+    @property
+    def replicas(self) -> int:
+        """Every version it serves needs its replicas; they share them."""
+        return max(v.replicas for v in self.versions)
+
+    @property
+    def adapters(self) -> tuple[VersionPlan, ...]:
+        return tuple(v for v in self.versions if v.adapter_path)
+
+    @property
+    def own(self) -> VersionPlan | None:
+        """The base version itself, when it is live (not only its LoRA versions)."""
+        return next((v for v in self.versions if not v.adapter_path), None)
+
+
+def plan_engines(versions: Sequence[VersionPlan]) -> list[EnginePlan]:
+    """Group the live versions by base weights, in the order they first appear."""
+    groups: dict[str, list[VersionPlan]] = {}
+    for v in versions:
+        groups.setdefault(v.engine_id, []).append(v)
+    return [EnginePlan(tuple(group)) for group in groups.values()]
+
+
+def adapter_path_of(v: VersionPlan) -> str:
+    return f"{model_mount_path(v.adapter_claim)}/{v.adapter_path}"
 
 
 @dataclass(frozen=True)
@@ -118,30 +174,73 @@ def build_engine_args(rt: RuntimeSpec) -> dict[str, Any]:
     return {k: v for k, v in args.items() if v is not None}
 
 
-def build_model_args(svc: InferenceService, v: VersionPlan) -> dict[str, Any]:
-    """One version application's `args` (drover_workers.serve.config.ModelArgs); no replica
-    count, which lives in the deployment options so that scaling restarts nothing."""
+def build_model_args(svc: InferenceService, engine: EnginePlan) -> dict[str, Any]:
+    """One version application's `args` (drover_workers.serve.config.ModelArgs): the base
+    weights and how to run them. No replica count (a deployment option, so scaling restarts
+    nothing) and no LoRA version (they change in place through `user_config`)."""
+    base = engine.base
     version: dict[str, Any] = {
-        "name": v.id,
-        "model": v.model,
-        "modelPath": f"{model_mount_path(v.claim)}/{v.path}",
-        "digest": v.digest,
+        "name": engine.id,
+        "model": base.base_model,
+        "modelPath": f"{model_mount_path(base.claim)}/{base.path}",
+        "digest": base.digest,
     }
-    if v.adapter_path:
-        version["adapterPath"] = f"{model_mount_path(v.adapter_claim)}/{v.adapter_path}"
     args: dict[str, Any] = {
         "service": _service_ref(svc),
         "version": version,
         "runtime": build_engine_args(svc.spec.runtime),
     }
-    if v.faults:
-        args["faults"] = dict(v.faults)
+    startup = (engine.own.faults or {}).get(STARTUP_DELAY) if engine.own is not None else None
+    if startup:  # only what acts at start; the rest changes in place (user_config)
+        args["faults"] = {STARTUP_DELAY: startup}
     return args
 
 
+def build_model_user_config(engine: EnginePlan) -> dict[str, Any] | None:
+    """The engine's in-place settings: faults of its own version (tests only) and each LoRA
+    version on it with its adapter and faults. In place, so a fault or a LoRA canary never
+    restarts the engine (which may serve the stable version). None when there is nothing."""
+    own = {
+        k: v
+        for k, v in ((engine.own.faults or {}) if engine.own is not None else {}).items()
+        if k != STARTUP_DELAY
+    }
+    adapters: dict[str, Any] = {}
+    for v in engine.adapters:
+        adapters[v.id] = {"adapterPath": adapter_path_of(v)}
+        if v.faults:
+            adapters[v.id]["faults"] = {k: x for k, x in v.faults.items() if k != STARTUP_DELAY}
+    if not own and not adapters:
+        return None
+    return {"faults": own, "adapters": adapters}
+
+
 def build_router_user_config(versions: Sequence[VersionPlan]) -> dict[str, Any]:
-    """The router's in-place settings: the live versions and their traffic weights."""
-    return {"versions": [v.id for v in versions], "weights": {v.id: v.weight for v in versions}}
+    """The router's in-place settings: the live versions, their traffic weights, and where each
+    LoRA version runs (its base's engine and its adapter)."""
+    routes = {
+        v.id: {"engine": v.engine_id, "adapterPath": adapter_path_of(v)}
+        for v in versions
+        if v.adapter_path
+    }
+    return {
+        "versions": [v.id for v in versions],
+        "weights": {v.id: v.weight for v in versions},
+        **({"routes": routes} if routes else {}),
+    }
+
+
+def engine_routes(serve_config: Mapping[str, Any], service: str) -> dict[str, str]:
+    """Version id → engine id of the LoRA versions a deployed Serve config routes (read back from
+    the router's user_config: the versions that have no application of their own)."""
+    for app in serve_config.get("applications") or ():
+        if app.get("name") != service:
+            continue
+        for deployment in app.get("deployments") or ():
+            if deployment.get("name") == ROUTER_DEPLOYMENT:
+                routes = (deployment.get("user_config") or {}).get("routes") or {}
+                return {v: str(r.get("engine", "")) for v, r in routes.items()}
+    return {}
 
 
 def build_serve_config(
@@ -153,8 +252,8 @@ def build_serve_config(
     route_prefix: str = "/",
     replica_cpus: float = 1.0,
 ) -> dict[str, Any]:
-    """`serveConfigV2` as a dict: the router application, then one application per version."""
-    engine = engine_deployment_options(svc.spec.runtime, placement, replica_cpus=replica_cpus)
+    """`serveConfigV2` as a dict: the router application, then one application per engine."""
+    options = engine_deployment_options(svc.spec.runtime, placement, replica_cpus=replica_cpus)
     router = {
         "name": svc.name,
         "route_prefix": route_prefix,
@@ -168,24 +267,27 @@ def build_serve_config(
             }
         ],
     }
-    models = [
-        {
-            "name": v.app(svc.name),
-            "route_prefix": None,  # reached only through the router's handles
-            "import_path": MODEL_IMPORT_PATH,
-            "args": build_model_args(svc, v),
-            "deployments": [
-                {
-                    "name": MODEL_DEPLOYMENT,
-                    "num_replicas": v.replicas,
-                    # Serve's own back-pressure: requests beyond this wait in the router.
-                    "max_ongoing_requests": svc.spec.runtime.max_concurrent_requests,
-                    **copy.deepcopy(engine),
-                }
-            ],
+    models = []
+    for engine in plan_engines(versions):
+        deployment: dict[str, Any] = {
+            "name": MODEL_DEPLOYMENT,
+            "num_replicas": engine.replicas,
+            # Serve's own back-pressure: requests beyond this wait in the router.
+            "max_ongoing_requests": svc.spec.runtime.max_concurrent_requests,
+            **copy.deepcopy(options),
         }
-        for v in versions
-    ]
+        user_config = build_model_user_config(engine)
+        if user_config is not None:
+            deployment["user_config"] = user_config
+        models.append(
+            {
+                "name": version_app(svc.name, engine.id),
+                "route_prefix": None,  # reached only through the router's handles
+                "import_path": MODEL_IMPORT_PATH,
+                "args": build_model_args(svc, engine),
+                "deployments": [deployment],
+            }
+        )
     return {"applications": [router, *models]}
 
 

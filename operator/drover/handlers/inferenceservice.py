@@ -15,7 +15,12 @@ import kopf
 from drover.api.inferenceservice import InferenceService
 from drover.builders.errors import SpecError
 from drover.builders.meta import stamp
-from drover.builders.serving import build_rayservice, rayservice_name
+from drover.builders.serving import (
+    build_rayservice,
+    engine_routes,
+    rayservice_name,
+    serve_config_of,
+)
 from drover.config import OperatorConfig
 from drover.handlers.common import emit, invalid_spec, now, parse_resource, write_status
 from drover.handlers.rollout_tick import rollout_tick
@@ -56,7 +61,9 @@ def reconcile(
     tick = rollout_tick(
         svc,
         body,
-        version_statuses(rayservice, svc.name),
+        version_statuses(
+            rayservice, svc.name, engine_routes(serve_config_of(rayservice or {}), svc.name)
+        ),
         inputs.desired,
         config=config,
         url=url,

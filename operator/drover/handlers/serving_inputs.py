@@ -99,7 +99,7 @@ def plan_for(
     base = _location(base_model, base_name, base_digest)
     if base is None:
         return None
-    adapter = None
+    adapter, adapter_model = None, None
     if adapter_name:
         adapter_model = children.get_object("FoundationModel", namespace, adapter_name)
         adapter = _location(adapter_model, adapter_name, adapter_digest)
@@ -113,7 +113,7 @@ def plan_for(
         adapter_digest=adapter_digest,
         weight=weight,
         replicas=replicas,
-        faults=injected_faults(base_model),
+        faults=injected_faults(adapter_model if adapter_name else base_model),
     )
 
 

@@ -20,6 +20,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[3]
 PIPELINE = ROOT / "examples" / "pipeline"
 NAMESPACE = "default"
+ADAPTER = "tiny-llama-support"  # the fine-tune's LoRA output (examples/pipeline/02-finetune.yaml)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -109,7 +110,7 @@ def main(args: argparse.Namespace) -> int:
     walker.until(
         "the base model, embedder, fine-tune, index and service",
         all_of(
-            phase_is("FoundationModel", "tiny-gpt2", "Ready"),
+            phase_is("FoundationModel", "tiny-llama", "Ready"),
             phase_is("FoundationModel", "minilm", "Ready"),
             phase_is("FineTuneJob", "support-lora", "Succeeded", "Failed"),
             phase_is("VectorIndex", "handbook", "Ready"),
@@ -135,10 +136,10 @@ def main(args: argparse.Namespace) -> int:
     if (job.get("status") or {}).get("phase") != "Succeeded":
         _say("the fine-tune did not pass its evaluation, so there is no new version to roll out")
         return 1
-    _say("== 5/6 switching the service to the fine-tuned model: canary rollout")
+    _say("== 5/6 serving the fine-tune's LoRA adapter: a canary on the base's own replicas")
     walker.until(
-        "the fine-tuned model",
-        phase_is("FoundationModel", "tiny-gpt2-support", "Ready"),
+        "the fine-tuned adapter",
+        phase_is("FoundationModel", ADAPTER, "Ready"),
         timeout=left(),
     )
     client.CustomObjectsApi().patch_namespaced_custom_object(
@@ -147,14 +148,14 @@ def main(args: argparse.Namespace) -> int:
         NAMESPACE,
         "inferenceservices",
         "support-bot",
-        {"spec": {"model": {"name": "tiny-gpt2-support"}}},
+        {"spec": {"adapter": {"name": ADAPTER}}},
     )
 
     def settled(found: dict[tuple[str, str], dict[str, Any]]) -> bool:
         status = found.get(("InferenceService", "support-bot"), {}).get("status") or {}
         rollout = status.get("rollout") or {}
         return rollout.get("phase") in ("Promoted", "RolledBack") or (
-            (status.get("stable") or {}).get("model") == "tiny-gpt2-support"
+            (status.get("stable") or {}).get("model") == f"tiny-llama+{ADAPTER}"
             and not status.get("canary")
         )
 

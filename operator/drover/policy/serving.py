@@ -1,8 +1,9 @@
 """Policy layer: what a RayService's status says about an InferenceService's versions.
 
 Pure. KubeRay reports Ray Serve's own statuses per application and deployment. The service is a
-router application `<svc>` plus one application `<svc>-<version id>` per version; a version is
-ready when its application's `model` deployment is HEALTHY, and serving is ready when the
+router application `<svc>` plus one application `<svc>-<engine id>` per set of base weights
+(LoRA versions run on their base's engine); a version is ready when the `model` deployment that
+serves it is HEALTHY, and serving is ready when the
 RayService is Ready, the router application runs and the stable version is ready.
 """
 
@@ -26,16 +27,23 @@ def deployment_statuses(rayservice: Mapping[str, Any] | None, app: str) -> dict[
     return {name: str((d or {}).get("status", "")) for name, d in deployments.items()}
 
 
-def version_statuses(rayservice: Mapping[str, Any] | None, service: str) -> dict[str, str]:
-    """Version id → Serve status of its `model` deployment, for every version application
-    (`<service>-<id>`) the RayService reports."""
+def version_statuses(
+    rayservice: Mapping[str, Any] | None, service: str, routes: Mapping[str, str] = {}
+) -> dict[str, str]:
+    """Version id → Serve status of the `model` deployment that serves it: every version
+    application (`<service>-<id>`) the RayService reports, and each LoRA version in `routes`
+    (version id → the engine id whose application serves it) with its engine's status."""
     prefix = f"{service}-"
-    return {
+    statuses = {
         app[len(prefix) :]: status
         for app in _applications(rayservice)
         if app.startswith(prefix)
         and (status := deployment_statuses(rayservice, app).get(MODEL_DEPLOYMENT)) is not None
     }
+    for version, engine in routes.items():
+        if engine in statuses:
+            statuses[version] = statuses[engine]
+    return statuses
 
 
 def application_status(rayservice: Mapping[str, Any] | None, app: str) -> tuple[str, str]:

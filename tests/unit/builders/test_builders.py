@@ -307,12 +307,19 @@ def test_version_id_depends_on_the_weights_only() -> None:
     assert yaml.safe_load(yaml.safe_dump({"x": a.app("svc")}))["x"].startswith("svc-v")
 
 
-def test_injected_faults_reach_only_their_version(service, config) -> None:
-    from drover_workers.serve.config import parse_model_args
+def test_injected_faults_reach_only_their_version_in_place(service, config) -> None:
+    from drover_workers.serve.config import parse_model_args, parse_model_user_config
 
     good, bad = _plans()
-    bad = VersionPlan(**{**bad.__dict__, "faults": {"errorRate": 0.2}})
+    bad = VersionPlan(**{**bad.__dict__, "faults": {"errorRate": 0.2, "startupDelaySeconds": 5}})
     apps = _serve_config(service, config, [good, bad], None)["applications"]
-    faults = {a["name"]: parse_model_args(a["args"]).faults for a in apps[1:]}
-    assert faults[good.app(service.name)] is None
-    assert faults[bad.app(service.name)].error_rate == 0.2
+    by_name = {a["name"]: a for a in apps[1:]}
+    good_app, bad_app = by_name[good.app(service.name)], by_name[bad.app(service.name)]
+    assert "user_config" not in good_app["deployments"][0]
+    assert parse_model_args(good_app["args"]).faults is None
+    # Error rate and latency change in place (user_config); only the start-up delay is an arg.
+    in_place = parse_model_user_config(bad_app["deployments"][0]["user_config"]).faults
+    assert in_place is not None and in_place.error_rate == 0.2
+    args_faults = parse_model_args(bad_app["args"]).faults
+    assert args_faults is not None and args_faults.error_rate == 0
+    assert args_faults.startup_delay_seconds == 5

