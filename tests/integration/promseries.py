@@ -85,13 +85,19 @@ class Series:
 
     def signal(self, signal: str, service: str, namespace: str, digest: str, value: Value) -> str:
         """The series an autoscaling signal reads, with a service-wide total of `value`: a gauge
-        for inFlightRequests and queueDepth, a counter growing by `value`/s for tokensPerSecond."""
+        for inFlightRequests, queueDepth and the vLLM engine's kvCacheUtilization and
+        waitingRequests, a counter growing by `value`/s for tokensPerSecond."""
         version = version_id(digest)
         labels = {"service": service, "namespace": namespace, "version": version}
         if signal == "tokensPerSecond":
             self.counter(metrics.GENERATED_TOKENS, labels, value)
         else:
-            gauge = {"inFlightRequests": metrics.IN_FLIGHT, "queueDepth": metrics.QUEUE_DEPTH}
+            gauge = {
+                "inFlightRequests": metrics.IN_FLIGHT,
+                "queueDepth": metrics.QUEUE_DEPTH,
+                "kvCacheUtilization": metrics.KV_CACHE_USAGE,
+                "waitingRequests": metrics.ENGINE_WAITING,
+            }
             self.gauge(gauge[signal], labels, value)
         return version
 

@@ -65,9 +65,14 @@ def served(api: Any, ns: str, dashboard: Any, autoscaling: dict[str, Any] = AUTO
 
 @pytest.mark.parametrize(
     ("signal", "target", "load", "label"),
-    [("queueDepth", 2, 8, "queue depth"), ("tokensPerSecond", 50, 200, "tokens/s")],
+    [
+        ("queueDepth", 2, 8, "queue depth"),
+        ("tokensPerSecond", 50, 200, "tokens/s"),
+        ("kvCacheUtilization", 0.5, 2.0, "KV-cache use"),
+        ("waitingRequests", 2, 8, "engine waiting"),
+    ],
 )
-def test_queue_depth_and_token_rate_signals_scale_the_service_up(
+def test_each_signal_reads_its_own_series_and_scales_the_service_up(
     k8s_api, namespace, start_operator, dashboard, prometheus, signal, target, load, label
 ) -> None:
     # Each signal reads its own series (the others stay empty): 4x the target from now on.

@@ -41,6 +41,8 @@ class AutoscalingSignal(StrEnum):
     IN_FLIGHT_REQUESTS = "inFlightRequests"
     QUEUE_DEPTH = "queueDepth"
     TOKENS_PER_SECOND = "tokensPerSecond"
+    KV_CACHE_UTILIZATION = "kvCacheUtilization"
+    WAITING_REQUESTS = "waitingRequests"
 
 
 class ScaleUpRules(ApiModel):
@@ -192,9 +194,13 @@ class AutoscalingSpec(ApiModel):
         default=AutoscalingSignal.IN_FLIGHT_REQUESTS,
         description=(
             "The load signal: inFlightRequests (requests being served or queued per replica), "
-            "queueDepth (requests waiting per replica) or tokensPerSecond (generated tokens per "
-            "second per replica). Default inFlightRequests: it tracks both request rate and "
-            "request length and needs no per-model calibration beyond the batch size."
+            "queueDepth (requests waiting per replica), tokensPerSecond (generated tokens per "
+            "second per replica), or the vLLM engine's own gauges, which llm-d and the Gateway "
+            "API Inference Extension scale and route on: kvCacheUtilization (share of the KV "
+            "cache in use per replica, 0-1; a target such as 0.7) and waitingRequests (requests "
+            "the engine's scheduler holds back per replica). Default inFlightRequests: it tracks "
+            "both request rate and request length and needs no per-model calibration beyond "
+            "the batch size."
         ),
     )
     target: float = Field(

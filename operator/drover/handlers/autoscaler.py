@@ -21,7 +21,13 @@ from drover.api.versions import version_id
 from drover.config import OperatorConfig
 from drover.handlers.common import emit, now, parse_resource, write_status
 from drover.handlers.inferenceservice import DECLARED
-from drover.k8s.metrics import MetricsUnavailable, Selector, query_one, signal_query
+from drover.k8s.metrics import (
+    ENGINE_SIGNALS,
+    MetricsUnavailable,
+    Selector,
+    query_one,
+    signal_query,
+)
 from drover.observability import METRICS_UNAVAILABLE, SCALE_EVENTS
 from drover.policy.autoscale import LoadSnapshot, ScaleOutcome, decide_replicas
 from drover.policy.conditions import Cond
@@ -66,7 +72,10 @@ def autoscale(
         return
     current = previous.desired_replicas if previous else svc.spec.replicas.min
     ready = int((recorded.get("replicas") or {}).get("ready") or 0)
-    selector = Selector(svc.name, ns, version_id(stable.digest))
+    # Engine signals are the engine's: labelled with its base weights' id, shared by LoRA versions.
+    engine_signal = spec.signal.value in ENGINE_SIGNALS
+    digest = stable.digest.partition("+")[0] if engine_signal else stable.digest
+    selector = Selector(svc.name, ns, version_id(digest))
     url, timeout = config.prometheus.url, config.prometheus.timeout_seconds
     problem = ""
     try:

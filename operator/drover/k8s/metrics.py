@@ -23,6 +23,11 @@ TTFT = "ray_drover_time_to_first_token_seconds"
 GENERATED_TOKENS = "ray_drover_generated_tokens_total"
 IN_FLIGHT = "ray_drover_requests_in_flight"
 QUEUE_DEPTH = "ray_drover_queue_depth"
+# vLLM's own engine gauges (`vllm:kv_cache_usage_perc`, `vllm:num_requests_waiting`), recorded
+# through Ray by the model replicas with the engine's service/namespace/version labels.
+KV_CACHE_USAGE = "ray_vllm_kv_cache_usage_perc"
+ENGINE_WAITING = "ray_vllm_num_requests_waiting"
+ENGINE_SIGNALS = ("kvCacheUtilization", "waitingRequests")
 
 
 class MetricsUnavailable(Exception):
@@ -53,7 +58,9 @@ def _window(seconds: float) -> str:
 
 
 def signal_query(signal: str, sel: Selector, window_seconds: float) -> str:
-    """PromQL for the total of `signal` (inFlightRequests | queueDepth | tokensPerSecond)."""
+    """PromQL for the total of `signal` (inFlightRequests | queueDepth | tokensPerSecond |
+    kvCacheUtilization | waitingRequests) over the replicas. The engine signals are labelled
+    with the engine's version (the base weights'), which every LoRA version on it shares."""
     w = _window(window_seconds)
     if signal == "inFlightRequests":
         return f"sum(avg_over_time({IN_FLIGHT}{sel}[{w}]))"
@@ -61,6 +68,10 @@ def signal_query(signal: str, sel: Selector, window_seconds: float) -> str:
         return f"sum(avg_over_time({QUEUE_DEPTH}{sel}[{w}]))"
     if signal == "tokensPerSecond":
         return f"sum(rate({GENERATED_TOKENS}{sel}[{w}]))"
+    if signal == "kvCacheUtilization":
+        return f"sum(avg_over_time({KV_CACHE_USAGE}{sel}[{w}]))"
+    if signal == "waitingRequests":
+        return f"sum(avg_over_time({ENGINE_WAITING}{sel}[{w}]))"
     raise ValueError(f"unknown autoscaling signal {signal!r}")
 
 

@@ -31,6 +31,8 @@ _LABELS = {
     AutoscalingSignal.IN_FLIGHT_REQUESTS: "in-flight",
     AutoscalingSignal.QUEUE_DEPTH: "queue depth",
     AutoscalingSignal.TOKENS_PER_SECOND: "tokens/s",
+    AutoscalingSignal.KV_CACHE_UTILIZATION: "KV-cache use",
+    AutoscalingSignal.WAITING_REQUESTS: "engine waiting",
 }
 
 

@@ -26,7 +26,7 @@ from drover.builders.vectorindex import build_index_rayjob, build_key
 READY_BASE = {
     "phase": "Ready",
     "digest": "sha256:" + "ab" * 32,
-    "cache": {"claimName": "tiny-gpt2-cache", "path": "tiny-gpt2/abababababab"},
+    "cache": {"claimName": "tiny-llama-cache", "path": "tiny-llama/abababababab"},
 }
 READY_EMBEDDER = {
     "phase": "Ready",
@@ -63,9 +63,9 @@ def test_fetch_rayjob_matches_golden_and_kuberay_schema(base_model, config) -> N
 def test_fetch_job_gets_the_source_and_cache_in_its_config(base_model) -> None:
     config = worker_config_of(build_fetch_rayjob(base_model, image="x"))
     assert config == {
-        "source": {"uri": "hf://drover-local/tiny-gpt2@main"},
-        "name": "tiny-gpt2",
-        "cacheRoot": "/models/tiny-gpt2-cache",
+        "source": {"uri": "hf://drover-local/tiny-llama@main"},
+        "name": "tiny-llama",
+        "cacheRoot": "/models/tiny-llama-cache",
         "pvcRoot": "/models",
     }
 
@@ -78,7 +78,7 @@ def test_fetch_config_is_accepted_by_the_fetch_worker(base_model) -> None:
 
 def test_a_new_source_means_a_new_fetch_job(base_model) -> None:
     changed = base_model.model_copy(deep=True)
-    changed.spec.source.uri = "hf://drover-local/tiny-gpt2@v2"
+    changed.spec.source.uri = "hf://drover-local/tiny-llama@v2"
     assert fetch_job_name(changed) != fetch_job_name(base_model)
 
 
@@ -97,7 +97,7 @@ def test_stamp_labels_owns_and_hashes_children(base_model) -> None:
     meta = child["metadata"]
     assert meta["labels"] == {
         "app.kubernetes.io/managed-by": "drover",
-        "drover.dev/foundationmodel": "tiny-gpt2",
+        "drover.dev/foundationmodel": "tiny-llama",
     }
     assert meta["ownerReferences"][0]["uid"] == parent["metadata"]["uid"]
     assert meta["ownerReferences"][0]["controller"] is True
@@ -162,8 +162,8 @@ def test_finetune_rayjob_matches_golden_and_its_worker_config(finetune, base_mod
     assert_golden("finetune-rayjob", job)
     assert _errors(kuberay_validator("rayjobs"), job) == []
     worker = worker_config_of(job)
-    assert worker["baseModelPath"] == "/models/tiny-gpt2-cache/tiny-gpt2/abababababab"
-    assert worker["outputDir"].startswith("/models/tiny-gpt2-cache/finetuned/support-lora-")
+    assert worker["baseModelPath"] == "/models/tiny-llama-cache/tiny-llama/abababababab"
+    assert worker["outputDir"].startswith("/models/tiny-llama-cache/finetuned/support-lora-")
     from drover_workers.finetune.config import FinetuneConfig
 
     FinetuneConfig.model_validate(worker)
@@ -171,12 +171,12 @@ def test_finetune_rayjob_matches_golden_and_its_worker_config(finetune, base_mod
 
 def test_output_model_records_lineage_and_shares_the_base_claim(finetune, base_model) -> None:
     out = build_output_model(finetune, base_model, READY_BASE, {"datasetDigest": "sha256:11"})
-    assert out["metadata"]["name"] == "tiny-gpt2-support"
-    assert out["spec"]["source"]["uri"].startswith("pvc://tiny-gpt2-cache/finetuned/support-lora-")
-    assert out["spec"]["cache"] == {"existingClaim": "tiny-gpt2-cache"}
+    assert out["metadata"]["name"] == "tiny-llama-support"
+    assert out["spec"]["source"]["uri"].startswith("pvc://tiny-llama-cache/finetuned/support-lora-")
+    assert out["spec"]["cache"] == {"existingClaim": "tiny-llama-cache"}
     lineage = out["spec"]["lineage"]
     assert (lineage["baseModel"], lineage["fineTuneJob"], lineage["datasetDigest"]) == (
-        "tiny-gpt2",
+        "tiny-llama",
         "support-lora",
         "sha256:11",
     )
@@ -205,18 +205,18 @@ def test_index_rayjob_and_build_key(index) -> None:
 def _plans() -> list[VersionPlan]:
     return [
         VersionPlan(
-            model="tiny-gpt2",
+            model="tiny-llama",
             digest=READY_BASE["digest"],
-            claim="tiny-gpt2-cache",
-            path="tiny-gpt2/abababababab",
+            claim="tiny-llama-cache",
+            path="tiny-llama/abababababab",
             weight=80,
             replicas=2,
         ),
         VersionPlan(
-            model="tiny-gpt2-support",
+            model="tiny-llama-support",
             digest="sha256:" + "ef" * 32,
-            claim="tiny-gpt2-cache",
-            path="tiny-gpt2-support/efefefefefef",
+            claim="tiny-llama-cache",
+            path="tiny-llama-support/efefefefefef",
             weight=20,
             replicas=1,
         ),
