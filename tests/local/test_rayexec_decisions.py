@@ -134,10 +134,16 @@ applications:
   route_prefix: /
   import_path: drover_workers.serve.app:build_router
   args: {service: {name: bot}}
+  deployments:
+  - name: router
+    user_config: {versions: [v1, v2], routes: {v2: {engine: v1, adapterPath: /models/lora/x}}}
 - name: bot-v1
   route_prefix: null
   import_path: drover_workers.serve.app:build_model
   args: {version: {name: v1, modelPath: /models/base-cache/sha}}
+  deployments:
+  - name: model
+    user_config: {adapters: {v2: {adapterPath: /models/lora/x}}}
 """
 
 
@@ -151,6 +157,11 @@ def test_serve_apps_are_renamed_routed_and_rewritten():
     original, version = apps.apps["ns--bot--bot-v1"]
     assert original == "bot-v1" and version["route_prefix"] is None
     assert version["args"]["version"]["modelPath"] == "/d/pvc/ns/base-cache/sha"
+    # Paths in user_configs too (a LoRA version's adapter): on a pod they are mount paths.
+    (router,) = app["deployments"]
+    assert router["user_config"]["routes"]["v2"]["adapterPath"] == "/d/pvc/ns/lora/x"
+    (model,) = version["deployments"]
+    assert model["user_config"]["adapters"]["v2"]["adapterPath"] == "/d/pvc/ns/lora/x"
     config = servestate.build_deploy_config({"ns/bot": apps}, 8123)
     assert config["http_options"] == {"host": "127.0.0.1", "port": 8123}
 

@@ -64,6 +64,12 @@ def build_serve_apps(
             deployed["route_prefix"] = route_prefix_for(ns, name, prefix)
         if "args" in deployed:
             deployed["args"] = rewrite_strings(deployed["args"], volume_map.rewrite)
+        # On a pod the mount paths exist; here they name directories of the data dir, wherever
+        # they appear: args, and user_configs (a LoRA version's adapter path, in place).
+        deployed["deployments"] = [
+            rewrite_strings(d, volume_map.rewrite) if isinstance(d, dict) else d
+            for d in deployed.get("deployments") or []
+        ]
         runtime_env = dict(deployed.get("runtime_env") or {})
         own_env = runtime_env.get("env_vars") or {}
         own = {k: volume_map.rewrite(str(v)) for k, v in own_env.items()}
