@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 import openai
@@ -172,3 +173,48 @@ def test_client_errors_raise_the_matching_openai_exceptions(chatbot: ServeHarnes
         client.chat.completions.create(model="chatbot", messages=[])
     with pytest.raises(openai.BadRequestError, match="serves a text-generation model"):
         client.embeddings.create(model="chatbot", input="x")
+
+
+def test_vllm_options_n_logprobs_stop_token_ids_and_a_json_schema(chatbot: ServeHarness) -> None:
+    client = chatbot.client()
+    done = client.completions.create(
+        model="chatbot:v1", prompt="Refunds are", max_tokens=4, n=2, logprobs=2, seed=1
+    )
+    assert [c.index for c in done.choices] == [0, 1]
+    lp = done.choices[0].logprobs
+    assert lp is not None and len(lp.tokens) == len(lp.token_logprobs) == 4
+    assert all(len(top) <= 2 for top in lp.top_logprobs)
+    assert done.usage.completion_tokens == 8  # both choices count
+    chat = client.chat.completions.create(
+        model="chatbot:v2",
+        messages=[{"role": "user", "content": "Hi"}],
+        max_tokens=3,
+        logprobs=True,
+        top_logprobs=1,
+    )
+    content = chat.choices[0].logprobs.content
+    assert content and content[0].logprob <= 0 and len(content[0].top_logprobs) == 1
+    # Every id a stop token: the first generated token ends the answer, whichever it is.
+    vocab = len(
+        json.loads((Path(chatbot.models["base"]) / "tokenizer.json").read_text())["model"]["vocab"]
+    )
+    stopped = client.completions.create(
+        model="chatbot:v1",
+        prompt="Open Settings",
+        max_tokens=8,
+        extra_body={"stop_token_ids": list(range(vocab))},
+    )
+    assert stopped.choices[0].finish_reason == "stop" and stopped.usage.completion_tokens <= 1
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"type": "string", "maxLength": 5}},
+        "required": ["answer"],
+        "additionalProperties": False,
+    }
+    shaped = client.chat.completions.create(
+        model="chatbot:v1",
+        messages=[{"role": "user", "content": "Reply in JSON"}],
+        max_tokens=40,
+        response_format={"type": "json_schema", "json_schema": {"name": "a", "schema": schema}},
+    )
+    assert set(json.loads(shaped.choices[0].message.content)) == {"answer"}

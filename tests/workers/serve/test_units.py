@@ -161,8 +161,60 @@ def test_completion_request_validation() -> None:
         oa.parse_completion({"prompt": "x", "top_p": 1.5}, 64)
     assert err.value.status == 400
     assert err.value.body["error"]["param"] == "top_p"
-    with pytest.raises(oa.ApiError, match="n' must be 1"):
-        oa.parse_completion({"prompt": "x", "n": 2}, 64)
+    with pytest.raises(oa.ApiError, match="'n' must be an integer between 1 and 8"):
+        oa.parse_completion({"prompt": "x", "n": 9}, 64)
+
+
+@pytest.mark.parametrize(
+    ("body", "expect"),
+    [
+        ({"n": 3, "stop_token_ids": [0, 7]}, {"n": 3, "stop_token_ids": [0, 7]}),
+        ({"logprobs": 2}, {"logprobs": 2}),
+        ({"response_format": {"type": "json_object"}}, {"response_format": {"json_object": True}}),
+        (
+            {
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"schema": {"type": "object"}},
+                }
+            },
+            {"response_format": {"json": {"type": "object"}}},
+        ),
+        ({"response_format": {"type": "text"}}, {"response_format": None}),
+    ],
+)
+def test_vllm_sampling_options_reach_the_engine_request(body: dict, expect: dict) -> None:
+    parsed, _ = oa.parse_completion({"prompt": "x", **body}, 64)
+    assert {k: parsed[k] for k in expect} == expect
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"stop_token_ids": ["a"]}, "stop_token_ids"),
+        ({"logprobs": 21}, "logprobs"),
+        ({"response_format": {"type": "yaml"}}, "response_format"),
+        ({"response_format": {"type": "json_schema", "json_schema": {}}}, "response_format"),
+    ],
+)
+def test_bad_vllm_sampling_options_name_their_field(body: dict, param: str) -> None:
+    with pytest.raises(oa.ApiError) as err:
+        oa.parse_completion({"prompt": "x", **body}, 64)
+    assert err.value.body["error"]["param"] == param
+
+
+def test_chat_logprobs_need_the_flag_and_come_back_in_chat_shape() -> None:
+    messages = [{"role": "user", "content": "x"}]
+    parsed, _ = oa.parse_chat({"messages": messages, "logprobs": True, "top_logprobs": 2}, 64)
+    assert parsed["logprobs"] == 2
+    with pytest.raises(oa.ApiError, match="needs 'logprobs': true"):
+        oa.parse_chat({"messages": messages, "top_logprobs": 2}, 64)
+    lp = {"tokens": ["Hi", "!"], "logprobs": [-0.1, -2.0], "top": [[("Hi", -0.1)], [("!", -2.0)]]}
+    chat = oa.chat_logprobs(lp)
+    assert chat is not None and chat["content"][0]["bytes"] == [72, 105]
+    assert chat["content"][1]["top_logprobs"] == [{"token": "!", "logprob": -2.0, "bytes": [33]}]
+    completion = oa.completion_logprobs(lp)
+    assert completion is not None and completion["text_offset"] == [0, 2]
 
 
 def test_chat_content_parts_are_joined_and_roles_checked() -> None:

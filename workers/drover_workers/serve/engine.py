@@ -42,18 +42,38 @@ class GenRequest:
     temperature: float = 1.0
     top_p: float = 1.0
     stop: list[str] = field(default_factory=list)
+    stop_token_ids: list[int] = field(default_factory=list)
     seed: int | None = None
+    n: int = 1
+    logprobs: int | None = None  # top alternatives per token; None: no logprobs at all
+    response_format: dict[str, Any] | None = None  # {"json": schema} or {"json_object": True}
     version: str | None = None  # the version asked for (an adapter's name on a shared engine)
     adapter: str | None = None  # its LoRA adapter directory, when it is a LoRA version
 
 
 @dataclass
 class GenResult:
-    text: str
+    choices: list[dict[str, Any]]  # {"index", "text", "finish_reason", "logprobs"?}
     prompt_tokens: int
     completion_tokens: int
-    finish_reason: str  # "stop" | "length"
     error: str | None = None  # a client error (400): e.g. the prompt is too long
+
+    @property
+    def text(self) -> str:
+        return str(self.choices[0]["text"]) if self.choices else ""
+
+
+def logprobs_of(out: Any, k: int) -> dict[str, Any]:
+    """A choice's logprobs in a wire-neutral shape: tokens, their logprobs and, per token, the
+    top `k` alternatives as (token, logprob), from vLLM's per-position {token id: Logprob}."""
+    tokens, values, tops = [], [], []
+    for token_id, position in zip(out.token_ids, out.logprobs or [], strict=False):
+        chosen = position[token_id]
+        tokens.append(chosen.decoded_token or "")
+        values.append(float(chosen.logprob))
+        ranked = sorted(position.values(), key=lambda lp: lp.rank or 0)
+        tops.append([(lp.decoded_token or "", float(lp.logprob)) for lp in ranked if lp.rank][:k])
+    return {"tokens": tokens, "logprobs": values, "top": tops}
 
 
 class AdapterUnsupported(RuntimeError):
@@ -171,12 +191,19 @@ class VllmEngine:
                 f"accepts at most {max(limit, 0)} prompt tokens: shorten it or lower max_tokens",
                 len(ids),
             )
+        from vllm.sampling_params import StructuredOutputsParams
+
+        structured = req.response_format or None
         params = SamplingParams(
+            n=req.n,
             max_tokens=req.max_tokens,
             temperature=req.temperature,
             top_p=req.top_p,
             stop=list(req.stop) or None,
+            stop_token_ids=list(req.stop_token_ids) or None,
             seed=req.seed,
+            logprobs=req.logprobs,
+            structured_outputs=StructuredOutputsParams(**structured) if structured else None,
             output_kind=RequestOutputKind.DELTA if streaming else RequestOutputKind.FINAL_ONLY,
         )
         return ids, params
@@ -216,40 +243,60 @@ class VllmEngine:
         try:
             ids, params = self._prepare(req, streaming=False)
         except PromptTooLong as exc:
-            return GenResult("", exc.prompt_tokens, 0, "stop", error=str(exc))
+            return GenResult([], exc.prompt_tokens, 0, error=str(exc))
         final = None
         async for output in self._generate(ids, params, self._lora_request(req)):
             final = output  # FINAL_ONLY: vLLM yields once, when the request ends
         assert final is not None, "vLLM ended a request without output"
-        out = final.outputs[0]
-        return GenResult(out.text, len(ids), len(out.token_ids), out.finish_reason or "stop")
+        choices = []
+        for out in sorted(final.outputs, key=lambda o: o.index):
+            choice = {"index": out.index, "text": out.text}
+            choice["finish_reason"] = out.finish_reason or "stop"
+            if req.logprobs is not None:
+                choice["logprobs"] = logprobs_of(out, req.logprobs)
+            choices.append(choice)
+        generated = sum(len(out.token_ids) for out in final.outputs)
+        return GenResult(choices, len(ids), generated)
 
     async def stream(
         self, req: GenRequest, interval: float = STREAM_INTERVAL_SECONDS
     ) -> AsyncIterator[dict[str, Any]]:
-        """`{"text": delta}` pieces, then `{"finish_reason", "usage"}` (or one `{"error"}`).
-        The first piece goes at once; later ones gather for `interval` and go as one."""
+        """`{"choices": [{"index", "text", "logprobs"?}]}` pieces, then `{"choices": [{"index",
+        "finish_reason"}], "usage"}` (or one `{"error"}`). The first piece goes at once; later
+        ones gather for `interval` and go as one."""
         try:
             ids, params = self._prepare(req, streaming=True)
         except PromptTooLong as exc:
             yield {"error": str(exc)}
             return
-        pending: list[str] = []
+        pending: dict[int, dict[str, Any]] = {}
+        finished: dict[int, str] = {}
         generated, sent_at, first = 0, 0.0, True
         async for output in self._generate(ids, params, self._lora_request(req)):
-            out = output.outputs[0]
-            generated += len(out.token_ids)
-            pending.append(out.text)
+            for out in output.outputs:
+                generated += len(out.token_ids)
+                piece = pending.setdefault(out.index, {"index": out.index, "text": ""})
+                piece["text"] += out.text
+                if req.logprobs is not None:
+                    lp = logprobs_of(out, req.logprobs)
+                    have = piece.setdefault("logprobs", {"tokens": [], "logprobs": [], "top": []})
+                    for key in have:
+                        have[key].extend(lp[key])
+                if out.finish_reason:
+                    finished[out.index] = out.finish_reason
             now = time.monotonic()
             if output.finished or first or now - sent_at >= interval:
-                text = "".join(pending)
+                ready = [p for p in pending.values() if p["text"] or p.get("logprobs")]
                 pending.clear()
-                if text:
-                    yield {"text": text}
+                if ready:
+                    yield {"choices": sorted(ready, key=lambda p: p["index"])}
                     first, sent_at = False, now
             if output.finished:
+                ends = [
+                    {"index": i, "finish_reason": finished.get(i, "stop")} for i in range(req.n)
+                ]
                 usage = {"prompt_tokens": len(ids), "completion_tokens": generated}
-                yield {"finish_reason": out.finish_reason or "stop", "usage": usage}
+                yield {"choices": ends, "usage": usage}
 
     async def warm_up(self) -> float:
         """One short generation; returns its duration. The replica is ready only after it."""

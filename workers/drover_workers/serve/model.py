@@ -84,15 +84,15 @@ class ModelServer:
             raise InjectedFault(f"injected fault in version {version or self.version}")
 
     async def generate(self, request: dict[str, Any]) -> dict[str, Any]:
-        """One completion; returns text, usage and finish_reason (or a client `error`)."""
+        """One completion: its choices (text, finish_reason, logprobs) and usage, or a client
+        `error`."""
         await self._inject(request.get("version"))
         assert self.engine is not None, "this version serves embeddings"
         result = await self.engine.complete(GenRequest(**request))
         if result.error:
             return {"error": result.error}
         return {
-            "text": result.text,
-            "finish_reason": result.finish_reason,
+            "choices": result.choices,
             "usage": {
                 "prompt_tokens": result.prompt_tokens,
                 "completion_tokens": result.completion_tokens,
@@ -100,7 +100,7 @@ class ModelServer:
         }
 
     async def generate_stream(self, request: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        """Stream pieces `{"text"}` then `{"finish_reason", "usage"}`, batched with the rest."""
+        """Stream pieces `{"choices": [...]}`, then the end with finish reasons and usage."""
         await self._inject(request.get("version"))
         assert self.engine is not None, "this version serves embeddings"
         async for item in self.engine.stream(GenRequest(**request)):

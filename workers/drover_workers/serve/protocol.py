@@ -56,6 +56,42 @@ def _number(body: dict[str, Any], key: str, default: float, lo: float, hi: float
     return float(value)
 
 
+MAX_N = 8
+MAX_LOGPROBS = 20
+
+
+def _int(body: dict[str, Any], key: str, lo: int, hi: int) -> int | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise bad(f"'{key}' must be an integer between {lo} and {hi}, got {value!r}", key)
+    return value
+
+
+def _response_format(body: dict[str, Any]) -> dict[str, Any] | None:
+    """`{"type": "text" | "json_object" | "json_schema", "json_schema": {"schema": ...}}` as
+    OpenAI defines it; vLLM's structured outputs then constrain the answer."""
+    fmt = body.get("response_format")
+    if fmt is None:
+        return None
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return {"json_object": True}
+    if kind == "json_schema":
+        schema = (fmt.get("json_schema") or {}).get("schema")
+        if isinstance(schema, dict):
+            return {"json": schema}
+        raise bad(
+            "'response_format.json_schema.schema' must be a JSON schema object", "response_format"
+        )
+    raise bad(
+        "'response_format.type' must be 'text', 'json_object' or 'json_schema'", "response_format"
+    )
+
+
 def _sampling(body: dict[str, Any], max_tokens_cap: int) -> dict[str, Any]:
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens", 16))
     if max_tokens is None:
@@ -74,9 +110,11 @@ def _sampling(body: dict[str, Any], max_tokens_cap: int) -> dict[str, Any]:
         stop = [stop]
     if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop) or len(stop) > 4:
         raise bad("'stop' must be a string or a list of at most 4 strings", "stop")
-    n = body.get("n", 1)
-    if n not in (1, None):
-        raise bad("'n' must be 1: this service returns one choice per request", "n")
+    stop_ids = body.get("stop_token_ids") or []
+    if not isinstance(stop_ids, list) or not all(
+        isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in stop_ids
+    ):
+        raise bad("'stop_token_ids' must be a list of token ids (integers >= 0)", "stop_token_ids")
     seed = body.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise bad("'seed' must be an integer", "seed")
@@ -85,7 +123,10 @@ def _sampling(body: dict[str, Any], max_tokens_cap: int) -> dict[str, Any]:
         "temperature": _number(body, "temperature", 1.0, 0.0, 2.0),
         "top_p": _number(body, "top_p", 1.0, 0.0, 1.0),
         "stop": stop,
+        "stop_token_ids": stop_ids,
         "seed": seed,
+        "n": _int(body, "n", 1, MAX_N) or 1,
+        "response_format": _response_format(body),
     }
 
 
@@ -104,7 +145,12 @@ def parse_completion(body: dict[str, Any], max_tokens_cap: int) -> tuple[dict[st
         prompt = prompt[0]
     if not isinstance(prompt, str):
         raise bad("'prompt' is required and must be a string (or a list of one string)", "prompt")
-    return {"prompt": prompt, **_sampling(body, max_tokens_cap)}, _stream_flag(body)
+    logprobs = _int(body, "logprobs", 0, MAX_LOGPROBS)  # completions: top-k alternatives
+    return {
+        "prompt": prompt,
+        **_sampling(body, max_tokens_cap),
+        "logprobs": logprobs,
+    }, _stream_flag(body)
 
 
 def _content(message: dict[str, Any], i: int) -> str:
@@ -129,7 +175,17 @@ def parse_chat(body: dict[str, Any], max_tokens_cap: int) -> tuple[dict[str, Any
         if not isinstance(msg, dict) or msg.get("role") not in ROLES:
             raise bad(f"messages[{i}].role must be one of {list(ROLES)}", "messages")
         clean.append({"role": msg["role"], "content": _content(msg, i)})
-    return {"messages": clean, **_sampling(body, max_tokens_cap)}, _stream_flag(body)
+    logprobs = body.get("logprobs")
+    if logprobs is not None and not isinstance(logprobs, bool):
+        raise bad("'logprobs' must be true or false", "logprobs")
+    top = _int(body, "top_logprobs", 0, MAX_LOGPROBS)
+    if top is not None and not logprobs:
+        raise bad("'top_logprobs' needs 'logprobs': true", "top_logprobs")
+    return {
+        "messages": clean,
+        **_sampling(body, max_tokens_cap),
+        "logprobs": (top or 0) if logprobs else None,
+    }, _stream_flag(body)
 
 
 def parse_embedding(body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -164,6 +220,38 @@ def usage_of(usage: dict[str, Any]) -> dict[str, int]:
     }
 
 
+def completion_logprobs(lp: dict[str, Any] | None) -> dict[str, Any] | None:
+    """OpenAI's completions `logprobs`: tokens, their logprobs, the top alternatives, offsets."""
+    if lp is None:
+        return None
+    offsets, at = [], 0
+    for token in lp["tokens"]:
+        offsets.append(at)
+        at += len(token)
+    return {
+        "tokens": lp["tokens"],
+        "token_logprobs": lp["logprobs"],
+        "top_logprobs": [dict(top) for top in lp["top"]],
+        "text_offset": offsets,
+    }
+
+
+def chat_logprobs(lp: dict[str, Any] | None) -> dict[str, Any] | None:
+    """OpenAI's chat `logprobs`: one entry per token with its bytes and top alternatives."""
+    if lp is None:
+        return None
+
+    def entry(token: str, logprob: float) -> dict[str, Any]:
+        return {"token": token, "logprob": logprob, "bytes": list(token.encode())}
+
+    return {
+        "content": [
+            {**entry(t, p), "top_logprobs": [entry(a, q) for a, q in top]}
+            for t, p, top in zip(lp["tokens"], lp["logprobs"], lp["top"], strict=True)
+        ]
+    }
+
+
 def completion_response(rid: str, model: str, now: int, result: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": rid,
@@ -172,11 +260,12 @@ def completion_response(rid: str, model: str, now: int, result: dict[str, Any]) 
         "model": model,
         "choices": [
             {
-                "index": 0,
-                "text": result["text"],
-                "logprobs": None,
-                "finish_reason": result["finish_reason"],
+                "index": c["index"],
+                "text": c["text"],
+                "logprobs": completion_logprobs(c.get("logprobs")),
+                "finish_reason": c["finish_reason"],
             }
+            for c in result["choices"]
         ],
         "usage": usage_of(result["usage"]),
     }
@@ -190,11 +279,12 @@ def chat_response(rid: str, model: str, now: int, result: dict[str, Any]) -> dic
         "model": model,
         "choices": [
             {
-                "index": 0,
-                "message": {"role": "assistant", "content": result["text"]},
-                "logprobs": None,
-                "finish_reason": result["finish_reason"],
+                "index": c["index"],
+                "message": {"role": "assistant", "content": c["text"]},
+                "logprobs": chat_logprobs(c.get("logprobs")),
+                "finish_reason": c["finish_reason"],
             }
+            for c in result["choices"]
         ],
         "usage": usage_of(result["usage"]),
     }
@@ -203,26 +293,32 @@ def chat_response(rid: str, model: str, now: int, result: dict[str, Any]) -> dic
 def stream_chunk(
     rid: str, model: str, now: int, chat: bool, piece: dict[str, Any], first: bool = False
 ) -> dict[str, Any]:
-    """One SSE chunk: a text delta, or the final one with finish_reason and usage."""
-    finish = piece.get("finish_reason")
-    text = piece.get("text", "")
-    if chat:
-        delta: dict[str, Any] = {"content": text} if text else {}
-        if first:
-            delta["role"] = "assistant"
-        choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish}
-        obj = "chat.completion.chunk"
-    else:
-        choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": finish}
-        obj = "text_completion"
+    """One SSE chunk: a choice's text delta, or the end (finish_reason per choice, and usage)."""
+    choices: list[dict[str, Any]] = []
+    for c in piece.get("choices") or [{"index": 0, "text": ""}]:
+        finish, text = c.get("finish_reason"), c.get("text", "")
+        if chat:
+            delta: dict[str, Any] = {"content": text} if text else {}
+            if first:
+                delta["role"] = "assistant"
+            choice: dict[str, Any] = {"index": c["index"], "delta": delta, "finish_reason": finish}
+            choice["logprobs"] = chat_logprobs(c.get("logprobs"))
+        else:
+            choice = {
+                "index": c["index"],
+                "text": text,
+                "logprobs": completion_logprobs(c.get("logprobs")),
+                "finish_reason": finish,
+            }
+        choices.append(choice)
     chunk: dict[str, Any] = {
         "id": rid,
-        "object": obj,
+        "object": "chat.completion.chunk" if chat else "text_completion",
         "created": now,
         "model": model,
-        "choices": [choice],
+        "choices": choices,
     }
-    if finish and "usage" in piece:
+    if "usage" in piece:
         chunk["usage"] = usage_of(piece["usage"])
     return chunk
 
