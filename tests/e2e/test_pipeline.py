@@ -201,8 +201,13 @@ def test_a_lora_canary_shares_the_base_replicas_and_is_promoted_with_no_failed_r
     engines = _model_apps()
     seen: set[str] = set()
 
+    pairs: set[tuple[str, str]] = set()
+
     def ended(found: Any) -> bool:
         seen.update(_model_apps())
+        status = _service(walker)
+        if status.get("canary") and status.get("stable"):
+            pairs.add((status["stable"]["application"], status["canary"]["application"]))
         return _rollout_of(walker, LORA_VERSION) in ("Promoted", "RolledBack")
 
     with Load(f"{url}/v1") as load:
@@ -215,6 +220,8 @@ def test_a_lora_canary_shares_the_base_replicas_and_is_promoted_with_no_failed_r
     assert load.ok > 50 and load.failed == 0, (load.ok, load.failed)
     # The canary ran on the base's engine: no second version application, ever.
     assert len(engines) == 1 and seen == set(engines) and _model_apps() == engines
+    # ... and status said so while both were live.
+    assert pairs and all(stable == canary for stable, canary in pairs), pairs
 
 
 def test_a_bad_version_is_rolled_back_and_nothing_fails_after(

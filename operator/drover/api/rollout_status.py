@@ -34,6 +34,12 @@ class ServedVersion(ApiModel):
     weight: int = Field(default=0, ge=0, le=100, description="Percent of requests routed here.")
     ready: bool = Field(default=False, description="Whether every replica is loaded and serving.")
     replicas: int = Field(default=0, ge=0, description="Replicas running this version.")
+    application: str = Field(
+        default="",
+        description="The Serve application (one vLLM engine per replica) serving this version; "
+        "versions naming the same application share its replicas (a LoRA version runs on its "
+        "base model's engine).",
+    )
 
     def ref(self) -> VersionRef:
         return VersionRef(model=self.model, digest=self.digest)

@@ -102,8 +102,8 @@ def reconcile(
     fields = {
         "url": url,
         "rayServiceName": name,
-        "stable": _served(tick.stable, stable),
-        "canary": _served(tick.canary, canary),
+        "stable": _served(tick.stable, stable, svc.name),
+        "canary": _served(tick.canary, canary, svc.name),
         "rollout": d.status.to_wire(),
         "replicas": {"desired": replicas, "current": replicas, "ready": ready},
         "phase": service_phase(inputs.condition, serving, tick.canary),
@@ -118,10 +118,14 @@ def reconcile(
         patch.metadata.setdefault("annotations", {})[ROLLOUT_ANNOTATION] = None
 
 
-def _served(version: Any, plan: Any) -> dict[str, Any] | None:
+def _served(version: Any, plan: Any, service: str) -> dict[str, Any] | None:
     if version is None:
         return None
-    update = {"weight": plan.weight, "replicas": plan.replicas} if plan is not None else {}
+    update = (
+        {"weight": plan.weight, "replicas": plan.replicas, "application": plan.app(service)}
+        if plan is not None
+        else {}
+    )
     wire: dict[str, Any] = version.model_copy(update=update).to_wire()
     return wire
 
