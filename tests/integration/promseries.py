@@ -17,6 +17,7 @@ from drover.k8s import metrics
 
 Value = float | Callable[[float], float]
 BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+ITL_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.1)
 ROUTERS = ("router-a", "router-b")
 
 
@@ -63,6 +64,7 @@ class Series:
         rate: float,
         error_rate: float = 0.0,
         latency: float = 0.2,
+        itl: float | None = None,
     ) -> str:
         """Traffic of one version: requests (a share failing with 500) and their latency, all
         requests taking `latency` seconds. Returns the version label."""
@@ -78,6 +80,14 @@ class Series:
         self.counter(f"{metrics.LATENCY}_bucket", {**labels, "le": "+Inf"}, rate)
         self.counter(f"{metrics.LATENCY}_count", labels, rate)
         self.counter(f"{metrics.LATENCY}_sum", labels, rate * latency)
+        if itl is not None:  # every request streamed, `itl` seconds between its tokens
+            for le in ITL_BUCKETS:
+                self.counter(
+                    f"{metrics.ITL}_bucket", {**labels, "le": f"{le:g}"}, rate * (itl <= le)
+                )
+            self.counter(f"{metrics.ITL}_bucket", {**labels, "le": "+Inf"}, rate)
+            self.counter(f"{metrics.ITL}_count", labels, rate)
+            self.counter(f"{metrics.ITL}_sum", labels, rate * itl)
         return version
 
     def in_flight(self, service: str, namespace: str, digest: str, value: Value) -> str:

@@ -68,7 +68,7 @@ def start_canary(
     create_service(api, ns, SVC, rollout=spec)
     serve_ready(api, ns, SVC, DIGEST_A)
     series = Series()
-    series.requests(SVC, ns, DIGEST_A, rate=20, latency=0.2)
+    series.requests(SVC, ns, DIGEST_A, rate=20, latency=0.2, itl=0.015)
     series.requests(SVC, ns, DIGEST_B, **canary)
     prometheus.load(series.text())
     patch_spec(api, ns, SVC, {"model": {"name": "tiny-gpt2-v2"}})
@@ -196,4 +196,18 @@ def test_a_canary_slower_than_the_relative_latency_threshold_is_rolled_back(
     assert "latencyP95 0.975 > 1.5 x stable 0.2425 = 0.3638" in done["reason"]
     verdicts = {r["metric"]: r["verdict"] for r in done["analysis"]}
     assert verdicts == {"errorRate": "Successful", "latencyP95": "Failed"}
+    assert_rolled_back(k8s_api, namespace, done)
+
+
+def test_a_canary_with_slower_token_streams_is_rolled_back_on_inter_token_latency(
+    k8s_api, namespace, start_operator, dashboard, prometheus
+) -> None:
+    itl = {"name": "itlP95", "maxRelativeToStable": 1.5}
+    spec = rollout_spec(ERRORS, itl)
+    start_canary(k8s_api, namespace, start_operator, dashboard, prometheus, spec, rate=5, itl=0.06)
+    done = settled(k8s_api, namespace, "RolledBack")
+    # Canary p95 0.078 s (its (0.04, 0.08] bucket) vs stable 0.0195 s ((0.01, 0.02]).
+    assert "itlP95 0.078 > 1.5 x stable 0.0195 = 0.02925" in done["reason"], done["reason"]
+    verdicts = {r["metric"]: r["verdict"] for r in done["analysis"]}
+    assert verdicts == {"errorRate": "Successful", "itlP95": "Failed"}
     assert_rolled_back(k8s_api, namespace, done)

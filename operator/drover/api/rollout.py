@@ -85,11 +85,21 @@ class MetricName(StrEnum):
     LATENCY_P99 = "latencyP99"
     TTFT_P50 = "ttftP50"
     TTFT_P95 = "ttftP95"
+    ITL_P50 = "itlP50"
+    ITL_P95 = "itlP95"
     EVALUATION_PASS_RATE = "evaluationPassRate"
 
 
 # Which threshold kinds make sense for each metric.
-_SECONDS_METRICS = {"latencyP50", "latencyP95", "latencyP99", "ttftP50", "ttftP95"}
+_SECONDS_METRICS = {
+    "latencyP50",
+    "latencyP95",
+    "latencyP99",
+    "ttftP50",
+    "ttftP95",
+    "itlP50",
+    "itlP95",
+}
 
 
 def _threshold_count(m: AnalysisMetric) -> int:
@@ -119,11 +129,12 @@ class AnalysisMetric(ApiModel):
         ),
         Rule(
             cel="(!has(self.max) || self.name == 'errorRate') && (!has(self.maxSeconds) || "
-            "self.name in ['latencyP50', 'latencyP95', 'latencyP99', 'ttftP50', 'ttftP95']) && "
+            "self.name in ['latencyP50', 'latencyP95', 'latencyP99', 'ttftP50', 'ttftP95', "
+            "'itlP50', 'itlP95']) && "
             "(!has(self.min) || self.name == 'evaluationPassRate') && "
             "(!has(self.maxRelativeToStable) || self.name != 'evaluationPassRate')",
             message="threshold does not fit the metric: use max (0-1) for errorRate, maxSeconds "
-            "for latency and ttft, min (0-1) for evaluationPassRate, or maxRelativeToStable "
+            "for latency, ttft and itl, min (0-1) for evaluationPassRate, or maxRelativeToStable "
             "for any metric but evaluationPassRate",
             check=lambda m: _threshold_fits(m),
         ),
@@ -132,7 +143,9 @@ class AnalysisMetric(ApiModel):
     name: MetricName = Field(
         description=(
             "errorRate (share of 5xx and failed generations), latencyP50/P95/P99 (request "
-            "seconds), ttftP50/P95 (seconds to first token) or evaluationPassRate (share of "
+            "seconds), ttftP50/P95 (seconds to first token), itlP50/P95 (inter-token latency of "
+            "streamed answers: seconds between tokens after the first, per request) or "
+            "evaluationPassRate (share of "
             "evaluationPrompts answered as expected). The worst value across series counts."
         )
     )

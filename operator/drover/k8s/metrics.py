@@ -20,6 +20,7 @@ from datetime import datetime
 REQUESTS = "ray_drover_requests_total"
 LATENCY = "ray_drover_request_latency_seconds"
 TTFT = "ray_drover_time_to_first_token_seconds"
+ITL = "ray_drover_inter_token_latency_seconds"
 GENERATED_TOKENS = "ray_drover_generated_tokens_total"
 IN_FLIGHT = "ray_drover_requests_in_flight"
 QUEUE_DEPTH = "ray_drover_queue_depth"
@@ -88,7 +89,7 @@ def analysis_query(metric: str, sel: Selector, window_seconds: float) -> str:
         errors = f"sum(increase({REQUESTS}{failed}[{w}]))"
         total = f"sum(increase({REQUESTS}{sel}[{w}]))"
         return f"({errors} or vector(0)) / {total}"
-    for prefix, series in (("latency", LATENCY), ("ttft", TTFT)):
+    for prefix, series in (("latency", LATENCY), ("ttft", TTFT), ("itl", ITL)):
         if metric.startswith(prefix) and metric[len(prefix) :] in _QUANTILES:
             q = _QUANTILES[metric[len(prefix) :]]
             return f"histogram_quantile({q}, sum by (le) (rate({series}_bucket{sel}[{w}])))"
@@ -103,6 +104,8 @@ def samples_query(metric: str, sel: Selector, window_seconds: float) -> str:
         return f"sum(increase({LATENCY}_count{sel}[{w}]))"
     if metric.startswith("ttft"):
         return f"sum(increase({TTFT}_count{sel}[{w}]))"
+    if metric.startswith("itl"):
+        return f"sum(increase({ITL}_count{sel}[{w}]))"
     return f"sum(increase({REQUESTS}{sel}[{w}]))"
 
 

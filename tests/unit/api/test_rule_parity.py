@@ -121,6 +121,8 @@ SAMPLES: dict[str, list[dict[str, Any]]] = {
         {"name": "latencyP95", "maxSeconds": 2},
         {"name": "evaluationPassRate", "min": 0.9},
         {"name": "ttftP95", "maxRelativeToStable": 1.5},
+        {"name": "itlP95", "maxSeconds": 0.05},
+        {"name": "itlP50", "max": 0.05},
         {"name": "errorRate"},
         {"name": "errorRate", "max": 0.1, "maxRelativeToStable": 2},
         {"name": "errorRate", "maxSeconds": 1},

@@ -56,3 +56,9 @@ def test_metrics_appear_with_service_namespace_and_version_labels(chatbot: Serve
     assert _value(samples, m.PROMPT_TOKENS_SERIES, version="v1", **base) >= 3
     names = {n for n, lab, _ in samples if lab.get("version") == "v1"}
     assert {m.IN_FLIGHT_SERIES, m.QUEUE_DEPTH_SERIES} <= names
+    # The streamed answer's inter-token latency (2 tokens: one gap), per version.
+    assert _value(samples, m.INTER_TOKEN_LATENCY_SERIES + "_count", version="v2", **base) >= 1
+    # vLLM's own engine series, with the engine's labels (v2 runs on v1's engine).
+    engine = {n for n, lab, _ in samples if lab.get("version") == "v1" and n.startswith("ray_vllm")}
+    assert {"ray_vllm_num_requests_waiting", "ray_vllm_kv_cache_usage_perc"} <= engine
+    assert "ray_vllm_time_to_first_token_seconds_count" in engine

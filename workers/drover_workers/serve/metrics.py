@@ -18,6 +18,7 @@ RAY_PREFIX = "ray_"
 REQUESTS = "drover_requests_total"
 REQUEST_LATENCY = "drover_request_latency_seconds"
 TIME_TO_FIRST_TOKEN = "drover_time_to_first_token_seconds"
+INTER_TOKEN_LATENCY = "drover_inter_token_latency_seconds"
 PROMPT_TOKENS = "drover_prompt_tokens_total"
 GENERATED_TOKENS = "drover_generated_tokens_total"
 IN_FLIGHT = "drover_requests_in_flight"
@@ -27,6 +28,7 @@ QUEUE_DEPTH = "drover_queue_depth"
 REQUESTS_SERIES = RAY_PREFIX + REQUESTS
 REQUEST_LATENCY_SERIES = RAY_PREFIX + REQUEST_LATENCY
 TIME_TO_FIRST_TOKEN_SERIES = RAY_PREFIX + TIME_TO_FIRST_TOKEN
+INTER_TOKEN_LATENCY_SERIES = RAY_PREFIX + INTER_TOKEN_LATENCY
 PROMPT_TOKENS_SERIES = RAY_PREFIX + PROMPT_TOKENS
 GENERATED_TOKENS_SERIES = RAY_PREFIX + GENERATED_TOKENS
 IN_FLIGHT_SERIES = RAY_PREFIX + IN_FLIGHT
@@ -36,6 +38,7 @@ ALL_SERIES = (
     REQUESTS_SERIES,
     REQUEST_LATENCY_SERIES,
     TIME_TO_FIRST_TOKEN_SERIES,
+    INTER_TOKEN_LATENCY_SERIES,
     PROMPT_TOKENS_SERIES,
     GENERATED_TOKENS_SERIES,
     IN_FLIGHT_SERIES,
@@ -44,6 +47,7 @@ ALL_SERIES = (
 
 BASE_LABELS = ("service", "namespace", "version")
 LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]
+ITL_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0]
 
 
 @dataclass
@@ -79,6 +83,12 @@ class RouterMetrics:
             boundaries=LATENCY_BUCKETS,
             tag_keys=BASE_LABELS,
         )
+        self.itl = metrics.Histogram(
+            INTER_TOKEN_LATENCY,
+            description="Seconds between generated tokens after the first, per streamed answer.",
+            boundaries=ITL_BUCKETS,
+            tag_keys=BASE_LABELS,
+        )
         self.prompt_tokens = metrics.Counter(
             PROMPT_TOKENS, description="Prompt tokens processed.", tag_keys=BASE_LABELS
         )
@@ -96,6 +106,9 @@ class RouterMetrics:
         self.latency.observe(latency, tags=self.labels.of(version))
         if ttft is not None:
             self.ttft.observe(ttft, tags=self.labels.of(version))
+
+    def inter_token(self, version: str, seconds: float) -> None:
+        self.itl.observe(seconds, tags=self.labels.of(version))
 
     def tokens(self, version: str, usage: dict[str, Any]) -> None:
         tags = self.labels.of(version)

@@ -342,6 +342,7 @@ class Router:
             kind == "chat",
             200,
         )
+        generated, last = 0, time.perf_counter()
         try:
             chunk = oa.stream_chunk(rid, model, now, chat, first, first=True)
             yield oa.sse({**chunk, "drover": self._drover(version, sources)})
@@ -351,6 +352,9 @@ class Router:
                 yield oa.sse(oa.stream_chunk(rid, model, now, chat, piece))
                 if "usage" in piece:
                     self.metrics.tokens(version, piece["usage"])
+                    generated = int(piece["usage"].get("completion_tokens", 0))
+                else:
+                    last = time.perf_counter()
         except Exception as exc:
             code = 500
             log.warning("version %s failed while streaming: %s", version, exc)
@@ -359,4 +363,6 @@ class Router:
         finally:
             self._release(version)
             self.metrics.record(version, code, time.perf_counter() - start, ttft)
+            if code == 200 and generated > 1:  # the mean gap after the first token
+                self.metrics.inter_token(version, (last - start - ttft) / (generated - 1))
         yield oa.sse("[DONE]")
