@@ -38,6 +38,7 @@ def test_fetch_from_hub_writes_verified_manifest_and_renames_to_digest(
     assert result["digest"] == content_digest(expected)
     assert result["sizeBytes"] == sum((tiny_gpt2 / f).stat().st_size for f in expected)
     assert result["revision"] and len(result["revision"]) == 40
+    assert result["contextLength"] == 256  # its config's n_positions: what maxModelLen may reach
     assert not (tmp_path / "tiny-gpt2" / ".drover-staging").exists()
     assert any(p.get("phase") == "downloading" for p in run.progress)
     assert json.loads((tmp_path / "tiny-gpt2" / "result.json").read_text()) == result

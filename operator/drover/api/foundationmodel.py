@@ -118,6 +118,12 @@ class FoundationModelStatus(StatusBase):
     )
     cache: CacheStatus | None = Field(default=None, description="Where the weights are cached.")
     size_bytes: int | None = Field(default=None, ge=0, description="Bytes of cached weights.")
+    context_length: int | None = Field(
+        default=None,
+        ge=1,
+        description="Tokens of context the model was built for (its config's "
+        "max_position_embeddings); an InferenceService's runtime.maxModelLen must fit in it.",
+    )
     fetch_job: str | None = Field(
         default=None, description="Name of the RayJob that fetched (or is fetching) the weights."
     )

@@ -98,6 +98,28 @@ def check_engine_devices(runtime: RuntimeSpec, placement: Placement) -> None:
         )
 
 
+def check_context(runtime: RuntimeSpec, context_length: int | None) -> None:
+    """`maxModelLen` (or, without it, `maxTokens`) must fit the model's own context, which the
+    fetch recorded in the FoundationModel's status; vLLM would refuse to start otherwise."""
+    if not context_length:
+        return
+    if runtime.max_model_len is not None and runtime.max_model_len > context_length:
+        raise SpecError(
+            "ContextTooLong",
+            "spec.runtime.maxModelLen",
+            f"runtime.maxModelLen {runtime.max_model_len} is above the model's context of "
+            f"{context_length} tokens: lower it to {context_length} or less (or leave it unset)",
+        )
+    limit = runtime.max_model_len or context_length
+    if runtime.max_tokens >= limit:
+        raise SpecError(
+            "ContextTooLong",
+            "spec.runtime.maxTokens",
+            f"runtime.maxTokens {runtime.max_tokens} leaves no room for a prompt in the "
+            f"{limit}-token context: lower it below {limit}",
+        )
+
+
 def resolve_engine_placement(
     runtime: RuntimeSpec,
     request: AcceleratorRequest | None,

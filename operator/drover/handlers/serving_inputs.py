@@ -14,7 +14,7 @@ from typing import Any
 from drover.api.common import AcceleratorRequest
 from drover.api.inferenceservice import InferenceService
 from drover.api.rollout import ServedVersion, VersionRef
-from drover.builders.engine import resolve_engine_placement
+from drover.builders.engine import check_context, resolve_engine_placement
 from drover.builders.raycluster import Placement
 from drover.builders.serving import IndexPlan, VersionPlan
 from drover.config import OperatorConfig
@@ -73,8 +73,11 @@ def service_placement(
     svc: InferenceService, inputs: ServingInputs, config: OperatorConfig
 ) -> Placement:
     """The serving placement (the spec's accelerator, else the model's), checked against the
-    runtime (quantization, tensor and pipeline parallelism); raises SpecError."""
-    model_spec = inputs.models[svc.spec.model.name]["spec"]
+    runtime (the model's context, quantization, tensor and pipeline parallelism); raises
+    SpecError."""
+    model = inputs.models[svc.spec.model.name]
+    model_spec = model["spec"]
+    check_context(svc.spec.runtime, (model.get("status") or {}).get("contextLength"))
     request = svc.spec.accelerator
     if request is None and model_spec.get("accelerator"):
         request = AcceleratorRequest.model_validate(model_spec["accelerator"])

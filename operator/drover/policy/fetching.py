@@ -75,6 +75,8 @@ def decide_fetch(
         }
         if result.get("revision"):
             fields["revision"] = str(result["revision"])
+        if result.get("contextLength"):
+            fields["contextLength"] = int(result["contextLength"])
         return FetchDecision(
             "Ready",
             (cache_ready, Cond("Fetched", True, "Cached", _cached(fields))),

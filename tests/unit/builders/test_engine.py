@@ -11,6 +11,7 @@ from tests.unit.builders.conftest import load
 from drover.api.common import AcceleratorRequest
 from drover.api.inferenceservice import InferenceService, Quantization, RuntimeSpec
 from drover.builders.engine import (
+    check_context,
     check_engine_devices,
     check_quantization,
     engine_deployment_options,
@@ -322,3 +323,29 @@ def test_the_model_deployment_uses_ray_serve_fields_and_fits_its_first_bundle() 
     # Serve starts the replica actor in the first bundle, so that bundle must hold its CPUs.
     first = deployment["placement_group_bundles"][0]
     assert first["CPU"] >= deployment["ray_actor_options"]["num_cpus"]
+
+
+@pytest.mark.parametrize(
+    ("runtime", "context", "field"),
+    [
+        ({"maxModelLen": 8192, "maxTokens": 512}, 4096, "spec.runtime.maxModelLen"),
+        ({"maxTokens": 4096}, 4096, "spec.runtime.maxTokens"),
+        ({"maxModelLen": 1024, "maxTokens": 1024}, 4096, "spec.runtime.maxTokens"),
+        ({"maxModelLen": 4096, "maxTokens": 512}, 4096, None),
+        ({"maxTokens": 512}, 4096, None),
+        ({"maxModelLen": 1 << 20, "maxTokens": 512}, None, None),  # context unknown: vLLM decides
+    ],
+)
+def test_the_runtime_must_fit_the_models_context(
+    runtime: dict[str, Any], context: int | None, field: str | None
+) -> None:
+    spec = RuntimeSpec.model_construct(**RuntimeSpec.model_validate({}).__dict__)
+    for key, value in runtime.items():
+        setattr(spec, {"maxModelLen": "max_model_len", "maxTokens": "max_tokens"}[key], value)
+    if field is None:
+        check_context(spec, context)
+        return
+    with pytest.raises(SpecError) as err:
+        check_context(spec, context)
+    assert err.value.field == field and err.value.reason == "ContextTooLong"
+    assert "context" in err.value.message and "lower it" in err.value.message

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from drover_workers.common.credentials import read_token
+from drover_workers.common.modelinfo import context_length
 from drover_workers.common.report import Reporter
 from drover_workers.common.runner import WorkerError, run_worker
 from drover_workers.common.sources import (
@@ -75,6 +76,7 @@ def fetch(config: FetchConfig, reporter: Reporter) -> dict[str, Any]:
         "sizeBytes": manifest["sizeBytes"],
         "files": len(manifest["files"]),
         "revision": revision,
+        "contextLength": context_length(final),
     }
 
 
