@@ -5,8 +5,8 @@ Serve here, so the engine is tested and benchmarked in-process too.
 `VllmEngine` owns one AsyncLLM: it renders chats with the tokenizer's template, refuses prompts
 that do not fit the context with a client error, applies a LoRA version's adapter per request
 (so every LoRA version of a base shares the base's engine and replicas), and yields whole
-answers or streamed pieces. `EmbeddingEngine` gives
-mean-pooled, normalised sentence vectors (see README: why it is not vLLM's pooling runner).
+answers or streamed pieces. Sentence embeddings use the index's `Embedder` (see README: why
+not vLLM's pooling runner).
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def supports_lora(model_path: str) -> bool:
     return False
 
 
-def _cpu_defaults() -> None:
+def cpu_defaults() -> None:
     """On CPU, vLLM pins its OpenMP threads to cores it picks per process ("auto"), so every
     replica on a node would pin the same cores; let the OS spread them unless told otherwise."""
     os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
@@ -156,7 +156,7 @@ class VllmEngine:
         from vllm.v1.engine.async_llm import AsyncLLM
 
         if current_platform.is_cpu():
-            _cpu_defaults()
+            cpu_defaults()
         self.lora = runtime.max_loras > 0 and supports_lora(model_path)
         kwargs = engine_kwargs(model_path, runtime, lora=self.lora)
         args = AsyncEngineArgs(**kwargs, served_model_name=[name])
@@ -310,33 +310,3 @@ class VllmEngine:
 
     def shutdown(self) -> None:
         self.llm.shutdown()
-
-
-class EmbeddingEngine:
-    """An encoder model giving mean-pooled, L2-normalised vectors (MiniLM and the like)."""
-
-    def __init__(self, model_path: str, dtype: str = "float32") -> None:
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-
-        torch.set_num_threads(1)
-        dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.tokenizer = AutoTokenizer.from_pretrained(model_path)
-        model = AutoModel.from_pretrained(model_path, dtype=dtypes.get(dtype, torch.float32))
-        self.model = model.to(self.device).eval()
-        self.max_length = min(int(getattr(self.tokenizer, "model_max_length", 512)), 512)
-
-    def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
-        """Vectors for `texts` and the number of tokens read."""
-        import torch
-
-        batch = self.tokenizer(
-            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
-        ).to(self.device)
-        with torch.inference_mode():
-            hidden = self.model(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            vectors = torch.nn.functional.normalize(pooled.float(), dim=-1)
-        return vectors.cpu().tolist(), int(batch["attention_mask"].sum())

@@ -17,13 +17,14 @@ from typing import Any
 
 from ray import serve
 
+from drover_workers.index.embed import Embedder
 from drover_workers.serve.config import (
     FaultSpec,
     ModelUserConfig,
     RuntimeSpec,
     parse_model_user_config,
 )
-from drover_workers.serve.engine import EmbeddingEngine, GenRequest, VllmEngine
+from drover_workers.serve.engine import GenRequest, VllmEngine
 from drover_workers.serve.metrics import ModelMetrics
 
 log = logging.getLogger("ray.serve")
@@ -48,9 +49,9 @@ class ModelServer:
             await asyncio.sleep(startup)  # deliberately late readiness (tests, canary benchmark)
         runtime = RuntimeSpec.model_validate(spec["runtime"])
         self.engine: VllmEngine | None = None
-        self.embedder: EmbeddingEngine | None = None
+        self.embedder: Embedder | None = None
         if self.task == "embedding":
-            self.embedder = EmbeddingEngine(spec["modelPath"])
+            self.embedder = Embedder(spec["modelPath"])
             self.embedder.embed(["warm-up"])
             return
         self.engine = VllmEngine(
@@ -109,5 +110,6 @@ class ModelServer:
     async def embed(self, texts: list[str]) -> dict[str, Any]:
         await self._inject(None)
         assert self.embedder is not None
-        vectors, tokens = await asyncio.to_thread(self.embedder.embed, texts)
-        return {"vectors": vectors, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+        vectors, tokens = await asyncio.to_thread(self.embedder.embed_counted, texts)
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        return {"vectors": vectors.tolist(), "usage": usage}

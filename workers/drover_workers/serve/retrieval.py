@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from drover_workers.serve.engine import EmbeddingEngine
+from drover_workers.index.embed import Embedder
 
 
 class FaissIndex:
@@ -53,15 +53,15 @@ class Retriever:
             self.reader = IndexReader(index_path, embedder_path)
             self.reader.embed(["warm-up"])
         else:
-            self.embedder = EmbeddingEngine(embedder_path)
+            self.embedder = Embedder(embedder_path)
             self.index = FaissIndex(index_path)
 
     def search(self, query: str) -> list[dict[str, Any]]:
         if self.reader is not None:
             hits = self.reader.query([query], self.top_k)[0]
             return [_source(vars(hit)) for hit in hits]
-        vectors, _ = self.embedder.embed([query])
-        return [_source(hit) for hit in self.index.search(vectors[0], self.top_k)]
+        vectors = self.embedder.embed([query])
+        return [_source(hit) for hit in self.index.search(vectors[0].tolist(), self.top_k)]
 
 
 def _source(hit: dict[str, Any]) -> dict[str, Any]:
