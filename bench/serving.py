@@ -1,18 +1,25 @@
-"""Serving benchmark: continuous batching vs one-by-one, and the router's overhead over generate.
+"""Serving benchmark: Drover's whole path against vLLM alone and against plain transformers.
 
-Starts its own local Ray head (loopback, free ports) in Serve's high-throughput mode, as Drover's
-RayServices run (`SERVE_RUNTIME_ENV`; HAProxy itself is not started here: it would bind every
-interface, so requests go to the router replica's own HTTP server, which is where HAProxy forwards
-them), builds a tiny GPT-2, deploys the Drover Serve application twice side by side (maxNumSeqs B
-and 1) through the dashboard's declarative API (as KubeRay does) and measures, interleaved so that
-both see the same machine load:
-  1. requests/s at concurrency C with `maxNumSeqs` B vs `maxNumSeqs` 1 (goal: >= 2x), for
-     plain and for streamed completions;
-  2. p50 latency of one request through HTTP + router + model replica vs `model.generate` in
-     this process on the same model and prompt (goal: overhead <= 5 ms). Also shown: the same
-     against the replica's own engine run in this process (faster than `model.generate`, so
-     that difference is the plumbing alone), and the path through Serve's Python proxy.
-Usage: python bench/serving.py [--concurrency 8] [--max-num-seqs 8] [--max-tokens 256] [--json]
+One run, one model (a Llama-shaped ~85M-parameter model built from a config), the same requests,
+three paths (bench/_serving_paths.py):
+  (a) vLLM's AsyncLLM in this process, no Drover code: the limit;
+  (b) Drover's whole path: HTTP -> router replica -> engine application -> vLLM, streamed, on a
+      local Ray head in Serve's high-throughput mode (as RayServices run; HAProxy itself is not
+      started here, it would bind every interface: requests go to the router replica's own HTTP
+      server, which is where HAProxy forwards them);
+  (c) plain transformers `generate` on padded batches: the naive baseline.
+Workloads: uniform (64 in / 64 out), mixed (prompts 16-600, outputs 16-128) and shared (one
+400-token system prompt + a 24-token question, 16 out); closed-loop concurrency 1, 8 and 32;
+cells are interleaved path by path so every path sees the same machine load. Reported:
+tokens/s, TTFT p50/p99 (to the first text a streaming client sees, for every path), inter-token
+p50 (per request: time between its first and last text over its tokens), RSS per replica. Also:
+(a) with prefix caching off on the shared workload, and a LoRA canary's replica count.
+
+Goals: (b) >= 0.9x (a) tokens/s at concurrency 32; (b)'s p50 TTFT at most 10 ms above (a)'s at
+concurrency 1; (b) >= 3x (c) tokens/s on the mixed workload; prefix caching at least halves p50
+TTFT on the shared workload; a LoRA canary adds no replica.
+
+Usage: python bench/serving.py [--requests 32] [--concurrency 1,8,32] [--json]
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -28,263 +36,305 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")  # stdout is for the table/JSON
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from tests.fixtures.ray_cluster import RayHead, start_ray_head  # noqa: E402
-from tests.fixtures.tiny_models import build_tiny_gpt2  # noqa: E402
 
+from _serving_paths import (  # noqa: E402
+    HttpPath,
+    NaivePath,
+    Request,
+    Sample,
+    VllmPath,
+    build_bench_model,
+    closed_loop,
+    parameter_count,
+    workload,
+)
 from drover.local.components import LOCAL_SERVE_ENV as BENCH_ENV  # noqa: E402
 
-PROMPT = "Refunds are issued within"
+APP, ENGINE, CANARY = "bench", "v1", "v2"
+WORKLOADS = ("uniform", "mixed", "shared")
+# One engine's settings for every path: 32 sequences a step, a 1 GiB KV cache (vLLM's CPU build
+# sizes it from this, not from a share of RAM), prefix caching and chunked prefill on.
+RUNTIME = {
+    "maxNumSeqs": 32,
+    "maxModelLen": 2048,
+    "dtype": "bfloat16",
+    "kvCacheMemoryBytes": 1 << 30,
+    "maxTokens": 256,
+}
 
 
-def _apps(model: str, max_num_seqs: int, max_tokens: int) -> list[dict[str, Any]]:
-    """One service as the operator builds it: a router application and its version `v1`."""
-    name = f"bench-b{max_num_seqs}"
-    service = {"name": "bench", "namespace": "bench"}
-    runtime = {"maxNumSeqs": max_num_seqs, "maxTokens": max_tokens, "maxQueuedRequests": 1024}
-    return [
-        {
-            "name": name,
-            "route_prefix": f"/b{max_num_seqs}",
-            "import_path": "drover_workers.serve.app:build_router",
-            "args": {"service": service, "runtime": runtime},
-            "deployments": [{"name": "router", "user_config": {"versions": ["v1"]}}],
-        },
-        {
-            "name": f"{name}-v1",
-            "route_prefix": None,
-            "import_path": "drover_workers.serve.app:build_model",
-            "args": {
-                "service": service,
-                "version": {"name": "v1", "model": "tiny", "modelPath": model},
-                "runtime": runtime,
+def serve_config(head: RayHead, model: str, adapter: str, canary: bool) -> dict[str, Any]:
+    """The router and the engine application, as the operator builds them; with `canary`, a LoRA
+    version v2 at 10% on v1's engine (routes + the engine's adapters, both in place)."""
+    service = {"name": APP, "namespace": "bench"}
+    router_config: dict[str, Any] = {"versions": [ENGINE], "weights": {ENGINE: 100}}
+    # The engine gets the machine's 2 CPUs, as the in-process engine has them: Ray sets a
+    # replica's OMP_NUM_THREADS from the CPUs it reserves, so 0.5 CPU would mean one thread.
+    engine: dict[str, Any] = {
+        "name": "model",
+        "num_replicas": 1,
+        "max_ongoing_requests": 256,
+        "ray_actor_options": {"num_cpus": 2},
+    }
+    if canary:
+        route = {"engine": ENGINE, "adapterPath": adapter}
+        router_config = {
+            "versions": [ENGINE, CANARY],
+            "weights": {ENGINE: 90, CANARY: 10},
+            "routes": {CANARY: route},
+        }
+        engine["user_config"] = {"adapters": {CANARY: {"adapterPath": adapter}}}
+    return {
+        "http_options": {"host": "127.0.0.1", "port": head.serve_port},
+        "applications": [
+            {
+                "name": APP,
+                "route_prefix": f"/{APP}",
+                "import_path": "drover_workers.serve.app:build_router",
+                "args": {
+                    "service": service,
+                    "runtime": {"maxTokens": 256, "maxQueuedRequests": 1024},
+                },
+                "deployments": [
+                    {
+                        "name": "router",
+                        "user_config": router_config,
+                        "ray_actor_options": {"num_cpus": 0},
+                    }
+                ],
             },
-        },
+            {
+                "name": f"{APP}-{ENGINE}",
+                "route_prefix": None,
+                "import_path": "drover_workers.serve.app:build_model",
+                "args": {
+                    "service": service,
+                    "version": {"name": ENGINE, "model": "bench", "modelPath": model},
+                    "runtime": RUNTIME,
+                },
+                "deployments": [engine],
+            },
+        ],
+    }
+
+
+def _get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def apply(head: RayHead, config: dict[str, Any], ready: list[str]) -> None:
+    body = json.dumps(config).encode()
+    req = urllib.request.Request(
+        f"{head.dashboard_url}/api/serve/applications/",
+        data=body,
+        method="PUT",
+        headers={"content-type": "application/json"},
+    )
+    urllib.request.urlopen(req, timeout=60).close()
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        try:
+            if sorted(_get(f"{head.serve_url}/{APP}/healthz")["ready"]) == sorted(ready):
+                return
+        except OSError:
+            pass
+        time.sleep(1)
+    raise RuntimeError(f"the bench service did not become ready ({ready}) within 600 s")
+
+
+def engine_replicas(head: RayHead) -> list[str]:
+    apps = _get(f"{head.dashboard_url}/api/serve/applications/")["applications"]
+    models = [a for name, a in apps.items() if name != APP]
+    return [
+        r["replica_id"]
+        for a in models
+        for d in a["deployments"].values()
+        for r in d["replicas"]
+        if r["state"] == "RUNNING"
     ]
 
 
-def direct_ingress_port(app: str) -> int:
-    """The port of the HTTP server the app's router replica runs itself (direct ingress)."""
+def direct_ingress_url(head: RayHead) -> str:
+    """The router replica's own HTTP server (what HAProxy forwards to), else Serve's proxy."""
     import psutil
 
     for proc in psutil.process_iter(["cmdline"]):
-        if f"ServeReplica:{app}:router" not in " ".join(proc.info["cmdline"] or []):
+        if f"ServeReplica:{APP}:router" not in " ".join(proc.info["cmdline"] or []):
             continue
         ports = [
             c.laddr.port
             for c in proc.net_connections("tcp")
             if c.status == psutil.CONN_LISTEN and c.laddr.ip == "127.0.0.1"
         ]
-        if ports:
-            return min(ports)
-    raise RuntimeError(f"no direct-ingress HTTP server found for {app}'s router")
+        for port in sorted(ports):
+            try:
+                _get(f"http://127.0.0.1:{port}/{APP}/healthz")
+                return f"http://127.0.0.1:{port}/{APP}/v1"
+            except OSError:
+                continue
+    return f"{head.serve_url}/{APP}/v1"
 
 
-def deploy(
-    head: RayHead, model: str, batch_sizes: list[int], max_tokens: int
-) -> list[tuple[str, str]]:
-    """Deploy one application per batch size side by side (so both are measured under the same
-    machine load, interleaved); return their OpenAI base URLs (direct ingress, Serve's proxy)
-    once they answer."""
-    config = {
-        "http_options": {"host": "127.0.0.1", "port": head.serve_port},
-        "applications": [app for b in batch_sizes for app in _apps(model, b, max_tokens)],
-    }
-    req = urllib.request.Request(
-        f"{head.dashboard_url}/api/serve/applications/",
-        data=json.dumps(config).encode(),
-        method="PUT",
-        headers={"content-type": "application/json"},
-    )
-    urllib.request.urlopen(req, timeout=60).close()
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            urls = []
-            for b in batch_sizes:
-                direct = f"http://127.0.0.1:{direct_ingress_port(f'bench-b{b}')}/b{b}"
-                for base in (direct, f"{head.serve_url}/b{b}"):
-                    with urllib.request.urlopen(f"{base}/healthz", timeout=5) as resp:
-                        assert json.loads(resp.read())["ready"] == ["v1"]
-                urls.append((f"{direct}/v1", f"{head.serve_url}/b{b}/v1"))
-            return urls
-        except (OSError, AssertionError, RuntimeError):
-            time.sleep(1)
-    raise RuntimeError("the bench applications did not become ready within 300 s")
+def rss_mb(match: str) -> float:
+    """RSS of the processes whose command line contains `match`, plus their children."""
+    import psutil
+
+    total = 0
+    for proc in psutil.process_iter(["cmdline"]):
+        if match in " ".join(proc.info["cmdline"] or []):
+            for p in [proc, *proc.children(recursive=True)]:
+                try:
+                    total += p.memory_info().rss
+                except psutil.Error:
+                    continue
+    return total / 2**20
 
 
-async def _load(
-    base: str, concurrency: int, requests: int, max_tokens: int, stream: bool = False
-) -> dict[str, float]:
-    import httpx
+def own_vllm_mb() -> float:
+    """RSS of this process's vLLM children (engine core, worker); the front end shares this
+    process with the transformers baseline, so it is left out."""
+    import psutil
 
-    body = {
-        "model": "bench",
-        "prompt": PROMPT,
-        "max_tokens": max_tokens,
-        "temperature": 0,
-        "stream": stream,
-    }
-    latencies: list[float] = []
-    left = requests
+    kids = psutil.Process().children(recursive=True)
+    return sum(p.memory_info().rss for p in kids if "VLLM" in " ".join(p.cmdline())) / 2**20
 
-    async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal left
-        while left > 0:
-            left -= 1
-            start = time.perf_counter()
-            async with client.stream("POST", f"{base}/completions", json=body) as resp:
-                resp.raise_for_status()
-                text = (await resp.aread()).decode()
-            if stream and not text.rstrip().endswith("data: [DONE]"):
-                raise RuntimeError(f"a stream ended without [DONE]: {text[-200:]!r}")
-            latencies.append(time.perf_counter() - start)
 
-    async with httpx.AsyncClient(timeout=120) as client:
-        await client.post(f"{base}/completions", json=body)  # connection + replica warm
-        start = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-        elapsed = time.perf_counter() - start
+def summary(samples: list[Sample], wall: float) -> dict[str, float]:
+    ttft = sorted(s.ttft for s in samples)
+    itl = sorted(s.itl for s in samples if s.tokens > 1) or [0.0]
     return {
-        "requests_per_s": len(latencies) / elapsed,
-        "p50_ms": 1000 * statistics.median(latencies),
-        "p95_ms": 1000 * statistics.quantiles(latencies, n=20)[18],
+        "tokens_per_s": sum(s.tokens for s in samples) / wall,
+        "ttft_p50_ms": 1000 * statistics.median(ttft),
+        "ttft_p99_ms": 1000 * ttft[min(len(ttft) - 1, int(0.99 * len(ttft)))],
+        "itl_p50_ms": 1000 * statistics.median(itl),
+        "requests": len(samples),
     }
 
 
-def overhead(urls: tuple[str, str], model: str, max_tokens: int, n: int) -> dict[str, float]:
-    """p50 ms of one request through HTTP + router + replica (direct ingress, and Serve's proxy),
-    of the replica's engine in this process, and of `model.generate`, on the same model and
-    prompt; interleaved so all see the same load."""
-    import httpx
-
-    from drover_workers.serve.engine import GenRequest, TextEngine
-
-    engine = TextEngine(model)
-    engine.warm_up()
-    req = GenRequest(prompt=PROMPT, max_tokens=max_tokens, temperature=0)
-    ids = engine.tokenizer(PROMPT, return_tensors="pt")
-    body = {"model": "bench", "prompt": PROMPT, "max_tokens": max_tokens, "temperature": 0}
-    pad = engine.tokenizer.pad_token_id
-
-    def hf_generate() -> None:
-        engine.model.generate(
-            **ids, max_new_tokens=max_tokens, min_new_tokens=max_tokens, do_sample=False,
-            pad_token_id=pad,
-        )  # fmt: skip
-
-    times: dict[str, list[float]] = {"direct": [], "proxy": [], "engine": [], "generate": []}
-    with httpx.Client(timeout=60) as client:
-        for url in urls:
-            client.post(f"{url}/completions", json=body).raise_for_status()
-        hf_generate()
-        for _ in range(n):
-            for key, url in zip(("direct", "proxy"), urls, strict=True):
-                start = time.perf_counter()
-                resp = client.post(f"{url}/completions", json=body)
-                resp.raise_for_status()
-                times[key].append(time.perf_counter() - start)
-                assert resp.json()["usage"]["completion_tokens"] == max_tokens
-            start = time.perf_counter()
-            assert engine.generate_batch([req])[0].completion_tokens == max_tokens
-            times["engine"].append(time.perf_counter() - start)
-            start = time.perf_counter()
-            hf_generate()
-            times["generate"].append(time.perf_counter() - start)
-    return {key: 1000 * statistics.median(values) for key, values in times.items()}
-
-
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    workdir = Path(tempfile.mkdtemp(prefix="drover-bench-serving-"))
-    model = str(build_tiny_gpt2(workdir / "tiny"))
-    head = start_ray_head(Path(tempfile.mkdtemp(prefix="drover-ray-bench-", dir="/tmp")))
-    kinds = ("batched", "one_by_one", "batched_stream", "one_by_one_stream")
-    rounds: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Everything in one event loop: an in-process AsyncLLM is bound to the loop it starts on."""
+    work = Path(tempfile.mkdtemp(prefix="drover-bench-serving-"))
+    model, adapter = build_bench_model(work)
+    levels = [int(c) for c in args.concurrency.split(",")]
+    loads = {k: workload(model, k, args.requests) for k in WORKLOADS}
+    result: dict[str, Any] = {"parameters": parameter_count(model), "cells": []}
+    head = start_ray_head(work / "ray", extra_env=BENCH_ENV)
+    vllm = no_cache = None
     try:
-        batched, single = deploy(head, model, [args.max_num_seqs, 1], args.max_tokens)
-        per_round = max(args.concurrency, args.requests // args.rounds)
-        for _ in range(args.rounds):  # interleaved: A B A B ..., same conditions for both
-            for key in kinds:
-                url = (batched if key.startswith("batched") else single)[0]
-                load = _load(url, args.concurrency, per_round, args.max_tokens, "stream" in key)
-                rounds[key].append(asyncio.run(load))
-        p50 = overhead(single, model, args.overhead_tokens, args.overhead_requests)
-    finally:
-        head.stop()
-    results: dict[str, Any] = {"config": vars(args), "environment": BENCH_ENV}
-    for key, measured in rounds.items():
-        results[key] = {
-            "requests_per_s": statistics.median(r["requests_per_s"] for r in measured),
-            "p50_ms": statistics.median(r["p50_ms"] for r in measured),
-            "p95_ms": statistics.median(r["p95_ms"] for r in measured),
+        apply(head, serve_config(head, model, adapter, canary=False), [ENGINE])
+        http = HttpPath(direct_ingress_url(head), APP)
+        vllm, naive = VllmPath(model, RUNTIME), NaivePath(model)
+        result["rss_mb"] = {
+            "a_vllm_engine_processes": own_vllm_mb(),
+            "b_drover_replica": rss_mb(f"ServeReplica:{APP}-{ENGINE}:model"),
+            "b_router_replica": rss_mb(f"ServeReplica:{APP}:router"),
         }
-    for suffix in ("", "_stream"):
-        results[f"batching_speedup{suffix}"] = (
-            results[f"batched{suffix}"]["requests_per_s"]
-            / results[f"one_by_one{suffix}"]["requests_per_s"]
+        for kind in WORKLOADS:
+            requests = loads[kind]
+            for c in levels:
+                cell: dict[str, Any] = {"workload": kind, "concurrency": c}
+                warm = requests[: min(4, len(requests))]
+                for name, path in (("a", vllm), ("b", http)):
+                    await closed_loop(warm, min(c, 4), path.one)
+                    cell[name] = summary(*await closed_loop(requests, c, path.one))
+                cell["c"] = summary(*naive.run(requests, c))
+                result["cells"].append(cell)
+                print(f"  {kind} @ {c}: done", file=sys.stderr, flush=True)
+        vllm.shutdown()
+        vllm = None
+        no_cache = VllmPath(model, RUNTIME, prefix_caching=False)
+        shared: list[Request] = loads["shared"]
+        cached = next(
+            x for x in result["cells"] if x["workload"] == "shared" and x["concurrency"] == 1
         )
-    results["p50_ms"] = p50
-    results["router_overhead_p50_ms"] = p50["direct"] - p50["generate"]
-    results["router_overhead_vs_engine_p50_ms"] = p50["direct"] - p50["engine"]
-    results["proxy_path_overhead_p50_ms"] = p50["proxy"] - p50["generate"]
-    results["goals"] = {
-        "batching_speedup>=2": results["batching_speedup"] >= 2.0,
-        "stream_batching_speedup>=2": results["batching_speedup_stream"] >= 2.0,
-        "router_overhead_p50<=5ms": results["router_overhead_p50_ms"] <= 5.0,
-    }
-    return results
+        await closed_loop(shared[:4], 1, no_cache.one)
+        result["prefix_caching"] = {
+            "on": cached["a"],
+            "off": summary(*await closed_loop(shared, 1, no_cache.one)),
+        }
+        before = engine_replicas(head)
+        apply(head, serve_config(head, model, adapter, canary=True), [ENGINE, CANARY])
+        canary = HttpPath(direct_ingress_url(head), f"{APP}:{CANARY}")
+        await closed_loop(shared[:4], 2, canary.one)
+        result["lora_canary"] = {"replicas_before": before, "replicas_after": engine_replicas(head)}
+    finally:
+        for path in (vllm, no_cache):
+            if path is not None:
+                path.shutdown()
+        head.stop()
+    return result
 
 
-def _row(label: str, value: float, base: float | None = None, ratio: float | None = None) -> None:
-    cells = f"{value:>10.2f}" + (f"{base:>10.2f}" if base is not None else "")
-    print(f"{label:<48}{cells}" + (f"{ratio:>7.2f}x" if ratio is not None else ""))
+def goals(r: dict[str, Any]) -> list[tuple[str, float, str, bool]]:
+    """(what, measured, goal, met) for each goal the issue sets."""
+    cells = {(c["workload"], c["concurrency"]): c for c in r["cells"]}
+    out = []
+    top = max(c for _, c in cells)
+    for kind in WORKLOADS:
+        if (kind, top) in cells:
+            cell = cells[(kind, top)]
+            ratio = cell["b"]["tokens_per_s"] / cell["a"]["tokens_per_s"]
+            out.append((f"(b)/(a) tokens/s, {kind} @ {top}", ratio, ">= 0.9x", ratio >= 0.9))
+    for kind in WORKLOADS:
+        if (kind, 1) in cells:
+            cell = cells[(kind, 1)]
+            extra = cell["b"]["ttft_p50_ms"] - cell["a"]["ttft_p50_ms"]
+            out.append((f"(b)-(a) p50 TTFT ms, {kind} @ 1", extra, "<= 10 ms", extra <= 10))
+    for (kind, c), cell in sorted(cells.items()):
+        if kind == "mixed":
+            ratio = cell["b"]["tokens_per_s"] / cell["c"]["tokens_per_s"]
+            out.append((f"(b)/(c) tokens/s, mixed @ {c}", ratio, ">= 3x", ratio >= 3))
+    pc = r["prefix_caching"]
+    ratio = pc["off"]["ttft_p50_ms"] / pc["on"]["ttft_p50_ms"]
+    out.append(("p50 TTFT shared @ 1, caching off / on", ratio, ">= 2x", ratio >= 2))
+    lora = r["lora_canary"]
+    added = len(lora["replicas_after"]) - len(lora["replicas_before"])
+    same = lora["replicas_after"] == lora["replicas_before"]
+    out.append(("replicas a LoRA canary adds", added, "0, same replica ids", added == 0 and same))
+    return out
 
 
 def print_table(r: dict[str, Any]) -> None:
-    c = r["config"]
-    print(
-        f"Serving benchmark (tiny GPT-2, max_tokens {c['max_tokens']}, {c['requests']} requests "
-        f"per configuration; Ray env {r['environment']})"
+    print(f"model: Llama-shaped, {r['parameters'] / 1e6:.1f}M parameters, float32 on CPU")
+    print("(a) vLLM in-process  (b) Drover: HTTP -> router -> engine app -> vLLM  (c) transformers")
+    head = (
+        f"{'workload':8} {'conc':>4} | {'tokens/s a / b / c':>22} | {'TTFT p50 ms a / b / c':>24}"
     )
-    print(f"{'measure':<48}{'value':>10}{'baseline':>10}{'ratio':>8}")
-    for suffix, what in (("", "completions"), ("_stream", "streamed")):
-        b, s = r[f"batched{suffix}"], r[f"one_by_one{suffix}"]
-        label = f"{what} req/s @ {c['concurrency']}, maxNumSeqs {c['max_num_seqs']} vs 1"
-        _row(label, b["requests_per_s"], s["requests_per_s"], r[f"batching_speedup{suffix}"])
-        _row("  p50 latency ms, batched vs one-by-one", b["p50_ms"], s["p50_ms"])
-    p = r["p50_ms"]
-    _row(
-        f"p50 ms, {c['overhead_tokens']} tokens: router vs model.generate",
-        p["direct"],
-        p["generate"],
-    )
-    _row("  the replica's engine in-process", p["engine"])
-    _row("  via Serve's proxy and the router", p["proxy"])
-    _row("router overhead p50 ms (goal <= 5)", r["router_overhead_p50_ms"])
-    _row("  over the replica's engine in-process", r["router_overhead_vs_engine_p50_ms"])
-    _row("  via Serve's proxy (not the production path)", r["proxy_path_overhead_p50_ms"])
-    for goal, ok in r["goals"].items():
-        print(f"goal {goal}: {'met' if ok else 'NOT met'}")
+    print(head + f" | {'TTFT p99 ms a / b':>18} | {'ITL p50 ms a / b / c':>21}")
+    for cell in r["cells"]:
+        a, b, c = cell["a"], cell["b"], cell["c"]
+        print(
+            f"{cell['workload']:8} {cell['concurrency']:>4} | "
+            f"{a['tokens_per_s']:6.0f} / {b['tokens_per_s']:6.0f} / {c['tokens_per_s']:6.0f} | "
+            f"{a['ttft_p50_ms']:7.0f} / {b['ttft_p50_ms']:6.0f} / {c['ttft_p50_ms']:7.0f} | "
+            f"{a['ttft_p99_ms']:7.0f} / {b['ttft_p99_ms']:7.0f} | "
+            f"{a['itl_p50_ms']:5.1f} / {b['itl_p50_ms']:5.1f} / {c['itl_p50_ms']:6.1f}"
+        )
+    print("RSS per replica (MB): " + ", ".join(f"{k} {v:.0f}" for k, v in r["rss_mb"].items()))
+    print("goals:")
+    for what, value, goal, met in goals(r):
+        print(f"  {'met ' if met else 'MISS'} {what}: {value:.2f} (goal {goal})")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--max-num-seqs", type=int, default=8)
-    parser.add_argument("--max-tokens", type=int, default=256)
-    parser.add_argument("--requests", type=int, default=96, help="per configuration")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
-    parser.add_argument("--overhead-requests", type=int, default=200)
-    parser.add_argument("--overhead-tokens", type=int, default=8)
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=32, help="requests per cell")
+    parser.add_argument("--concurrency", default="1,8,32", help="comma-separated levels")
+    parser.add_argument("--json", action="store_true", help="print the raw figures as JSON")
     args = parser.parse_args(argv)
-    results = run(args)
+    result = asyncio.run(run(args))
+    result["goals"] = [{"what": w, "value": v, "goal": g, "met": m} for w, v, g, m in goals(result)]
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps(result, indent=2))
     else:
-        print_table(results)
+        print_table(result)
     return 0
 
 
