@@ -28,7 +28,7 @@ DIGEST_B = "sha256:" + "b2" * 32
 
 
 def ready_model(api: client.ApiClient, ns: str, name: str, dashboard: Any, digest: str) -> None:
-    """Create the FoundationModel `name` (the example's tiny-gpt2 spec) and drive it to Ready
+    """Create the FoundationModel `name` (the example's tiny-llama spec) and drive it to Ready
     with `digest` through its fetch RayJob."""
     doc = manifest("00-base-model.yaml", ns)
     doc["metadata"]["name"] = name
@@ -50,7 +50,7 @@ def ready_model(api: client.ApiClient, ns: str, name: str, dashboard: Any, diges
 
 
 def create_service(api: client.ApiClient, ns: str, name: str, **spec: Any) -> None:
-    """An InferenceService of model tiny-gpt2 without retrieval; `spec` replaces fields."""
+    """An InferenceService of model tiny-llama without retrieval; `spec` replaces fields."""
     doc = manifest("04-service.yaml", ns)
     doc["metadata"]["name"] = name
     for key in ("retrieval", "autoscaling", "rollout"):

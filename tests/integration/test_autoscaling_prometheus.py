@@ -58,7 +58,7 @@ def num_replicas(api: Any, ns: str) -> int:
 
 
 def served(api: Any, ns: str, dashboard: Any, autoscaling: dict[str, Any] = AUTOSCALING) -> None:
-    ready_model(api, ns, "tiny-gpt2", dashboard, DIGEST_A)
+    ready_model(api, ns, "tiny-llama", dashboard, DIGEST_A)
     create_service(api, ns, SVC, replicas={"min": 1, "max": 4}, autoscaling=autoscaling)
     serve_ready(api, ns, SVC, DIGEST_A)
 

@@ -37,7 +37,7 @@ def test_inferenceservice_becomes_a_rayservice_and_reports_its_url(
             == "WaitingForModel"
         ),
     )
-    ready_model(k8s_api, namespace, "tiny-gpt2", dashboard)
+    ready_model(k8s_api, namespace, "tiny-llama", dashboard)
     rs = wait_for(
         "the RayService",
         lambda: get(k8s_api, "rayservices", namespace, "support-bot", "ray.io", "v1"),
@@ -59,10 +59,10 @@ def test_inferenceservice_becomes_a_rayservice_and_reports_its_url(
         ),
     )
     assert status["url"] == f"http://127.0.0.1:8000/{namespace}/support-bot"
-    assert status["stable"]["model"] == "tiny-gpt2" and status["stable"]["weight"] == 100
+    assert status["stable"]["model"] == "tiny-llama" and status["stable"]["weight"] == 100
     assert status["stable"]["ready"] is True
     out = kubectl(kubeconfig, "get", "infsvc", "-n", namespace).stdout
-    assert "support-bot" in out and "tiny-gpt2" in out
+    assert "support-bot" in out and "tiny-llama" in out
 
 
 def test_unknown_accelerator_class_is_a_clear_condition(
@@ -71,7 +71,7 @@ def test_unknown_accelerator_class_is_a_clear_condition(
     start_operator()
     create(k8s_api, manifest("00-base-model.yaml", namespace))
     create(k8s_api, service_without_retrieval(namespace, accelerator={"class": "tpu-v9"}))
-    ready_model(k8s_api, namespace, "tiny-gpt2", dashboard)
+    ready_model(k8s_api, namespace, "tiny-llama", dashboard)
     status = wait_for(
         "Failed",
         lambda: (
@@ -98,19 +98,19 @@ def test_deleting_a_model_in_use_waits_for_its_users(
     start_operator()
     create(k8s_api, manifest("00-base-model.yaml", namespace))
     create(k8s_api, service_without_retrieval(namespace))
-    ready_model(k8s_api, namespace, "tiny-gpt2", dashboard)
+    ready_model(k8s_api, namespace, "tiny-llama", dashboard)
     wait_for(
         "the RayService",
         lambda: get(k8s_api, "rayservices", namespace, "support-bot", "ray.io", "v1"),
     )
     api = client.CustomObjectsApi(k8s_api)
-    api.delete_namespaced_custom_object(G, V, namespace, "foundationmodels", "tiny-gpt2")
+    api.delete_namespaced_custom_object(G, V, namespace, "foundationmodels", "tiny-llama")
     held = wait_for(
         "InUse",
         lambda: next(
             (
                 c
-                for c in status_of(k8s_api, "foundationmodels", namespace, "tiny-gpt2").get(
+                for c in status_of(k8s_api, "foundationmodels", namespace, "tiny-llama").get(
                     "conditions", []
                 )
                 if c["type"] == "InUse"
@@ -119,7 +119,7 @@ def test_deleting_a_model_in_use_waits_for_its_users(
         ),
     )
     assert "InferenceService/support-bot" in held["message"]
-    assert get(k8s_api, "foundationmodels", namespace, "tiny-gpt2")["metadata"].get(
+    assert get(k8s_api, "foundationmodels", namespace, "tiny-llama")["metadata"].get(
         "deletionTimestamp"
     )
     api.delete_namespaced_custom_object(G, V, namespace, "inferenceservices", "support-bot")
@@ -131,7 +131,7 @@ def test_deleting_a_model_in_use_waits_for_its_users(
             return exc.status == 404
         return False
 
-    wait_for("the model to be deleted", lambda: gone("foundationmodels", "tiny-gpt2"), timeout=60)
+    wait_for("the model to be deleted", lambda: gone("foundationmodels", "tiny-llama"), timeout=60)
     wait_for(
         "the RayService to be collected", lambda: gone("rayservices", "support-bot", "ray.io", "v1")
     )
@@ -147,7 +147,7 @@ def test_restart_in_the_middle_creates_no_duplicates(
     wait_for("the fetch RayJob", lambda: rayjobs(k8s_api, namespace))
     first.kill()
     start_operator()
-    ready_model(k8s_api, namespace, "tiny-gpt2", dashboard)
+    ready_model(k8s_api, namespace, "tiny-llama", dashboard)
     wait_for(
         "the training RayJob",
         lambda: any(
@@ -157,7 +157,7 @@ def test_restart_in_the_middle_creates_no_duplicates(
     names = sorted(j["metadata"]["name"] for j in rayjobs(k8s_api, namespace))
     assert len(names) == len(set(names)) == 2
     claims = client.CoreV1Api(k8s_api).list_namespaced_persistent_volume_claim(namespace).items
-    assert [c.metadata.name for c in claims] == ["tiny-gpt2-cache"]
+    assert [c.metadata.name for c in claims] == ["tiny-llama-cache"]
 
 
 def test_of_two_peered_operators_only_one_acts(
@@ -199,7 +199,7 @@ def test_serving_an_adapter_as_a_model_says_how_to_serve_it(
     start_operator()
     adapter = manifest("00-base-model.yaml", namespace)
     adapter["metadata"]["name"] = "support-adapter"
-    adapter["metadata"]["labels"] = {"drover.dev/adapter-of": "tiny-gpt2"}
+    adapter["metadata"]["labels"] = {"drover.dev/adapter-of": "tiny-llama"}
     create(k8s_api, adapter)
     create(k8s_api, service_without_retrieval(namespace, model={"name": "support-adapter"}))
     ready_model(k8s_api, namespace, "support-adapter", dashboard)

@@ -31,14 +31,14 @@ def test_foundationmodel_fetch_flow(k8s_api, namespace, start_operator, dashboar
     labels = job["metadata"]["labels"]
     assert labels == {
         "app.kubernetes.io/managed-by": "drover",
-        "drover.dev/foundationmodel": "tiny-gpt2",
+        "drover.dev/foundationmodel": "tiny-llama",
     }
     assert job["metadata"]["ownerReferences"][0]["kind"] == "FoundationModel"
     assert job["spec"]["entrypoint"] == "python -m drover_workers.fetch"
     claim = client.CoreV1Api(k8s_api).read_namespaced_persistent_volume_claim(
-        "tiny-gpt2-cache", namespace
+        "tiny-llama-cache", namespace
     )
-    assert claim.metadata.owner_references[0].name == "tiny-gpt2"
+    assert claim.metadata.owner_references[0].name == "tiny-llama"
 
     kuberay_job_status(
         k8s_api,
@@ -55,7 +55,7 @@ def test_foundationmodel_fetch_flow(k8s_api, namespace, start_operator, dashboar
         "Fetching with progress",
         lambda: (
             "1.0/4.0 MB"
-            in str(status_of(k8s_api, "foundationmodels", namespace, "tiny-gpt2").get("conditions"))
+            in str(status_of(k8s_api, "foundationmodels", namespace, "tiny-llama").get("conditions"))
         ),
     )
 
@@ -63,18 +63,18 @@ def test_foundationmodel_fetch_flow(k8s_api, namespace, start_operator, dashboar
     status = wait_for(
         "Ready",
         lambda: (
-            (s := status_of(k8s_api, "foundationmodels", namespace, "tiny-gpt2")).get("phase")
+            (s := status_of(k8s_api, "foundationmodels", namespace, "tiny-llama")).get("phase")
             == "Ready"
             and s
         ),
     )
     assert status["digest"] == DIGEST
-    assert status["cache"] == {"claimName": "tiny-gpt2-cache", "path": f"tiny-gpt2/{DIGEST[7:19]}"}
+    assert status["cache"] == {"claimName": "tiny-llama-cache", "path": f"tiny-llama/{DIGEST[7:19]}"}
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert ready["status"] == "True" and status["observedGeneration"] == 1
     assert any(
         e.startswith("Fetched:")
-        for e in wait_for("events", lambda: events_for(k8s_api, namespace, "tiny-gpt2"))
+        for e in wait_for("events", lambda: events_for(k8s_api, namespace, "tiny-llama"))
     )
 
 
@@ -98,7 +98,7 @@ def test_failed_fetch_is_reported_with_the_reason(
     status = wait_for(
         "Failed",
         lambda: (
-            (s := status_of(k8s_api, "foundationmodels", namespace, "tiny-gpt2")).get("phase")
+            (s := status_of(k8s_api, "foundationmodels", namespace, "tiny-llama")).get("phase")
             == "Failed"
             and s
         ),
@@ -122,7 +122,7 @@ def test_finetune_waits_for_its_base_model_then_trains_and_produces_a_model(
     )
     assert rayjobs(k8s_api, namespace) == []
     create(k8s_api, manifest("00-base-model.yaml", namespace))
-    ready_model(k8s_api, namespace, "tiny-gpt2", dashboard)
+    ready_model(k8s_api, namespace, "tiny-llama", dashboard)
     train = wait_for(
         "the training RayJob",
         lambda: next(
@@ -180,13 +180,13 @@ def test_finetune_waits_for_its_base_model_then_trains_and_produces_a_model(
         ),
     )
     assert status["evaluation"]["loss"] == 1.9 and status["outputModel"] == {
-        "name": "tiny-gpt2-support"
+        "name": "tiny-llama-support"
     }
-    produced = get(k8s_api, "foundationmodels", namespace, "tiny-gpt2-support")
-    assert produced["spec"]["lineage"]["baseModel"] == "tiny-gpt2"
+    produced = get(k8s_api, "foundationmodels", namespace, "tiny-llama-support")
+    assert produced["spec"]["lineage"]["baseModel"] == "tiny-llama"
     assert produced["spec"]["lineage"]["fineTuneJob"] == "support-lora"
     assert produced["spec"]["lineage"]["datasetDigest"] == "sha256:dd"
-    assert produced["spec"]["source"]["uri"].startswith("pvc://tiny-gpt2-cache/finetuned/")
+    assert produced["spec"]["source"]["uri"].startswith("pvc://tiny-llama-cache/finetuned/")
 
 
 def test_evaluation_below_threshold_fails_the_job_and_produces_nothing(
@@ -195,7 +195,7 @@ def test_evaluation_below_threshold_fails_the_job_and_produces_nothing(
     start_operator()
     create(k8s_api, manifest("00-base-model.yaml", namespace))
     create(k8s_api, manifest("02-finetune.yaml", namespace))
-    ready_model(k8s_api, namespace, "tiny-gpt2", dashboard)
+    ready_model(k8s_api, namespace, "tiny-llama", dashboard)
     wait_for(
         "the training RayJob",
         lambda: any(
@@ -225,4 +225,4 @@ def test_evaluation_below_threshold_fails_the_job_and_produces_nothing(
     evaluated = next(c for c in status["conditions"] if c["type"] == "Evaluated")
     assert evaluated["reason"] == "EvaluationBelowThreshold" and "9.3 > 8.0" in evaluated["message"]
     with pytest.raises(ApiException):
-        get(k8s_api, "foundationmodels", namespace, "tiny-gpt2-support")
+        get(k8s_api, "foundationmodels", namespace, "tiny-llama-support")

@@ -60,18 +60,18 @@ def start_canary(
     spec: dict[str, Any],
     **canary: Any,
 ) -> None:
-    """Serve tiny-gpt2 (digest A), load the series (stable: 20 req/s at 0.2 s, no errors; the
-    canary as given), switch spec.model to tiny-gpt2-v2 (digest B) and report it healthy."""
+    """Serve tiny-llama (digest A), load the series (stable: 20 req/s at 0.2 s, no errors; the
+    canary as given), switch spec.model to tiny-llama-v2 (digest B) and report it healthy."""
     start_operator(prometheus_url=prometheus.url)
-    ready_model(api, ns, "tiny-gpt2", dashboard, DIGEST_A)
-    ready_model(api, ns, "tiny-gpt2-v2", dashboard, DIGEST_B)
+    ready_model(api, ns, "tiny-llama", dashboard, DIGEST_A)
+    ready_model(api, ns, "tiny-llama-v2", dashboard, DIGEST_B)
     create_service(api, ns, SVC, rollout=spec)
     serve_ready(api, ns, SVC, DIGEST_A)
     series = Series()
     series.requests(SVC, ns, DIGEST_A, rate=20, latency=0.2, itl=0.015)
     series.requests(SVC, ns, DIGEST_B, **canary)
     prometheus.load(series.text())
-    patch_spec(api, ns, SVC, {"model": {"name": "tiny-gpt2-v2"}})
+    patch_spec(api, ns, SVC, {"model": {"name": "tiny-llama-v2"}})
     wait_for("the canary deployment", lambda: deployment(serve_config(api, ns, SVC), DIGEST_B))
     report_healthy(api, ns, SVC, [DIGEST_A, DIGEST_B])
 
@@ -103,7 +103,7 @@ def assert_rolled_back(api: Any, ns: str, done: dict[str, Any]) -> None:
     wait_for("the router back at 100% stable", lambda: weights(api, ns) == {A: 100})
     assert deployment(serve_config(api, ns, SVC), DIGEST_B) is None
     assert done["rejected"][-1]["digest"] == DIGEST_B
-    assert done["rejected"][-1]["model"] == "tiny-gpt2-v2"
+    assert done["rejected"][-1]["model"] == "tiny-llama-v2"
     assert done["history"][-1]["result"] == "RolledBack"
     assert done["failures"] == 1
     status = status_of(api, "inferenceservices", ns, SVC)
