@@ -55,7 +55,9 @@ def test_foundationmodel_fetch_flow(k8s_api, namespace, start_operator, dashboar
         "Fetching with progress",
         lambda: (
             "1.0/4.0 MB"
-            in str(status_of(k8s_api, "foundationmodels", namespace, "tiny-llama").get("conditions"))
+            in str(
+                status_of(k8s_api, "foundationmodels", namespace, "tiny-llama").get("conditions")
+            )
         ),
     )
 
@@ -69,7 +71,10 @@ def test_foundationmodel_fetch_flow(k8s_api, namespace, start_operator, dashboar
         ),
     )
     assert status["digest"] == DIGEST
-    assert status["cache"] == {"claimName": "tiny-llama-cache", "path": f"tiny-llama/{DIGEST[7:19]}"}
+    assert status["cache"] == {
+        "claimName": "tiny-llama-cache",
+        "path": f"tiny-llama/{DIGEST[7:19]}",
+    }
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert ready["status"] == "True" and status["observedGeneration"] == 1
     assert any(
