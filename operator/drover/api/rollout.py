@@ -91,15 +91,7 @@ class MetricName(StrEnum):
 
 
 # Which threshold kinds make sense for each metric.
-_SECONDS_METRICS = {
-    "latencyP50",
-    "latencyP95",
-    "latencyP99",
-    "ttftP50",
-    "ttftP95",
-    "itlP50",
-    "itlP95",
-}
+_SECONDS_METRICS = {m.value for m in MetricName} - {"errorRate", "evaluationPassRate"}
 
 
 def _threshold_count(m: AnalysisMetric) -> int:
