@@ -58,10 +58,6 @@ class GenResult:
     completion_tokens: int
     error: str | None = None  # a client error (400): e.g. the prompt is too long
 
-    @property
-    def text(self) -> str:
-        return str(self.choices[0]["text"]) if self.choices else ""
-
 
 def logprobs_of(out: Any, k: int) -> dict[str, Any]:
     """A choice's logprobs in a wire-neutral shape: tokens, their logprobs and, per token, the
