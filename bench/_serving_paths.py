@@ -210,26 +210,6 @@ class HttpPath:
         return _sample(sent, first, tokens)
 
 
-def _clock_class() -> Any:
-    from transformers import StoppingCriteria
-
-    class Clock(StoppingCriteria):
-        """Records when each generation step ends; never stops generation."""
-
-        def __init__(self) -> None:
-            self.steps: list[float] = []
-
-        def __call__(self, *_: Any, **__: Any) -> Any:
-            self.steps.append(time.monotonic())
-            return False
-
-    return Clock
-
-
-def _clock() -> Any:
-    return _clock_class()()
-
-
 class NaivePath:
     """Plain transformers `generate`: a batch of up to `concurrency` waiting requests, padded on
     the left, runs until its longest answer ends; the next batch waits for it."""
@@ -244,11 +224,23 @@ class NaivePath:
         self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16).eval()
 
     def run(self, requests: list[Request], concurrency: int) -> tuple[list[Sample], float]:
+        from transformers import StoppingCriteria
+
+        class Clock(StoppingCriteria):
+            """Records when each generation step ends; never stops generation."""
+
+            def __init__(self) -> None:
+                self.steps: list[float] = []
+
+            def __call__(self, *_: Any, **__: Any) -> Any:
+                self.steps.append(time.monotonic())
+                return False
+
         samples: list[Sample] = []
         start = time.monotonic()
         for i in range(0, len(requests), concurrency):
             batch = requests[i : i + concurrency]
-            clock = _clock()
+            clock = Clock()
 
             enc = self.tok([r.prompt for r in batch], return_tensors="pt", padding=True)
             sent = time.monotonic()

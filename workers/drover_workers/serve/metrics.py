@@ -146,7 +146,7 @@ class ModelMetrics:
         requests copied into this replica's queue-depth gauge."""
         from vllm.v1.metrics import ray_wrappers as rw
 
-        extra, gauge = dict(self.tags), self
+        extra, replica = dict(self.tags), self
 
         class Labelled:
             def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -174,6 +174,6 @@ class ModelMetrics:
             def record(self, scheduler_stats: Any, *args: Any, **kwargs: Any) -> None:
                 super().record(scheduler_stats, *args, **kwargs)
                 if scheduler_stats is not None:
-                    gauge.set_queue_depth(scheduler_stats.num_waiting_reqs)
+                    replica.set_queue_depth(scheduler_stats.num_waiting_reqs)
 
         return VersionStatLogger
