@@ -89,6 +89,22 @@ def test_suspend_stops_a_running_job_then_clears_it():
     assert st["jobDeploymentStatus"] == "Suspended" and "jobId" not in st
 
 
+def test_a_finished_ray_job_is_deleted_only_after_rays_monitor_has_seen_it_end():
+    # Ray 2.60, ray/dashboard/modules/job/job_manager.py JobManager._monitor_job_internal: once the
+    # supervisor actor exits, the monitor finds no status for a deleted job and writes FAILED via
+    # common.py JobInfoStorageClient.put_status, recreating the record without its metadata.
+    # JobManager.delete_job refuses non-terminal jobs.
+    end = 1_000_000
+    stopped = RayJobInfo("STOPPED", end_time=end)
+    assert not jobstate.ready_to_delete(RayJobInfo("RUNNING"), end + 60_000)
+    assert not jobstate.ready_to_delete(stopped, end + 2_000)
+    assert not jobstate.ready_to_delete(stopped, end + 14_999)
+    assert jobstate.ready_to_delete(stopped, end + 15_000)
+    assert jobstate.ready_to_delete(
+        RayJobInfo("SUCCEEDED"), end
+    )  # no end time: nothing to wait for
+
+
 def test_status_patch_is_none_when_nothing_changed_and_nulls_dropped_keys():
     assert jobstate.status_patch({"a": 1}, {"a": 1}) is None
     assert jobstate.status_patch({"a": 1, "b": 2}, {"a": 3}) == {"a": 3, "b": None}

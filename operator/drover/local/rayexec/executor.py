@@ -128,7 +128,9 @@ class Executor:
             if meta.get(OWNER_KEY) != self.settings.owner or job_id in wanted:
                 continue
             if info.status in jobstate.TERMINAL_JOBS:
-                if meta.get(UID_KEY) not in live:
+                if meta.get(UID_KEY) not in live and jobstate.ready_to_delete(
+                    info, time.time() * 1000
+                ):
                     log.info("deleting Ray job %s: its RayJob is gone", job_id)
                     self.ray.delete(job_id)
             elif now - self._stopped.get(job_id, 0.0) > STOP_RETRY_SECONDS:

@@ -34,6 +34,25 @@ class RayJobInfo:
     end_time: int | None = None
 
 
+# Ray's job monitor (ray/dashboard/modules/job/job_manager.py, JobManager._monitor_job_internal)
+# polls the supervisor actor every JOB_MONITOR_LOOP_PERIOD_S (1 s). After a job ends, the actor
+# exits; the monitor then reads the status and, finding none, writes FAILED ("Job supervisor actor
+# died") through JobInfoStorageClient.put_status (common.py), which creates a fresh record,
+# "Entrypoint not found.", without metadata, when the old one is gone. A job deleted in that
+# window comes back as a stranger. So a finished job is deleted only once it has been over for a
+# while; under load the monitor's next pass can lag by seconds.
+DELETE_AFTER_END_SECONDS = 15.0
+
+
+def ready_to_delete(info: RayJobInfo, now_ms: float) -> bool:
+    """Whether a finished Ray job's record can be deleted without Ray resurrecting it."""
+    if info.status not in TERMINAL_JOBS:
+        return False  # Ray refuses (JobManager.delete_job: "non-terminal state")
+    if info.end_time is None:
+        return True
+    return now_ms - info.end_time >= DELETE_AFTER_END_SECONDS * 1000
+
+
 @dataclass(frozen=True)
 class Cluster:
     """The local Ray cluster as a RayJob status names it."""
