@@ -231,6 +231,17 @@ def test_missing_dataset_file_fails_with_a_reason(tiny_gpt2, support_chat, tmp_p
     assert run.result["reason"] == "DatasetNotFound" and "no.jsonl" in run.result["error"]
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a GPU-less host")
+def test_gpus_the_torch_cannot_see_fail_the_job_instead_of_training_on_the_cpu(
+    tiny_gpt2, support_chat, tmp_path, run_inprocess
+):
+    config = _config(tiny_gpt2, support_chat, tmp_path, gpusPerWorker=1)
+    run = run_inprocess("finetune", config)
+    assert run.returncode == 1
+    assert run.result["reason"] == "GPUUnavailable", run.result
+    assert "gpusPerWorker" in run.result["error"] and "CUDA workers image" in run.result["error"]
+
+
 def test_dataset_from_the_hub_by_uri(hub, tiny_gpt2, support_chat, tmp_path, run_inprocess):
     uri = "hf://datasets/drover-local/support-chat@main/train-prompt-completion.jsonl"
     config = _config(

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from drover_workers.common.credentials import Credentials, read_token
+from drover_workers.common.device import torch_device
 from drover_workers.common.report import Reporter
 from drover_workers.common.runner import WorkerError, run_worker
 from drover_workers.common.sources import materialize
@@ -75,9 +76,11 @@ def finetune(config: FinetuneConfig, reporter: Reporter) -> dict[str, Any]:
         from drover_workers.finetune.distributed import run_ray_train
 
         stats: TrainStats = run_ray_train(config, train_path, reporter)
+        # Evaluation runs in the driver, which reserved no GPU (Ray Train's workers hold them).
         model = load_trained(config)
     else:
-        model = load_trainable(config)
+        device = torch_device(config.gpus_per_worker)
+        model = load_trainable(config, device)
         stats = train_loop(
             model, model, train, hp, out / "checkpoints", reporter, tokenizer.pad_token_id
         )

@@ -76,6 +76,9 @@ class FinetuneConfig(WorkerModel):
     output_dir: str = Field(description="checkpoints/, model/, progress.json, result.json")
     merge: bool = Field(False, description="lora: save merged weights instead of the adapter")
     workers: int = Field(1, ge=1, le=512)
+    gpus_per_worker: int = Field(
+        0, ge=0, le=64, description="GPUs each training process trains on; 0: the CPU"
+    )
     distributed: Literal["auto", "ray", "none"] = Field(
         "auto", description="auto: Ray Train's TorchTrainer when workers > 1"
     )

@@ -34,7 +34,9 @@ def _train_per_worker(loop_config: dict[str, Any]) -> None:
     examples = build_examples(
         tokenizer, rows, config.dataset.format, config.hyperparameters.max_seq_length
     )
-    unwrapped = load_trainable(config)
+    # Ray Train hands each worker its own device (ray.train.torch.get_device: cuda:<its GPU>).
+    device = ray.train.torch.get_device() if config.gpus_per_worker else "cpu"
+    unwrapped = load_trainable(config, str(device))
     model = (
         ray.train.torch.prepare_model(unwrapped, move_to_device=False) if world > 1 else unwrapped
     )
@@ -104,7 +106,7 @@ def run_ray_train(config: FinetuneConfig, train_path: Path, reporter: Reporter) 
             "config": config.model_dump(by_alias=True, mode="json"),
             "trainPath": str(train_path),
         },
-        scaling_config=ScalingConfig(num_workers=config.workers, use_gpu=False),
+        scaling_config=ScalingConfig(**scaling_kwargs(config)),
         run_config=RunConfig(
             name="drover-finetune", storage_path=str(Path(config.output_dir).resolve() / "ray")
         ),
@@ -113,6 +115,14 @@ def run_ray_train(config: FinetuneConfig, train_path: Path, reporter: Reporter) 
     with _ProgressRelay(reporter, Path(config.output_dir) / "progress.json"):
         trainer.fit()
     return TrainStats(**json.loads(stats_path(config).read_text()))
+
+
+def scaling_kwargs(config: FinetuneConfig) -> dict[str, Any]:
+    """Ray Train's ScalingConfig: one training process per worker pod, with the pod's GPUs."""
+    kwargs: dict[str, Any] = {"num_workers": config.workers, "use_gpu": config.gpus_per_worker > 0}
+    if config.gpus_per_worker:
+        kwargs["resources_per_worker"] = {"GPU": config.gpus_per_worker}
+    return kwargs
 
 
 def stats_path(config: FinetuneConfig) -> Path:

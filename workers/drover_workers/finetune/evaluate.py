@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from drover_workers.common.device import model_device, to_device
 from drover_workers.finetune.config import Evaluation, Thresholds
 from drover_workers.finetune.data import Example, collate
 
@@ -15,9 +16,10 @@ def eval_loss(model: Any, examples: list[Example], pad_id: int, batch_size: int)
     import torch
 
     total, count = 0.0, 0
+    device = model_device(model)
     with torch.inference_mode():
         for start in range(0, len(examples), batch_size):
-            batch = collate(examples[start : start + batch_size], pad_id)
+            batch = to_device(collate(examples[start : start + batch_size], pad_id), device)
             logits = model(
                 input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
             ).logits
@@ -37,9 +39,10 @@ def generate_answers(
     import torch
 
     answers = []
+    device = model_device(model)
     with torch.inference_mode():
         for prompt in prompts:
-            enc = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+            enc = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(device)
             out = model.generate(
                 **enc,
                 max_new_tokens=max_new_tokens,

@@ -33,11 +33,11 @@ def load_base(config: FinetuneConfig) -> Any:
     return model
 
 
-def load_trainable(config: FinetuneConfig) -> Any:
+def load_trainable(config: FinetuneConfig, device: str = "cpu") -> Any:
     import torch
 
     torch.manual_seed(config.hyperparameters.seed)
-    model = load_base(config)
+    model = load_base(config).to(device)
     if config.method == "lora":
         from peft import LoraConfig, get_peft_model
 
@@ -92,7 +92,7 @@ def write_output_manifest(config: FinetuneConfig, extra: dict[str, Any]) -> dict
     )
 
 
-def load_trained(config: FinetuneConfig) -> Any:
+def load_trained(config: FinetuneConfig, device: str = "cpu") -> Any:
     """The saved output as a model ready to generate (base + adapter for an adapter output)."""
     import torch
     from transformers import AutoModelForCausalLM
@@ -101,5 +101,5 @@ def load_trained(config: FinetuneConfig) -> Any:
     if is_adapter_output(config):
         from peft import PeftModel
 
-        return PeftModel.from_pretrained(load_base(config), str(path))
-    return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        return PeftModel.from_pretrained(load_base(config).to(device), str(path))
+    return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to(device)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from drover_workers.common.device import model_device, to_device
 from drover_workers.common.report import Reporter
 from drover_workers.common.runner import WorkerError
 from drover_workers.finetune.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -92,6 +93,7 @@ def train_loop(
         reporter.progress(force=True, phase="resumed", step=stats.steps, totalSteps=total)
     fail_at = int(os.environ.get(FAIL_AT_STEP_ENV, "0") or 0)
     ga = hp.gradient_accumulation_steps
+    device = model_device(unwrapped)
     model.train()
     started, tokens = time.monotonic(), 0
     while stats.steps < total:
@@ -100,7 +102,7 @@ def train_loop(
             break
         step_loss = 0.0
         for indices in micro:
-            batch = collate([examples[i] for i in indices], pad_id)
+            batch = to_device(collate([examples[i] for i in indices], pad_id), device)
             loss = model(**batch).loss
             (loss / len(micro)).backward()
             step_loss += float(loss.detach()) / len(micro)
