@@ -36,6 +36,7 @@ def make_rayjob(name: str, config: dict[str, Any], **kwargs: Any) -> dict[str, A
         "tokenFile": secret_path("creds", "token"),
         **config,
     }
+    kwargs.setdefault("entrypoint_num_cpus", 1)
     return build_rayjob(
         name=name,
         module="drover_test_job",
@@ -89,6 +90,7 @@ def jobs() -> dict[str, dict[str, Any]]:
         "slow": make_rayjob("slow", {"mode": "sleep"}, active_deadline_seconds=4),
         "later": later,
         "broken": broken,
+        "gpu-nowhere": make_rayjob("gpu-nowhere", {"mode": "write"}, entrypoint_num_gpus=1),
     }
 
 
@@ -152,6 +154,22 @@ def test_deleting_a_running_rayjob_stops_its_ray_job(custom, ns, rayexec: RayExe
     wait_for(
         lambda: ray_job_status(rayexec, st["jobId"]) == "GONE", 60, "the Ray job to go", rayexec
     )
+
+
+def test_a_driver_no_node_of_its_cluster_can_hold_fails_as_ray_fails_it(custom, ns, rayexec):
+    # Ray 2.60 job_manager.py JobManager._monitor_job_internal fails a job whose supervisor
+    # cannot be placed once RAY_JOB_START_TIMEOUT_SECONDS passes; the entrypoint resources come
+    # from KubeRay v1.7.0 common/job.go BuildJobSubmitCommand. This cluster has no GPU.
+    st = status_when(custom, ns, "gpu-nowhere", rayexec, "Failed", "Complete")
+
+    assert (st["jobDeploymentStatus"], st["jobStatus"], st["reason"]) == (
+        "Failed",
+        "FAILED",
+        "AppFailed",
+    )
+    assert "entrypoint's specified resources" in st["message"]
+    assert "entrypointNumGpus=1" in st["message"]
+    assert ray_job_status(rayexec, st["jobId"]) == "GONE", "nothing was submitted to Ray"
 
 
 def test_active_deadline_fails_the_rayjob_and_stops_the_ray_job(custom, ns, rayexec):

@@ -65,11 +65,11 @@ class RayApis:
         entrypoint: str,
         runtime_env: dict[str, Any],
         metadata: dict[str, str],
-        num_cpus: float | None,
+        num_gpus: float | None,
     ) -> None:
         kwargs: dict[str, Any] = {}
-        if num_cpus:
-            kwargs["entrypoint_num_cpus"] = num_cpus
+        if num_gpus:
+            kwargs["entrypoint_num_gpus"] = num_gpus
         self._jobs().submit_job(
             entrypoint=entrypoint,
             submission_id=job_id,
