@@ -247,8 +247,12 @@ class StorageSpec(ApiModel):
     )
     access_mode: AccessMode = Field(
         default=AccessMode.READ_WRITE_ONCE,
-        description="Access mode of the claim Drover creates; ReadWriteMany lets replicas on "
-        "several nodes share one copy.",
+        description="Access mode of the claim Drover creates. ReadWriteOnce binds on every "
+        "storage class but attaches to one node at a time: Drover refuses it where Ray pods "
+        "that may run on different nodes would mount the claim (serving on several workers, a "
+        "fine-tune with several workers) rather than leave them in ContainerCreating with a "
+        "Multi-Attach error. ReadWriteMany lets pods on several nodes share one copy; it needs "
+        "a storage class that offers it (NFS, CephFS, EFS, Filestore, Azure Files).",
     )
     existing_claim: DnsLabel | None = Field(
         default=None,

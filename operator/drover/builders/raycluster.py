@@ -1,8 +1,10 @@
 """Builders layer: the Ray cluster spec shared by RayJobs and RayServices.
 
 A head group that schedules no work, and one worker group placed on an accelerator class (node
-selector, tolerations, the class's resource name), with model-cache claims mounted. The result is
-the `rayClusterSpec` of a RayJob or the `rayClusterConfig` of a RayService (KubeRay v1.7.0).
+selector, tolerations, the class's resource name), with claims mounted only on the pods that use
+them. Every pod Drover defines meets the Pod Security Standard "restricted" (see
+`pod_security_context`). The result is the `rayClusterSpec` of a RayJob or the `rayClusterConfig`
+of a RayService (KubeRay v1.7.0); `restricted_submitter_template` is the RayJob's submitter pod.
 """
 
 from __future__ import annotations
@@ -11,7 +13,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from drover.api.common import AccessMode
+from drover.builders.errors import SpecError
 from drover.builders.meta import model_mount_path
+
+# The Ray images (rayproject/ray and Drover's workers image built on it) run as user `ray`,
+# uid 1000, primary group `users`, gid 100. KubeRay sets no securityContext (common/pod.go).
+RAY_UID = 1000
+RAY_GID = 100
 
 
 @dataclass(frozen=True)
@@ -27,13 +36,39 @@ class Placement:
     memory: str = "8Gi"
 
 
+# Access modes a volume plugin attaches to one node only: a second pod on another node waits in
+# ContainerCreating (Kubernetes' attach/detach controller: reconciler.go reportMultiAttachError,
+# util.IsMultiAttachAllowed). ReadWriteOncePod is stricter still: one pod, even on one node.
+SINGLE_NODE_MODES = (AccessMode.READ_WRITE_ONCE, AccessMode.READ_WRITE_ONCE_POD)
+
+
 @dataclass(frozen=True)
 class Mount:
-    """A PersistentVolumeClaim mounted at `/models/<claim>` (or `path`)."""
+    """A PersistentVolumeClaim mounted at `/models/<claim>` (or `path`) on the pods that use it.
+
+    The caller says where the claim is read or written: `on_head` for code that runs on the head
+    pod (a RayJob's driver when the job sets no entrypoint resources; the head has `num-cpus: 0`,
+    so no task or actor runs there), `on_workers` for drivers placed by entrypoint resources, Ray
+    Train workers and Serve replicas. Both default to True, which is right for a driver whose
+    placement the caller does not control; a claim mounted on fewer pods attaches to fewer nodes.
+
+    `access_mode` is the claim's mode when Drover knows it (a claim it creates) and
+    `access_mode_field` the spec field that sets it (`spec.cache.accessMode`): with them the
+    builder refuses a single-node mode on pods that may land on several nodes (see
+    `check_claim_attachments`). None means unknown (an existing claim): nothing is checked.
+    """
 
     claim: str
     read_only: bool = True
     path: str = ""
+    on_head: bool = True
+    on_workers: bool = True
+    access_mode: AccessMode | None = None
+    access_mode_field: str = ""
+
+    def __post_init__(self) -> None:
+        if not (self.on_head or self.on_workers):
+            raise ValueError(f"Mount {self.claim!r} is on neither the head nor the workers")
 
     @property
     def mount_path(self) -> str:
@@ -48,20 +83,118 @@ def secret_path(secret: str, key: str) -> str:
     return f"{SECRET_MOUNT_ROOT}/{secret}/{key}"
 
 
+def pod_security_context() -> dict[str, Any]:
+    """The pod-level securityContext of every Ray pod: "restricted", as the Ray images' user.
+
+    `fsGroup` makes a fresh volume writable by gid 100 (a new claim's root is owned by root);
+    `OnRootMismatch` skips the recursive chown when the root already matches, which on a model
+    cache of many GiB is the difference between seconds and minutes of pod start.
+    """
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RAY_UID,
+        "runAsGroup": RAY_GID,
+        "fsGroup": RAY_GID,
+        "fsGroupChangePolicy": "OnRootMismatch",
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def container_security_context() -> dict[str, Any]:
+    """The container-level securityContext of every container Drover defines ("restricted").
+
+    The root filesystem stays writable: Pod Security "restricted" does not require it read-only,
+    and Ray writes its session directory, logs and spilled objects under /tmp/ray, runtime_env
+    and compile caches under $HOME; emptyDirs over each would cost the node the same ephemeral
+    storage and break whenever Ray or vLLM adds a path.
+    """
+    return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
+def restricted_submitter_template(image: str) -> dict[str, Any]:
+    """A RayJob `submitterPodTemplate`: KubeRay's default submitter, made "restricted".
+
+    KubeRay's default (common/job.go GetDefaultSubmitterTemplate, v1.7.0) is one container
+    `ray-job-submitter` on the head's image, 500m/200Mi requested, 1 CPU/1Gi limit, restart
+    policy Never, and no securityContext. With a template given, KubeRay takes its first
+    container as the submitter and fills in the `ray job submit` command when it has none, so
+    no command is set here.
+    """
+    return {
+        "spec": {
+            "restartPolicy": "Never",
+            "securityContext": pod_security_context(),
+            "containers": [
+                {
+                    "name": "ray-job-submitter",
+                    "image": image,
+                    "resources": {
+                        "requests": {"cpu": "500m", "memory": "200Mi"},
+                        "limits": {"cpu": "1", "memory": "1Gi"},
+                    },
+                    "securityContext": container_security_context(),
+                }
+            ],
+        }
+    }
+
+
+def check_claim_attachments(mounts: Sequence[Mount], *, max_workers: int) -> None:
+    """Refuse a claim whose access mode attaches to one node, mounted by pods on several.
+
+    KubeRay makes the head and every worker a separate pod, and nothing keeps them on one
+    node: a ReadWriteOnce claim mounted by two of them leaves the second in ContainerCreating
+    ("Multi-Attach error ... Volume is already used by pod(s) ...") on block storage. The
+    builder cannot know the cluster's nodes, so it assumes the worst a scheduler can do.
+    Raises SpecError (reason ClaimAccessMode) naming the field that sets the mode.
+    """
+    for mount in {m.claim: m for m in mounts}.values():
+        if mount.access_mode not in SINGLE_NODE_MODES:
+            continue
+        head = 1 if mount.on_head else 0
+        workers = max_workers if mount.on_workers else 0
+        if head + workers <= 1:
+            continue
+        pods = " and ".join(
+            part
+            for part in (
+                "the head" if head else "",
+                f"up to {workers} worker{'s' if workers > 1 else ''}" if workers else "",
+            )
+            if part
+        )
+        fix = (
+            f"set {mount.access_mode_field or 'the access mode'}: ReadWriteMany with a storage "
+            "class that offers it (NFS, CephFS, EFS, Filestore, Azure Files), or name an "
+            "existing ReadWriteMany claim"
+        )
+        if workers > 1:
+            fix += ", or run a single worker"
+        raise SpecError(
+            "ClaimAccessMode",
+            mount.access_mode_field or "accessMode",
+            f"claim {mount.claim!r} is {mount.access_mode.value}, which attaches to one node, "
+            f"but {pods} mount it and may be scheduled on different nodes, where every pod "
+            f"after the first would wait in ContainerCreating with a Multi-Attach error; {fix}",
+        )
+
+
 def _volumes(
-    mounts: Sequence[Mount], secrets: Sequence[str]
+    mounts: Sequence[Mount], secrets: Sequence[str], *, head: bool
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    unique = {m.claim: m for m in mounts}
+    """Volumes and mounts of the head (`head`) or of a worker: claims where used, all secrets."""
+    # Numbered over every claim, so a claim has the same volume name on the head and workers.
+    unique = list({m.claim: m for m in mounts}.values())
+    here = [(i, m) for i, m in enumerate(unique) if (m.on_head if head else m.on_workers)]
     volumes: list[dict[str, Any]] = [
         {
             "name": f"cache-{i}",
             "persistentVolumeClaim": {"claimName": m.claim, "readOnly": m.read_only},
         }
-        for i, m in enumerate(unique.values())
+        for i, m in here
     ]
     volume_mounts: list[dict[str, Any]] = [
-        {"name": f"cache-{i}", "mountPath": m.mount_path, "readOnly": m.read_only}
-        for i, m in enumerate(unique.values())
+        {"name": f"cache-{i}", "mountPath": m.mount_path, "readOnly": m.read_only} for i, m in here
     ]
     for i, secret in enumerate(sorted(set(secrets))):
         volumes.append({"name": f"secret-{i}", "secret": {"secretName": secret}})
@@ -87,6 +220,7 @@ def _container(
         "resources": {"requests": dict(requests), "limits": dict(limits)},
         "volumeMounts": mounts,
         "env": [{"name": k, "value": v} for k, v in sorted(env.items())],
+        "securityContext": container_security_context(),
     }
     if ports:
         container["ports"] = [{"name": n, "containerPort": p} for n, p in ports]
@@ -105,8 +239,14 @@ def build_ray_cluster_spec(
     autoscaling: bool = False,
     serve: bool = False,
 ) -> dict[str, Any]:
-    """The cluster spec: head (no work scheduled on it) plus one worker group on `placement`."""
-    volumes, volume_mounts = _volumes(mounts, secrets)
+    """The cluster spec: head (no work scheduled on it) plus one worker group on `placement`.
+
+    Raises SpecError when a claim's access mode cannot serve the pods that mount it (see
+    `check_claim_attachments`)."""
+    max_replicas = max(max_workers or workers, workers)
+    check_claim_attachments(mounts, max_workers=max_replicas)
+    head_volumes, head_mounts = _volumes(mounts, secrets, head=True)
+    worker_volumes, worker_mounts = _volumes(mounts, secrets, head=False)
     head_ports = [("gcs-server", 6379), ("dashboard", 8265), ("client", 10001)]
     if serve:
         head_ports.append(("serve", 8000))
@@ -114,18 +254,19 @@ def build_ray_cluster_spec(
         "rayStartParams": {"dashboard-host": "0.0.0.0", "num-cpus": "0"},
         "template": {
             "spec": {
+                "securityContext": pod_security_context(),
                 "containers": [
                     _container(
                         "ray-head",
                         image,
                         requests={"cpu": "1", "memory": "2Gi"},
                         limits={"cpu": "2", "memory": "4Gi"},
-                        mounts=volume_mounts,
+                        mounts=head_mounts,
                         env=env,
                         ports=head_ports,
                     )
                 ],
-                "volumes": volumes,
+                "volumes": head_volumes,
             }
         },
     }
@@ -133,17 +274,18 @@ def build_ray_cluster_spec(
     if placement.resource_name and placement.count:
         limits[placement.resource_name] = str(placement.count)
     worker_spec: dict[str, Any] = {
+        "securityContext": pod_security_context(),
         "containers": [
             _container(
                 "ray-worker",
                 image,
                 requests=dict(limits),
                 limits=limits,
-                mounts=volume_mounts,
+                mounts=worker_mounts,
                 env=env,
             )
         ],
-        "volumes": volumes,
+        "volumes": worker_volumes,
     }
     if placement.node_selector:
         worker_spec["nodeSelector"] = dict(placement.node_selector)
@@ -153,7 +295,7 @@ def build_ray_cluster_spec(
         "groupName": placement.class_name,
         "replicas": workers,
         "minReplicas": 0 if autoscaling else workers,
-        "maxReplicas": max(max_workers or workers, workers),
+        "maxReplicas": max_replicas,
         "rayStartParams": {},
         "template": {"spec": worker_spec},
     }
