@@ -26,6 +26,7 @@ from drover.local.rayexec.volumes import (
     build_container_env,
     build_volume_map,
     ensure_volume_dirs,
+    multi_attach_errors,
     rewrite_env,
 )
 from drover.local.rayexec.watch import GROUP, VERSION, Cache, watch_forever
@@ -167,6 +168,10 @@ class Executor:
         missing = ensure_volume_dirs(volumes, lambda name: self._secret_data(ns, name))
         if missing:
             return {**st, "message": f"waiting for Secret(s) {', '.join(missing)} in {ns}"}
+        cluster_spec = spec.get("rayClusterSpec") or {}
+        blocked = multi_attach_errors(cluster_spec, meta["name"], lambda c: self._claim(ns, c))
+        if blocked:  # Kubernetes leaves the pod in ContainerCreating; KubeRay waits for it
+            return {**st, "message": f"waiting for volumes: {blocked[0]}"}
         runtime_env = yaml.safe_load(spec.get("runtimeEnvYAML") or "{}") or {}
         runtime_env["env_vars"] = self._env(
             volumes, spec.get("rayClusterSpec") or {}, runtime_env.get("env_vars") or {}
@@ -210,6 +215,15 @@ class Executor:
             raise
         return dict(secret.data or {})
 
+    def _claim(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            pvc = self.core.read_namespaced_persistent_volume_claim(name, namespace)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return dict(self.core.api_client.sanitize_for_serialization(pvc))
+
     def _write_status(self, plural: str, obj: dict[str, Any], patch: dict[str, Any]) -> dict:
         meta = obj["metadata"]
         try:
@@ -237,6 +251,12 @@ class Executor:
             apps = servestate.build_serve_apps(obj, volumes, env)
             if missing and not apps.error:
                 apps = servestate.ServeApps(waiting=f"waiting for Secret(s) {', '.join(missing)}")
+            elif not apps.error and (
+                blocked := multi_attach_errors(
+                    cluster_spec, meta["name"], lambda c, ns=ns: self._claim(ns, c)
+                )
+            ):
+                apps = servestate.ServeApps(waiting=f"waiting for volumes: {blocked[0]}")
             per_service[f"{ns}/{meta['name']}"] = apps
         desired = servestate.build_deploy_config(per_service, self.settings.serve_port)
         current = self.ray.serve_get().get("applications") or {}

@@ -3,6 +3,10 @@
 A PersistentVolumeClaim becomes `<data>/pvc/<namespace>/<claim>` and a Secret becomes files under
 `<data>/secrets/<namespace>/<secret>/`; every string that starts with a mount path (in the worker
 config, Serve args and env values) is rewritten to the mapped directory. `build_*` are pure.
+
+A claim whose access modes attach it to one node, used by several pods, is refused the way
+Kubernetes refuses it (`multi_attach_errors`): locally the head and each worker replica count as
+separate nodes, the worst a scheduler can produce.
 """
 
 from __future__ import annotations
@@ -146,3 +150,79 @@ def ensure_volume_dirs(volume_map: VolumeMap, read_secret: Callable[[str], Any])
             target.write_bytes(base64.b64decode(data[key] or ""))
             os.chmod(target, 0o600)
     return missing
+
+
+# Access modes whose volumes may be attached to several nodes at once (Kubernetes
+# pkg/volume/util/util.go IsMultiAttachAllowed: ReadWriteMany or ReadOnlyMany among the PV's
+# modes; no modes at all: unknown, allowed).
+MULTI_ATTACH_MODES = frozenset({"ReadWriteMany", "ReadOnlyMany"})
+
+
+def pod_claims(cluster_spec: Mapping[str, Any], name: str) -> list[tuple[str, list[str]]]:
+    """The pods KubeRay would create for a cluster named `name`, each with its claim names.
+
+    The head, then `replicas` (times `numOfHosts`) pods per worker group, named the way KubeRay
+    names them without the random suffix. A pod uses a claim when its `volumes` name it: the
+    attach/detach controller attaches every volume of a pod's spec, mounted by a container or not.
+    """
+    head = cluster_spec.get("headGroupSpec") or {}
+    groups: list[tuple[list[str], Mapping[str, Any]]] = [
+        ([f"{name}-head"], (head.get("template") or {}).get("spec") or {})
+    ]
+    for group in cluster_spec.get("workerGroupSpecs") or ():
+        group = group or {}
+        replicas = group.get("replicas")
+        if replicas is None:
+            replicas = group.get("minReplicas") or 0
+        count = int(replicas) * int(group.get("numOfHosts") or 1)
+        prefix = f"{name}-{group.get('groupName', 'workers')}-worker"
+        spec = (group.get("template") or {}).get("spec") or {}
+        groups.append(([f"{prefix}-{i}" for i in range(count)], spec))
+    pods: list[tuple[str, list[str]]] = []
+    for names, spec in groups:
+        claims = [
+            str(v["persistentVolumeClaim"].get("claimName") or "")
+            for v in spec.get("volumes") or ()
+            if isinstance(v, Mapping) and isinstance(v.get("persistentVolumeClaim"), Mapping)
+        ]
+        pods += [(pod, [c for c in claims if c]) for pod in names]
+    return pods
+
+
+def multi_attach_errors(
+    cluster_spec: Mapping[str, Any],
+    name: str,
+    read_claim: Callable[[str], Mapping[str, Any] | None],
+) -> list[str]:
+    """What Kubernetes reports for each pod left in ContainerCreating by a single-node claim.
+
+    `read_claim(name)` returns the PersistentVolumeClaim as a dict (None when it is absent: not
+    checked here); the bound volume's modes (`status.accessModes`) win over the requested ones.
+    The first pod of the cluster to use a claim gets it attached to its node; every other pod
+    (on another node, in the worst case) gets the event of Kubernetes' attach/detach controller
+    (pkg/controller/volume/attachdetach/reconciler/reconciler.go, reportMultiAttachError, with
+    operationexecutor's generateVolumeMsg):
+    `Multi-Attach error for volume "<volume>" Volume is already used by pod(s) <first pod>`.
+    """
+    users: dict[str, list[str]] = {}
+    for pod, claims in pod_claims(cluster_spec, name):
+        for claim in dict.fromkeys(claims):
+            users.setdefault(claim, []).append(pod)
+    errors: list[str] = []
+    for claim, pods in users.items():
+        if len(pods) < 2:
+            continue
+        pvc = read_claim(claim)
+        if pvc is None:
+            continue
+        spec, status = pvc.get("spec") or {}, pvc.get("status") or {}
+        modes = set(status.get("accessModes") or spec.get("accessModes") or ())
+        if not modes or modes & MULTI_ATTACH_MODES:
+            continue
+        volume = str(spec.get("volumeName") or claim)  # the PV's name once bound
+        for pod in pods[1:]:
+            errors.append(
+                f"pod {pod} is ContainerCreating: Multi-Attach error for volume "
+                f'"{volume}" Volume is already used by pod(s) {pods[0]}'
+            )
+    return errors
