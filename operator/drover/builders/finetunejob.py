@@ -13,6 +13,7 @@ from typing import Any
 from drover.api.finetunejob import FineTuneJob
 from drover.api.foundationmodel import FoundationModel
 from drover.builders.meta import MANAGED_BY, Manifest, kind_label, model_mount_path
+from drover.builders.names import kuberay_name
 from drover.builders.raycluster import Mount, Placement, build_ray_cluster_spec, secret_path
 from drover.builders.rayjob import build_rayjob
 
@@ -20,7 +21,7 @@ FINETUNE_MODULE = "drover_workers.finetune"
 
 
 def training_job_name(job: FineTuneJob) -> str:
-    return f"{job.name[:40]}-train"
+    return kuberay_name(job.name, "train")
 
 
 def output_model_name(job: FineTuneJob) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 from drover.api.foundationmodel import FoundationModel
 from drover.builders.meta import MODEL_MOUNT_ROOT, Manifest, build_claim, model_mount_path
+from drover.builders.names import kuberay_name
 from drover.builders.raycluster import Mount, Placement, build_ray_cluster_spec, secret_path
 from drover.builders.rayjob import build_rayjob
 
@@ -28,7 +29,7 @@ def source_key(fm: FoundationModel) -> str:
 
 
 def fetch_job_name(fm: FoundationModel) -> str:
-    return f"{fm.name[:36]}-fetch-{source_key(fm)}"
+    return kuberay_name(fm.name, "fetch", source_key(fm))
 
 
 def build_cache_pvc(fm: FoundationModel) -> Manifest | None:

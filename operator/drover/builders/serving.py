@@ -27,6 +27,7 @@ from drover.api.inferenceservice import Dtype, InferenceService, RuntimeSpec
 from drover.api.versions import MODEL_DEPLOYMENT, ROUTER_DEPLOYMENT, version_app, version_id
 from drover.builders.engine import engine_deployment_options
 from drover.builders.meta import Manifest, model_mount_path
+from drover.builders.names import kuberay_name
 from drover.builders.raycluster import Mount, Placement, build_ray_cluster_spec, secret_path
 
 ROUTER_IMPORT_PATH = "drover_workers.serve.app:build_router"
@@ -128,7 +129,7 @@ class IndexPlan:
 
 
 def rayservice_name(svc: InferenceService) -> str:
-    return svc.name[:45]
+    return kuberay_name(svc.name)
 
 
 def _service_ref(svc: InferenceService) -> dict[str, str]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from drover.api.vectorindex import VectorIndex
 from drover.builders.meta import Manifest, build_claim, model_mount_path
+from drover.builders.names import kuberay_name
 from drover.builders.raycluster import Mount, Placement, build_ray_cluster_spec, secret_path
 from drover.builders.rayjob import build_rayjob
 
@@ -35,8 +36,9 @@ def build_key(vi: VectorIndex, embedder_digest: str) -> str:
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
-def build_job_name(vi: VectorIndex, version: int) -> str:
-    return f"{vi.name[:40]}-build-v{version}"
+def build_job_name(vi: VectorIndex, version: int, key: str = "") -> str:
+    """`<index>-build-v<N>[-<key6>]`: the build key in the name makes a new key a new job."""
+    return kuberay_name(vi.name, "build", f"v{version}", *([key[:6]] if key else []))
 
 
 def build_index_pvc(vi: VectorIndex) -> Manifest | None:

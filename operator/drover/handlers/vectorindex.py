@@ -52,7 +52,7 @@ def reconcile(
         if pvc is not None:
             children.ensure_child(stamp(pvc, body))
         version = next_version(recorded)
-        job_name = f"{build_job_name(vi, version)}-{key[:6]}"
+        job_name = build_job_name(vi, version, key)
         manifest = build_index_rayjob(vi, embedder_status, version, image=config.images.workers)
         manifest["metadata"]["name"] = job_name
         if children.ensure_child(stamp(manifest, body)) is children.Outcome.CREATED:

@@ -21,6 +21,7 @@ from kubernetes import client
 from drover.local.rayexec import jobstate, servestate
 from drover.local.rayexec.jobstate import Action, Cluster, RayJobInfo
 from drover.local.rayexec.rayapi import OWNER_KEY, UID_KEY, RayApis, RayUnavailable
+from drover.local.rayexec.validation import validate_rayservice_metadata
 from drover.local.rayexec.volumes import (
     VolumeMap,
     build_container_env,
@@ -244,6 +245,10 @@ class Executor:
         for obj in services:
             meta, spec = obj["metadata"], obj.get("spec") or {}
             ns = meta.get("namespace", "default")
+            bad_name = validate_rayservice_metadata(meta)  # KubeRay deploys nothing for it
+            if bad_name:
+                per_service[f"{ns}/{meta['name']}"] = servestate.ServeApps(error=bad_name)
+                continue
             cluster_spec = spec.get("rayClusterConfig") or {}
             volumes = build_volume_map(cluster_spec, ns, self.settings.data_dir)
             missing = ensure_volume_dirs(volumes, lambda name, ns=ns: self._secret_data(ns, name))

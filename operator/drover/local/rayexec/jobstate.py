@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from drover.local.rayexec.validation import validate_rayjob_metadata
+
 TERMINAL_DEPLOYMENTS = ("Complete", "Failed", "ValidationFailed")
 TERMINAL_JOBS = ("SUCCEEDED", "FAILED", "STOPPED")
 
@@ -169,6 +171,15 @@ def next_rayjob(
     st["observedGeneration"] = int(rayjob["metadata"].get("generation") or 1)
     st.setdefault("succeeded", 0)
     st.setdefault("failed", 0)
+    # rayjob_controller.go (v1.7.0), Reconcile → validateRayJob, before the state machine on
+    # every pass: an invalid name (utils/validation.go, ValidateRayJobMetadata) makes the RayJob
+    # ValidationFailed, reason ValidationFailed, the error as message; no cluster, no Ray job.
+    bad_name = validate_rayjob_metadata(rayjob["metadata"])
+    if bad_name:
+        st.update(
+            jobDeploymentStatus="ValidationFailed", reason="ValidationFailed", message=bad_name
+        )
+        return st, Action.NONE
     deployment = st.get("jobDeploymentStatus") or ""
     if deployment in TERMINAL_DEPLOYMENTS:
         return st, Action.NONE
