@@ -213,6 +213,21 @@ def start_rayexec(
     return _record(proc, log)
 
 
+# The Ray executor deploys application `<app>` of RayService `<rs>` in namespace `<ns>` as
+# `<ns>--<rs>--<app>` (rayexec.servestate). Serve's own series (ray_serve_*) carry that name and
+# no namespace; on a cluster the app keeps its name and the PodMonitor adds the pod's namespace.
+# These rules give the local series the cluster's shape, so the operator's queries read both.
+SERVE_APP_RELABEL = [
+    {
+        "source_labels": ["application"],
+        "regex": "(.+?)--(.+?)--(.+)",
+        "target_label": target,
+        "replacement": replacement,
+    }
+    for target, replacement in (("namespace", "$1"), ("application", "$3"))
+]
+
+
 def start_prometheus(data_dir: Path, logs: Path, ray: Mapping[str, Any]) -> dict[str, Any] | None:
     """Prometheus scraping Ray's metrics every 2 s, or None when the binary is absent."""
     binary = shutil.which("prometheus")
@@ -225,7 +240,13 @@ def start_prometheus(data_dir: Path, logs: Path, ray: Mapping[str, Any]) -> dict
         yaml.safe_dump(
             {
                 "global": {"scrape_interval": "2s", "evaluation_interval": "2s"},
-                "scrape_configs": [{"job_name": "ray", "static_configs": [{"targets": [target]}]}],
+                "scrape_configs": [
+                    {
+                        "job_name": "ray",
+                        "static_configs": [{"targets": [target]}],
+                        "metric_relabel_configs": SERVE_APP_RELABEL,
+                    }
+                ],
             }
         )
     )
