@@ -1,8 +1,9 @@
 """Builders layer: a KubeRay RayJob that runs one Drover worker entrypoint.
 
 The worker's configuration travels as JSON in `DROVER_WORKER_CONFIG` through the job's runtime
-environment, so the worker needs no Kubernetes API access; the cluster is torn down when the job
-finishes (`shutdownAfterJobFinishes`) and the RayJob itself lingers for an hour for inspection.
+environment, so the worker needs no Kubernetes API access. KubeRay deletes the job's Ray cluster
+`CLUSTER_TTL_SECONDS` after the job ends (`shutdownAfterJobFinishes`), releasing its GPUs and
+claims; the RayJob itself stays, with its status, until its owner goes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ from drover.builders.meta import Manifest
 
 RAYJOB_API_VERSION = "ray.io/v1"
 WORKER_CONFIG_ENV = "DROVER_WORKER_CONFIG"
+# How long KubeRay keeps a finished job's cluster (rayjob_controller.go,
+# handleShutdownAfterJobFinishes: the RayCluster is deleted at status.endTime + this). Long
+# enough for the operator's poll (progress_poll_seconds, 10 s by default) to read the worker's
+# result from the job log several times over; short, because the cluster holds GPUs and claims.
+CLUSTER_TTL_SECONDS = 60
 
 
 def build_runtime_env(worker_config: Mapping[str, Any], env: Mapping[str, str] = {}) -> str:
@@ -41,7 +47,7 @@ def build_rayjob(
         "entrypoint": f"python -m {module}",
         "runtimeEnvYAML": build_runtime_env(worker_config, env),
         "shutdownAfterJobFinishes": True,
-        "ttlSecondsAfterFinished": 3600,
+        "ttlSecondsAfterFinished": CLUSTER_TTL_SECONDS,
         "backoffLimit": backoff_limit,
         "submissionMode": "K8sJobMode",
         "rayClusterSpec": dict(cluster_spec),

@@ -114,12 +114,17 @@ class Executor:
         self._sweep(ray_jobs)
 
     def _sweep(self, ray_jobs: dict[str, Any]) -> None:
-        """Stop Ray jobs no active RayJob wants; forget those whose RayJob is gone.
+        """Stop Ray jobs no active RayJob wants; forget those whose RayJob is gone, or whose
+        cluster KubeRay would have deleted (`jobstate.cluster_expired`: the job's TTL is over).
 
         KubeRay gets the same effect by deleting the RayJob's Ray cluster.
         """
         objects = self.jobs.snapshot()
         live = {str(o["metadata"].get("uid")) for o in objects}
+        wall = dt.datetime.now(dt.UTC)
+        expired = {
+            str(o["metadata"].get("uid")) for o in objects if jobstate.cluster_expired(o, wall)
+        }
         wanted = {
             str((o.get("status") or {}).get("jobId"))
             for o in objects
@@ -130,10 +135,12 @@ class Executor:
             if meta.get(OWNER_KEY) != self.settings.owner or job_id in wanted:
                 continue
             if info.status in jobstate.TERMINAL_JOBS:
-                if meta.get(UID_KEY) not in live and jobstate.ready_to_delete(
+                gone = meta.get(UID_KEY) not in live
+                if (gone or meta.get(UID_KEY) in expired) and jobstate.ready_to_delete(
                     info, time.time() * 1000
                 ):
-                    log.info("deleting Ray job %s: its RayJob is gone", job_id)
+                    why = "its RayJob is gone" if gone else "its cluster's TTL is over"
+                    log.info("deleting Ray job %s: %s", job_id, why)
                     self.ray.delete(job_id)
             elif now - self._stopped.get(job_id, 0.0) > STOP_RETRY_SECONDS:
                 log.info("stopping Ray job %s (%s): no active RayJob wants it", job_id, info.status)

@@ -55,6 +55,31 @@ def ready_to_delete(info: RayJobInfo, now_ms: float) -> bool:
     return now_ms - info.end_time >= DELETE_AFTER_END_SECONDS * 1000
 
 
+def cluster_expired(rayjob: Mapping[str, Any], now: dt.datetime) -> bool:
+    """Whether KubeRay has deleted this finished RayJob's Ray cluster by `now`.
+
+    rayjob_controller.go (v1.7.0), Reconcile → handleShutdownAfterJobFinishes: once the RayJob is
+    Complete or Failed with `shutdownAfterJobFinishes` and no `clusterSelector`, the RayCluster is
+    deleted at `status.endTime + ttlSecondsAfterFinished` (deleteClusterResources); the RayJob and
+    its status (rayClusterName, dashboardURL, jobId) stay as they were. Locally the cluster is
+    shared, so what goes is the Ray job's record and logs: the executor deletes it then.
+    (`deletionStrategy`, behind the RayJobDeletionPolicy feature gate, is not modelled.)
+    """
+    spec = rayjob.get("spec") or {}
+    st = rayjob.get("status") or {}
+    if st.get("jobDeploymentStatus") not in ("Complete", "Failed"):
+        return False
+    if not spec.get("shutdownAfterJobFinishes") or spec.get("clusterSelector"):
+        return False
+    if spec.get("deletionStrategy"):
+        return False
+    end = parse_time(st.get("endTime"))
+    if end is None:
+        return False
+    ttl = dt.timedelta(seconds=int(spec.get("ttlSecondsAfterFinished") or 0))
+    return now >= end + ttl
+
+
 @dataclass(frozen=True)
 class Cluster:
     """The local Ray cluster as a RayJob status names it."""
