@@ -104,7 +104,8 @@ def test_holds_without_data_then_scales_up_with_load_and_down_after_it(
     assert "no inFlightRequests data" in held["reason"]
     missing = condition(k8s_api, namespace, "MetricsUnavailable")
     assert missing is not None and missing["status"] == "True"
-    assert f"no inFlightRequests series for version {version_id(DIGEST_A)}" in missing["message"]
+    assert missing["reason"] == "NoSeries"
+    assert f"no series for inFlightRequests of version {version_id(DIGEST_A)}" in missing["message"]
 
     # 16 requests in flight for the next 20 s, then 2.
     series = Series()
@@ -161,8 +162,9 @@ def test_unreachable_prometheus_holds_the_scaled_count_with_the_reason(
         return cond if cond and cond["status"] == "True" else None
 
     cond = wait_for("MetricsUnavailable", unavailable)
-    assert cond["message"].startswith("holding 3 replicas: Prometheus at http://127.0.0.1:")
-    assert "is unreachable" in cond["message"]
+    assert cond["reason"] == "PrometheusUnreachable"
+    assert cond["message"].startswith("The autoscaler is holding 3 replicas: Prometheus at http")
+    assert "is unreachable" in cond["message"] and "(query: sum(" in cond["message"]
     ticks = operator.log().count(TICK)
     wait_for("two more autoscaler runs", lambda: operator.log().count(TICK) >= ticks + 2)
     held = scaling(k8s_api, namespace)

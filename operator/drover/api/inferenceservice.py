@@ -258,11 +258,20 @@ class InferenceServicePhase(StrEnum):
 
 
 class ReplicaStatus(ApiModel):
-    """Replica counts across all live versions."""
+    """Replica counts across the live versions' Serve applications (a LoRA version shares its
+    base's)."""
 
     desired: int = Field(default=0, ge=0, description="Replicas asked for.")
-    current: int = Field(default=0, ge=0, description="Replicas that exist.")
-    ready: int = Field(default=0, ge=0, description="Replicas ready to serve.")
+    current: int = Field(
+        default=0, ge=0, description="Replicas ordered from Serve (num_replicas in serveConfigV2)."
+    )
+    ready: int | None = Field(
+        default=None,
+        ge=0,
+        description="Replicas Serve reports healthy (Prometheus: "
+        "ray_serve_deployment_replica_healthy); absent while unknown, e.g. before Prometheus "
+        "scrapes the Ray pods.",
+    )
 
 
 class InferenceServiceStatus(StatusBase):

@@ -34,6 +34,12 @@ class ServedVersion(ApiModel):
     weight: int = Field(default=0, ge=0, le=100, description="Percent of requests routed here.")
     ready: bool = Field(default=False, description="Whether every replica is loaded and serving.")
     replicas: int = Field(default=0, ge=0, description="Replicas running this version.")
+    ready_replicas: int | None = Field(
+        default=None,
+        ge=0,
+        description="Replicas of its application Serve reports healthy (Prometheus: "
+        "ray_serve_deployment_replica_healthy); absent while unknown.",
+    )
     application: str = Field(
         default="",
         description="The Serve application (one vLLM engine per replica) serving this version; "

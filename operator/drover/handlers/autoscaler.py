@@ -1,9 +1,10 @@
 """Handlers layer: the autoscaler timer of an InferenceService.
 
-Reads the stable version's load from Prometheus, asks `decide_replicas`, records the decision in
-`status.autoscaling` (the memory the next decision needs, so a restart loses nothing) and emits
-an event on each change. The serving handler turns the recorded count into the Serve config's
-`num_replicas` — never into a field of the spec a GitOps repository owns.
+Reads the stable version's load (and its engine's healthy replicas) from Prometheus, asks
+`decide_replicas`, records the decision in `status.autoscaling` (the memory the next decision
+needs, so a restart loses nothing) and `MetricsUnavailable` when it has no load to decide from,
+and emits an event on each change. The serving handler turns the recorded count into the Serve
+config's `num_replicas` — never into a field of the spec a GitOps repository owns.
 """
 
 from __future__ import annotations
@@ -17,21 +18,30 @@ import kopf
 from drover.api.autoscaling import AutoscalingStatus
 from drover.api.inferenceservice import InferenceService
 from drover.api.rollout import ServedVersion
-from drover.api.versions import version_id
+from drover.api.versions import version_app, version_id
 from drover.config import OperatorConfig
 from drover.handlers.common import emit, now, parse_resource, write_status
 from drover.handlers.inferenceservice import DECLARED
+from drover.handlers.serving_inputs import read_healthy_replicas
 from drover.k8s.metrics import (
     ENGINE_SIGNALS,
     MetricsUnavailable,
     Selector,
+    problem_of,
     query_one,
     signal_query,
 )
 from drover.observability import METRICS_UNAVAILABLE, SCALE_EVENTS
 from drover.policy.autoscale import LoadSnapshot, ScaleOutcome, decide_replicas
-from drover.policy.conditions import Cond
+from drover.policy.conditions import get_condition
 from drover.policy.fetching import Event
+from drover.policy.metrics_health import (
+    CONDITION,
+    Reader,
+    decide_metrics_condition,
+    withdraw_metrics_condition,
+)
+from drover.policy.serving import ready_replicas
 
 # kopf hands a timer the body from the watch stream, which can lag behind this process's own last
 # status patch; a decision made from it would repeat the previous one (seen in the Prometheus
@@ -54,9 +64,19 @@ def autoscale(
     body: Mapping[str, Any], patch: kopf.Patch, logger: Any, config: OperatorConfig
 ) -> None:
     svc = parse_resource(InferenceService, body)
-    if isinstance(svc, str) or svc.spec.autoscaling is None:
+    if isinstance(svc, str):
         return
     recorded = dict(body.get("status") or {})
+    previous_cond = get_condition(recorded.get("conditions"), CONDITION)
+    if svc.spec.autoscaling is None:
+        withdrawn = withdraw_metrics_condition(
+            Reader.AUTOSCALER, prometheus_url=config.prometheus.url, previous=previous_cond
+        )
+        if withdrawn is not None:
+            write_status(
+                body, patch, fields={}, conditions=[withdrawn], declared=DECLARED, when=now()
+            )
+        return
     if not recorded.get("stable"):
         return  # nothing serves yet
     spec, ns, when = svc.spec.autoscaling, svc.namespace or "default", now()
@@ -70,21 +90,22 @@ def autoscale(
     if _behind(uid, previous, when):
         logger.debug("status.autoscaling does not show the last decision yet; next run decides")
         return
+    # The decision compares the load with the replicas it last ordered (`current`); the replicas
+    # Serve counts healthy only brake a scale-up while ordered ones still start. Unknown stays
+    # unknown (None): never a made-up count.
     current = previous.desired_replicas if previous else svc.spec.replicas.min
-    ready = int((recorded.get("replicas") or {}).get("ready") or 0)
+    engine = version_app(svc.name, version_id(stable.digest.partition("+")[0]))
+    counted = read_healthy_replicas(config, ns, [engine], when)
+    ready = ready_replicas(engine, counted)
     # Engine signals are the engine's: labelled with its base weights' id, shared by LoRA versions.
     engine_signal = spec.signal.value in ENGINE_SIGNALS
     digest = stable.digest.partition("+")[0] if engine_signal else stable.digest
     selector = Selector(svc.name, ns, version_id(digest))
     url, timeout = config.prometheus.url, config.prometheus.timeout_seconds
-    problem = ""
+    promql = signal_query(spec.signal.value, selector, spec.window_seconds)
+    failure: MetricsUnavailable | None = None
     try:
-        total = query_one(
-            url,
-            signal_query(spec.signal.value, selector, spec.window_seconds),
-            at=when,
-            timeout=timeout,
-        )
+        total = query_one(url, promql, at=when, timeout=timeout)
         burst = query_one(
             url,
             signal_query(spec.signal.value, selector, spec.panic.window_seconds),
@@ -92,12 +113,12 @@ def autoscale(
             timeout=timeout,
         )
     except MetricsUnavailable as exc:
-        total, burst, problem = None, None, str(exc)
-    if total is None and not problem:
-        problem = f"Prometheus has no {spec.signal.value} series for version {selector.version} yet"
+        total, burst, failure = None, None, exc
+    missing = f"{spec.signal.value} of version {selector.version} of {ns}/{svc.name}"
+    problem = problem_of(failure, promql, missing) if total is None else None
     snapshot = LoadSnapshot(
         signal=spec.signal,
-        value=None if total is None else total / max(ready, 1),
+        value=None if total is None or not ready else total / ready,
         current_replicas=current,
         ready_replicas=ready,
         sample_time=when,
@@ -108,15 +129,13 @@ def autoscale(
         snapshot, spec, (svc.spec.replicas.min, svc.spec.replicas.max), previous, when
     )
     METRICS_UNAVAILABLE.labels(ns, svc.name).set(1 if problem else 0)
-    metrics_cond = (
-        Cond(
-            "MetricsUnavailable",
-            True,
-            "MetricsUnavailable",
-            f"holding {current} replica{'' if current == 1 else 's'}: {problem}",
-        )
-        if problem
-        else Cond("MetricsUnavailable", False, "MetricsAvailable", "")
+    metrics_cond = decide_metrics_condition(
+        Reader.AUTOSCALER,
+        problem,
+        consequence=f"is holding {current} replica{'' if current == 1 else 's'}",
+        prometheus_url=url,
+        previous=previous_cond,
+        now=when,
     )
     # Status is written as a merge patch, which keeps keys it does not mention: a field that
     # became unset (value on missing data, panicUntil, idleSince) is sent as null to remove it.
@@ -126,7 +145,7 @@ def autoscale(
         body,
         patch,
         fields={"autoscaling": wire},
-        conditions=[metrics_cond],
+        conditions=[metrics_cond] if metrics_cond else [],
         declared=DECLARED,
         when=when,
     )

@@ -24,12 +24,18 @@ from drover.builders.serving import (
 from drover.config import OperatorConfig
 from drover.handlers.common import emit, invalid_spec, now, parse_resource, write_status
 from drover.handlers.rollout_tick import rollout_tick
-from drover.handlers.serving_inputs import draining, plan_for, read_inputs, service_placement
+from drover.handlers.serving_inputs import (
+    draining,
+    plan_for,
+    read_healthy_replicas,
+    read_inputs,
+    service_placement,
+)
 from drover.k8s import children
 from drover.policy.conditions import Cond
 from drover.policy.fetching import Event
 from drover.policy.rollout import ROLLOUT_ANNOTATION
-from drover.policy.serving import decide_serving, version_statuses
+from drover.policy.serving import decide_serving, ready_replicas, replica_status, version_statuses
 from drover.policy.versions import desired_replicas, service_phase
 
 DECLARED = ("ModelReady", "ServingReady")
@@ -98,34 +104,37 @@ def reconcile(
                 + ", ".join(f"{p.model} {p.weight}%" for p in plans)
             )
     serving = decide_serving(rayservice, svc.name, stable.app(svc.name) if stable else None)
-    ready = replicas if serving.status else 0
+    live = [(p.app(svc.name), p.replicas) for p in (stable, canary) if p is not None]
+    counted = read_healthy_replicas(config, ns, [app for app, _ in live], when)
     fields = {
         "url": url,
         "rayServiceName": name,
-        "stable": _served(tick.stable, stable, svc.name),
-        "canary": _served(tick.canary, canary, svc.name),
+        "stable": _served(tick.stable, stable, svc.name, counted),
+        "canary": _served(tick.canary, canary, svc.name, counted),
         "rollout": d.status.to_wire(),
-        "replicas": {"desired": replicas, "current": replicas, "ready": ready},
+        "replicas": replica_status(live, counted).to_wire(),
         "phase": service_phase(inputs.condition, serving, tick.canary),
     }
     healthy = Cond(
         "RolloutHealthy", d.status.phase.value != "RolledBack", d.status.phase.value, d.reason
     )
-    _record(body, patch, logger, fields, [inputs.condition, serving, healthy], None)
+    conds = [inputs.condition, serving, healthy]
+    _record(body, patch, logger, fields, conds + ([tick.metrics] if tick.metrics else []), None)
     for event in d.events:
         emit(body, Event(event.type, event.reason, event.message), logger)
     if tick.control is not None:  # an annotation acts once, then is cleared
         patch.metadata.setdefault("annotations", {})[ROLLOUT_ANNOTATION] = None
 
 
-def _served(version: Any, plan: Any, service: str) -> dict[str, Any] | None:
+def _served(
+    version: Any, plan: Any, service: str, counted: Mapping[str, float] | None
+) -> dict[str, Any] | None:
     if version is None:
         return None
-    update = (
-        {"weight": plan.weight, "replicas": plan.replicas, "application": plan.app(service)}
-        if plan is not None
-        else {}
-    )
+    app = plan.app(service) if plan is not None else version.application
+    update: dict[str, Any] = {"ready_replicas": ready_replicas(app, counted) if app else None}
+    if plan is not None:
+        update |= {"weight": plan.weight, "replicas": plan.replicas, "application": app}
     wire: dict[str, Any] = version.model_copy(update=update).to_wire()
     return wire
 

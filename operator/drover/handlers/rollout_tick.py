@@ -2,7 +2,8 @@
 
 The state machine (`drover.policy.rollout`) asks for warm-up or analysis when it needs numbers;
 this module gets them (requests pinned to the canary, Prometheus queries) and asks again with the
-results, so one tick both measures and acts on the measurement.
+results, so one tick both measures and acts on the measurement. Queries that fail or find no
+series set `MetricsUnavailable` instead of leaving the canary to hold in silence.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from drover.api.inferenceservice import InferenceService
 from drover.api.rollout import (
     Analysis,
+    MetricName,
     MetricResult,
     RolloutSpec,
     RolloutStatus,
@@ -26,6 +28,14 @@ from drover.api.rollout import (
 from drover.api.versions import version_id
 from drover.config import OperatorConfig
 from drover.k8s import serving
+from drover.policy.conditions import Cond, get_condition
+from drover.policy.metrics_health import (
+    CONDITION,
+    MetricsProblem,
+    Reader,
+    decide_metrics_condition,
+    withdraw_metrics_condition,
+)
 from drover.policy.rollout import (
     ROLLOUT_ANNOTATION,
     RolloutAction,
@@ -51,6 +61,7 @@ class Tick:
     stable: ServedVersion | None
     canary: ServedVersion | None
     control: RolloutControl | None
+    metrics: Cond | None = None  # MetricsUnavailable as the analysis found it; None: unchanged
 
 
 def control_of(body: Mapping[str, Any]) -> RolloutControl | None:
@@ -80,14 +91,31 @@ def rollout_tick(
     control = control_of(body)
     observed = RolloutObservation(desired=desired, stable=stable, canary=canary, control=control)
     decision = next_rollout(state, spec, observed, now)
-    measured = _measure(decision, svc, spec, config, url, stable, now)
+    measured, problems = _measure(decision, svc, spec, config, url, stable, now)
     if measured is not None:
         observed = RolloutObservation(
             desired=desired, stable=stable, canary=canary, analysis=measured
         )
         decision = next_rollout(decision.status, spec, observed, now)
     stable, canary = apply_actions(decision, desired, stable, canary)
-    return Tick(decision, stable, canary, control)
+    previous = get_condition(recorded.get("conditions"), CONDITION)
+    prometheus = config.prometheus.url
+    if problems is not None and decision.canary is not None:
+        metrics = decide_metrics_condition(
+            Reader.ANALYSIS,
+            problems[0] if problems else None,
+            consequence=f"cannot judge canary {decision.canary.label()}",
+            prometheus_url=prometheus,
+            previous=previous,
+            now=now,
+        )
+    elif decision.canary is None:
+        metrics = withdraw_metrics_condition(
+            Reader.ANALYSIS, prometheus_url=prometheus, previous=previous
+        )
+    else:
+        metrics = None
+    return Tick(decision, stable, canary, control, metrics)
 
 
 def _measure(
@@ -98,18 +126,19 @@ def _measure(
     url: str,
     stable: ServedVersion | None,
     now: datetime,
-) -> list[MetricResult] | None:
-    """Warm-up or analysis results when the state machine asked for them, else None."""
+) -> tuple[list[MetricResult] | None, list[MetricsProblem] | None]:
+    """Warm-up or analysis results when the state machine asked for them, else None; and the
+    Prometheus problems of an analysis (None when it asked Prometheus nothing)."""
     if decision.canary is None or stable is None:
-        return None
+        return None, None
     canary_id, stable_id = version_id(decision.canary.digest), version_id(stable.digest)
     if RolloutAction.WARM_UP in decision.actions:
         limit = svc.spec.runtime.max_tokens
-        return serving.warm_up(url, svc.name, canary_id, spec, now=now, max_tokens=limit)
+        return serving.warm_up(url, svc.name, canary_id, spec, now=now, max_tokens=limit), None
     start = decision.analysis_window_start
     if RolloutAction.RUN_ANALYSIS not in decision.actions or start is None:
-        return None
-    return serving.measure(
+        return None, None
+    results, problems = serving.measure(
         config.prometheus.url,
         url,
         svc.name,
@@ -122,3 +151,5 @@ def _measure(
         timeout=config.prometheus.timeout_seconds,
         max_tokens=svc.spec.runtime.max_tokens,
     )
+    asked = any(m.name != MetricName.EVALUATION_PASS_RATE for m in spec.effective_metrics())
+    return results, problems if asked else None

@@ -1,24 +1,27 @@
 """Handlers layer: what an InferenceService needs read from the cluster before deciding anything.
 
 Its model (and adapter), its index and the index's embedder, as plain objects plus the condition
-saying whether they are usable; and, for any served version, where its weights are.
+saying whether they are usable; for any served version, where its weights are; and how many
+replicas of each Serve application Serve counts healthy (from Prometheus).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from drover.api.common import AcceleratorRequest
 from drover.api.inferenceservice import InferenceService
 from drover.api.rollout import ServedVersion, VersionRef
+from drover.api.versions import MODEL_DEPLOYMENT
 from drover.builders.engine import check_context, resolve_engine_placement
 from drover.builders.raycluster import Placement
 from drover.builders.serving import IndexPlan, VersionPlan
 from drover.config import OperatorConfig
-from drover.k8s import children
+from drover.k8s import children, metrics
 from drover.policy.conditions import Cond
 from drover.policy.dependencies import decide_model_ready
 
@@ -138,6 +141,26 @@ def draining(
             kept.add(plan.id)
             out.append(plan)
     return out
+
+
+def read_healthy_replicas(
+    config: OperatorConfig, namespace: str, applications: Sequence[str], now: datetime
+) -> dict[str, float] | None:
+    """Healthy `model` replicas per Serve application, from Serve's own gauge in Prometheus
+    (an application without series is left out); None when Prometheus could not be asked."""
+    if not applications:
+        return {}
+    promql = metrics.healthy_replicas_query(namespace, applications, MODEL_DEPLOYMENT)
+    try:
+        return metrics.query_by(
+            config.prometheus.url,
+            promql,
+            "application",
+            at=now,
+            timeout=config.prometheus.timeout_seconds,
+        )
+    except metrics.MetricsUnavailable:
+        return None
 
 
 def injected_faults(model: Mapping[str, Any] | None) -> dict[str, float] | None:

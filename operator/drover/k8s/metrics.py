@@ -1,10 +1,11 @@
-"""I/O layer: Prometheus queries for the autoscaler and the canary analysis.
+"""I/O layer: Prometheus queries for the autoscaler, the canary analysis and replica counts.
 
 Speaks Prometheus's HTTP API (`/api/v1/query`). The series are those the serving router exports
 through Ray (`drover_workers.serve.metrics`: Ray prefixes them with `ray_`), labelled with
 service, namespace and version; every query sums over Ray's own labels (one series per router
-replica) and keeps the worst value when several series remain. Unreachable or empty answers come
-back as `None` so callers hold instead of guessing.
+replica) and keeps the worst value when several series remain. Ready replica counts come from
+Serve's own controller gauge. Unreachable or empty answers come back as `None` (or no entry) so
+callers hold instead of guessing.
 """
 
 from __future__ import annotations
@@ -14,8 +15,12 @@ import math
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+
+from drover.policy.metrics_health import MetricsProblem, MetricsReason
 
 REQUESTS = "ray_drover_requests_total"
 LATENCY = "ray_drover_request_latency_seconds"
@@ -29,10 +34,30 @@ QUEUE_DEPTH = "ray_drover_queue_depth"
 KV_CACHE_USAGE = "ray_vllm_kv_cache_usage_perc"
 ENGINE_WAITING = "ray_vllm_num_requests_waiting"
 ENGINE_SIGNALS = ("kvCacheUtilization", "waitingRequests")
+# Ray Serve's controller gauge (ray/serve/_private/deployment_state.py, Ray 2.60,
+# `serve_deployment_replica_healthy`, tags deployment and application, plus replica by default):
+# 1 per healthy replica and 0 once it stops, or, with
+# RAY_SERVE_CONTROLLER_METRICS_INCLUDE_HIGH_CARDINALITY_TAGS=0, one series holding the count; a sum
+# reads both. Serve's labels carry no Kubernetes namespace: the scrape adds it (the chart's
+# PodMonitor, as any prometheus-operator monitor does; the local stack's Prometheus by relabelling).
+REPLICA_HEALTHY = "ray_serve_deployment_replica_healthy"
 
 
 class MetricsUnavailable(Exception):
     """Prometheus could not be asked, or answered with an error; the message says which."""
+
+
+class PrometheusUnreachable(MetricsUnavailable):
+    """No answer from Prometheus at all (connection refused, DNS, timeout)."""
+
+
+def problem_of(exc: MetricsUnavailable | None, promql: str, missing: str) -> MetricsProblem:
+    """The MetricsProblem of one query: the exception it raised, else no series of `missing`."""
+    if exc is None:
+        return MetricsProblem(MetricsReason.NO_SERIES, promql, missing)
+    if isinstance(exc, PrometheusUnreachable):
+        return MetricsProblem(MetricsReason.PROMETHEUS_UNREACHABLE, promql, str(exc))
+    return MetricsProblem(MetricsReason.QUERY_FAILED, promql, str(exc))
 
 
 @dataclass(frozen=True)
@@ -76,6 +101,20 @@ def signal_query(signal: str, sel: Selector, window_seconds: float) -> str:
     raise ValueError(f"unknown autoscaling signal {signal!r}")
 
 
+# --- replica counts ----------------------------------------------------------------------------
+
+
+def healthy_replicas_query(namespace: str, applications: Sequence[str], deployment: str) -> str:
+    """PromQL for the healthy replicas of `deployment` in each Serve application, by application.
+
+    Summed per Ray cluster (`ray_io_cluster`, set by the chart's PodMonitor) and the largest
+    cluster kept: while KubeRay replaces a RayService's cluster, both report the applications,
+    and the old one serves until the new one is ready."""
+    apps = "|".join(sorted(set(applications)))
+    sel = f'{{namespace="{namespace}",deployment="{deployment}",application=~"{apps}"}}'
+    return f"max by (application) (sum by (application, ray_io_cluster) ({REPLICA_HEALTHY}{sel}))"
+
+
 # --- analysis metrics ------------------------------------------------------------------------
 
 _QUANTILES = {"P50": 0.5, "P95": 0.95, "P99": 0.99}
@@ -112,10 +151,9 @@ def samples_query(metric: str, sel: Selector, window_seconds: float) -> str:
 # --- the HTTP API ----------------------------------------------------------------------------
 
 
-def query(
-    base_url: str, promql: str, *, at: datetime | None = None, timeout: float = 5.0
-) -> list[float]:
-    """Values of an instant query (one per series; NaN dropped). Raises MetricsUnavailable."""
+def _results(
+    base_url: str, promql: str, at: datetime | None, timeout: float
+) -> list[dict[str, Any]]:
     params = {"query": promql}
     if at is not None:
         params["time"] = f"{at.timestamp():.3f}"
@@ -130,16 +168,36 @@ def query(
         ) from None
     except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise MetricsUnavailable(f"Prometheus at {base_url} is unreachable: {reason}") from None
+        raise PrometheusUnreachable(f"Prometheus at {base_url} is unreachable: {reason}") from None
     if body.get("status") != "success":
         raise MetricsUnavailable(f"Prometheus query failed: {body.get('error', 'unknown error')}")
-    values: list[float] = []
-    for item in body.get("data", {}).get("result", []):
-        raw = item.get("value", [None, "NaN"])[1]
-        value = float(raw)
-        if not math.isnan(value) and not math.isinf(value):
-            values.append(value)
-    return values
+    return list(body.get("data", {}).get("result", []))
+
+
+def _finite(item: Mapping[str, Any]) -> float | None:
+    value = float(item.get("value", [None, "NaN"])[1])
+    return None if math.isnan(value) or math.isinf(value) else value
+
+
+def query(
+    base_url: str, promql: str, *, at: datetime | None = None, timeout: float = 5.0
+) -> list[float]:
+    """Values of an instant query (one per series; NaN dropped). Raises MetricsUnavailable."""
+    values = (_finite(item) for item in _results(base_url, promql, at, timeout))
+    return [v for v in values if v is not None]
+
+
+def query_by(
+    base_url: str, promql: str, label: str, *, at: datetime | None = None, timeout: float = 5.0
+) -> dict[str, float]:
+    """Values of an instant query keyed by one label of each series (NaN dropped; a series
+    without the label is left out). Raises MetricsUnavailable."""
+    out: dict[str, float] = {}
+    for item in _results(base_url, promql, at, timeout):
+        key, value = (item.get("metric") or {}).get(label), _finite(item)
+        if key is not None and value is not None:
+            out[str(key)] = value
+    return out
 
 
 def query_one(

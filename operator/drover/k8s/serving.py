@@ -26,10 +26,12 @@ from drover.k8s.metrics import (
     MetricsUnavailable,
     Selector,
     analysis_query,
+    problem_of,
     query_one,
     samples_query,
 )
 from drover.policy.analysis import evaluate_metric, evaluation_pass_rate, judge_warmup
+from drover.policy.metrics_health import MetricsProblem
 
 VERSION_HEADER = "x-drover-version"
 CONCURRENCY = 8
@@ -137,11 +139,15 @@ def measure(
     timeout: float = 5.0,
     max_tokens: int = 64,
     api_key: str | None = None,
-) -> list[MetricResult]:
-    """Each analysis metric of the canary (and the stable, for relative thresholds)."""
+) -> tuple[list[MetricResult], list[MetricsProblem]]:
+    """Each analysis metric of the canary (and the stable, for relative thresholds), and the
+    Prometheus queries that failed or found no series (a canary without requests in the window
+    has series, just no increase: that is too little data, not missing metrics)."""
     window = max((now - window_start).total_seconds(), 1.0)
     analysis: Analysis = spec.analysis
     results: list[MetricResult] = []
+    problems: list[MetricsProblem] = []
+    canary_sel = Selector(model, namespace, canary)
     for metric in spec.effective_metrics():
         if metric.name == MetricName.EVALUATION_PASS_RATE:
             prompts = analysis.evaluation_prompts
@@ -154,13 +160,15 @@ def measure(
                 prometheus_url,
                 metric.name.value,
                 metric.max_relative_to_stable is not None,
-                Selector(model, namespace, canary),
+                canary_sel,
                 Selector(model, namespace, stable),
                 window,
                 now,
                 timeout,
             )
         except MetricsUnavailable as exc:
+            query = analysis_query(metric.name.value, canary_sel, window)
+            problems.append(problem_of(exc, query, ""))
             results.append(
                 MetricResult(
                     metric=metric.name.value,
@@ -170,6 +178,10 @@ def measure(
                 )
             )
             continue
+        if samples is None:
+            query = samples_query(metric.name.value, canary_sel, window)
+            missing = f"{metric.name.value} of version {canary} of {namespace}/{model}"
+            problems.append(problem_of(None, query, missing))
         results.append(
             evaluate_metric(
                 metric,
@@ -180,7 +192,7 @@ def measure(
                 measured_at=now,
             )
         )
-    return results
+    return results, problems
 
 
 def _prometheus_values(

@@ -42,17 +42,19 @@ class LoadSnapshot:
 
     `value` is the per-replica average of the signal over the spec's `windowSeconds` (None: no
     data). `total` is the service-wide sum over the same window, including requests waiting at
-    the router; when absent it is `value x max(ready_replicas, 1)`. At zero replicas give
-    `total` (what waits at the router). `burst_value`/`burst_total` are the same over the
-    shorter `panic.windowSeconds`; absent, the panic check uses the main window.
+    the router; when absent it is `value x` the ready replicas (the ordered ones when unknown).
+    At zero replicas give `total` (what waits at the router). `burst_value`/`burst_total` are
+    the same over the shorter `panic.windowSeconds`; absent, the panic check uses the main
+    window.
     `current_replicas` counts the replicas ordered (starting or serving), `ready_replicas` those
-    serving; while 0 < ready < current, a scale-up steps from the ready ones.
+    serving as Serve counts them (None: unknown, never guessed); while 0 < ready < current, a
+    scale-up steps from the ready ones.
     """
 
     signal: AutoscalingSignal
     value: float | None
     current_replicas: int
-    ready_replicas: int
+    ready_replicas: int | None
     sample_time: datetime
     total: float | None = None
     burst_value: float | None = None
@@ -94,7 +96,8 @@ def load_total(snapshot: LoadSnapshot, burst: bool = False) -> float | None:
     if total is not None:
         return max(total, 0.0)
     if value is not None:
-        return max(value, 0.0) * max(snapshot.ready_replicas, 1)
+        serving = snapshot.ready_replicas
+        return max(value, 0.0) * max(snapshot.current_replicas if serving is None else serving, 1)
     return None
 
 
@@ -138,7 +141,7 @@ def _rate_limit(
     status: AutoscalingStatus | None,
     now: datetime,
     current: int,
-    ready: int,
+    ready: int | None,
     desired: int,
 ) -> tuple[int, str]:
     """Clamp a change to the per-period step limit; the suffix says so when it bites."""
@@ -146,16 +149,17 @@ def _rate_limit(
     rules: ScaleUpRules | ScaleDownRules = spec.scale_up if up else spec.scale_down
     # HPA's way: the period's start is the current count with this period's changes undone.
     start = current - _changed_in_period(status, now, rules.period_seconds, up)
-    starting = up and 0 < ready < start
+    serving = 0 if ready is None else ready
+    starting = up and 0 < serving < start
     if starting:
         # While replicas start, step from the ready ones: the queue that builds while they
         # start is load they will take, and must not order the same capacity twice. (With no
         # replica ready, e.g. waking from zero or an unknown count, HPA's rule alone applies.)
-        start = ready
+        start = serving
     limit = _step_limit(rules, start, up)
     if up and desired > limit:
         if starting:
-            why = f"{_replicas(current - ready)} still starting, scaleUp allows {limit}"
+            why = f"{_replicas(current - serving)} still starting, scaleUp allows {limit}"
         else:
             why = f"scaleUp allows {limit} per {rules.period_seconds}s"
         return max(limit, current), f" (limited from {desired}: {why})"

@@ -3,17 +3,33 @@
 Pure. KubeRay reports Ray Serve's own statuses per application and deployment. The service is a
 router application `<svc>` plus one application `<svc>-<engine id>` per set of base weights
 (LoRA versions run on their base's engine); a version is ready when the `model` deployment that
-serves it is HEALTHY, and serving is ready when the
-RayService is Ready, the router application runs and the stable version is ready.
+serves it serves (HEALTHY, or scaling from HEALTHY), and serving is ready when the RayService is
+Ready, the router serves and the stable version is ready. Replica counts come from Prometheus,
+never from the RayService (KubeRay's status carries none).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from drover.api.inferenceservice import ReplicaStatus
 from drover.api.versions import MODEL_DEPLOYMENT, ROUTER_DEPLOYMENT
 from drover.policy.conditions import Cond
+
+# Ray Serve's DeploymentStatus (ray/serve/_private/common.py, Ray 2.60): UPDATING, HEALTHY,
+# UNHEALTHY, DEPLOY_FAILED, UPSCALING, DOWNSCALING. With a fixed num_replicas (Drover's), a
+# deployment goes UPSCALING/DOWNSCALING only from HEALTHY or from scaling
+# (`DeploymentStatusInfo.handle_transition`, MANUALLY_INCREASE/DECREASE_NUM_REPLICAS; from
+# UPDATING the status stays UPDATING): its running replicas keep serving while replicas are added
+# or removed. KubeRay copies the strings verbatim (v1.7.0 rayservice_controller.go,
+# `getAndCheckServeStatus`, "Copy deployment statuses").
+SERVING_STATUSES = frozenset({"HEALTHY", "UPSCALING", "DOWNSCALING"})
+
+
+def serves(status: str | None) -> bool:
+    """Whether a Serve deployment in `status` answers requests on its running replicas."""
+    return status in SERVING_STATUSES
 
 
 def _applications(rayservice: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -22,7 +38,7 @@ def _applications(rayservice: Mapping[str, Any] | None) -> Mapping[str, Any]:
 
 
 def deployment_statuses(rayservice: Mapping[str, Any] | None, app: str) -> dict[str, str]:
-    """Deployment name → Serve status (HEALTHY, UPDATING, UNHEALTHY, ...) of one application."""
+    """Deployment name → Serve status (HEALTHY, UPSCALING, UPDATING, ...) of one application."""
     deployments = (_applications(rayservice).get(app) or {}).get("serveDeploymentStatuses") or {}
     return {name: str((d or {}).get("status", "")) for name, d in deployments.items()}
 
@@ -62,8 +78,8 @@ def rayservice_ready(rayservice: Mapping[str, Any] | None) -> bool:
 def decide_serving(
     rayservice: Mapping[str, Any] | None, router_app: str, stable_app: str | None
 ) -> Cond:
-    """ServingReady: the RayService is Ready, the router is HEALTHY and the stable version's
-    application has a HEALTHY `model` deployment."""
+    """ServingReady: the RayService is Ready, the router serves and the stable version's
+    application has a `model` deployment that serves (HEALTHY, UPSCALING or DOWNSCALING)."""
     if rayservice is None:
         return Cond("ServingReady", None, "Deploying", "creating the RayService")
     for app in (router_app, stable_app):
@@ -79,9 +95,13 @@ def decide_serving(
             )
     router = deployment_statuses(rayservice, router_app).get(ROUTER_DEPLOYMENT)
     model = deployment_statuses(rayservice, stable_app or "").get(MODEL_DEPLOYMENT)
-    if rayservice_ready(rayservice) and router == "HEALTHY" and model == "HEALTHY":
+    if rayservice_ready(rayservice) and serves(router) and serves(model):
+        scaling = "" if model == "HEALTHY" else f" ({stable_app} {model})"
         return Cond(
-            "ServingReady", True, "Serving", f"Serve applications {router_app}, {stable_app} run"
+            "ServingReady",
+            True,
+            "Serving",
+            f"Serve applications {router_app}, {stable_app} run{scaling}",
         )
     waiting = [
         f"{app} ({application_status(rayservice, app)[0] or 'not deployed yet'})"
@@ -91,3 +111,27 @@ def decide_serving(
     return Cond(
         "ServingReady", None, "Deploying", f"waiting for Serve application {', '.join(waiting)}"
     )
+
+
+def ready_replicas(app: str, healthy: Mapping[str, float] | None) -> int | None:
+    """Healthy replicas of one application's `model` deployment as Prometheus counted them
+    (`healthy`: application → count, None when Prometheus could not be asked); None: unknown."""
+    if healthy is None or app not in healthy:
+        return None
+    return max(round(healthy[app]), 0)
+
+
+def replica_status(
+    live: Sequence[tuple[str, int]], healthy: Mapping[str, float] | None
+) -> ReplicaStatus:
+    """`status.replicas` over the live versions, given as (Serve application, replicas ordered):
+    versions on one application (a LoRA version on its base's engine) share its replicas. Ready
+    is the sum of the healthy counts, and unknown (absent) when any application's is unknown."""
+    ordered: dict[str, int] = {}
+    for app, replicas in live:
+        ordered[app] = max(ordered.get(app, 0), replicas)
+    counts = [ready_replicas(app, healthy) for app in ordered]
+    total = sum(ordered.values())
+    known = [c for c in counts if c is not None]
+    ready = sum(known) if len(known) == len(counts) else None
+    return ReplicaStatus(desired=total, current=total, ready=ready)

@@ -14,15 +14,17 @@ from drover.api.rollout import ServedVersion, VersionRef
 from drover.api.versions import version_id
 from drover.policy.conditions import Cond
 from drover.policy.rollout import ACTIVE, RolloutAction, RolloutDecision
+from drover.policy.serving import serves
 
 
 def served_with_health(raw: Any, health: Mapping[str, str]) -> ServedVersion | None:
     """The recorded version with `ready` from Serve: `health` maps version id to the status of
-    its application's `model` deployment, and it is HEALTHY."""
+    its application's `model` deployment, and that deployment serves (HEALTHY, or UPSCALING /
+    DOWNSCALING on its running replicas)."""
     if not raw:
         return None
     version = ServedVersion.model_validate(raw)
-    ready = health.get(version_id(version.digest)) == "HEALTHY"
+    ready = serves(health.get(version_id(version.digest)))
     return version.model_copy(update={"ready": ready})
 
 
