@@ -105,6 +105,27 @@ def test_a_finished_ray_job_is_deleted_only_after_rays_monitor_has_seen_it_end()
     )  # no end time: nothing to wait for
 
 
+def test_the_driver_is_placed_like_ray_places_an_entrypoint_in_the_rayjobs_own_cluster():
+    # KubeRay v1.7.0 common/pod.go generateRayStartCommand / addWellKnownAcceleratorResources:
+    # a node advertises num-cpus from rayStartParams or its CPU limit, num-gpus from *gpu limits.
+    from drover.local.rayexec.entrypoint import node_resources, unplaceable_entrypoint
+
+    cluster = build_ray_cluster_spec(
+        image="x",
+        placement=Placement(class_name="l4", resource_name="nvidia.com/gpu", count=2, cpu="4"),
+    )
+    assert node_resources(cluster["headGroupSpec"]) == {"CPU": 0.0, "GPU": 0.0}
+    assert node_resources(cluster["workerGroupSpecs"][0]) == {"CPU": 4.0, "GPU": 2.0}
+
+    def spec(**entry: float) -> dict[str, Any]:
+        return {"rayClusterSpec": cluster, **entry}
+
+    assert unplaceable_entrypoint(spec()) is None  # on the head
+    assert unplaceable_entrypoint(spec(entrypointNumCpus=4, entrypointNumGpus=2)) is None
+    assert "entrypointNumGpus=3" in (unplaceable_entrypoint(spec(entrypointNumGpus=3)) or "")
+    assert unplaceable_entrypoint(spec(entrypointNumCpus=8)) is not None
+
+
 def test_status_patch_is_none_when_nothing_changed_and_nulls_dropped_keys():
     assert jobstate.status_patch({"a": 1}, {"a": 1}) is None
     assert jobstate.status_patch({"a": 1, "b": 2}, {"a": 3}) == {"a": 3, "b": None}
@@ -212,6 +233,52 @@ def test_rayservice_status_ready_only_when_every_app_runs_and_stays_ready_while_
     failed = servestate.next_rayservice_status(rayservice(CONFIG, st), apps, serve, now=NOW)
     ready = failed["conditions"][0]
     assert (ready["status"], ready["reason"]) == ("False", "ZeroServeEndpoints")
+
+
+def test_a_changed_cluster_config_is_served_by_the_old_cluster_until_the_new_one_takes_over():
+    # KubeRay v1.7.0 rayservice_controller.go: `Reconcile` reconciles no Serve application of the
+    # active cluster once its hash differs (`shouldPrepareNewCluster`), `calculateStatus` then
+    # reports none and a pending cluster, `calculateConditions` sets UpgradeInProgress.
+    from drover.local.rayexec.upgrade import NEW_CLUSTER_SECONDS, cluster_name, plan_upgrade
+
+    vm = build_volume_map(cluster_spec(), "ns", "/d")
+    obj = rayservice(CONFIG)
+    apps = servestate.build_serve_apps(obj, vm, {})
+    serve = {
+        name: {"status": "RUNNING", "deployments": {"model": {"status": "HEALTHY"}}}
+        for name in apps.apps
+    }
+    first = plan_upgrade(obj, NOW)
+    assert (first.active, first.pending) == (cluster_name(obj), "")
+    st = servestate.next_rayservice_status(obj, apps, serve, now=NOW, upgrade=first)
+    assert st["activeServiceStatus"]["rayClusterName"] == cluster_name(obj)
+
+    changed = rayservice(CONFIG, st)
+    changed["spec"]["rayClusterConfig"]["headGroupSpec"]["rayStartParams"]["num-cpus"] = "1"
+    scaled = rayservice(CONFIG, st)
+    scaled["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]["replicas"] = 7
+    assert plan_upgrade(scaled, NOW).pending == "", "replica counts never rebuild"
+
+    up = plan_upgrade(changed, NOW)
+    assert (up.active, up.pending) == (cluster_name(obj), cluster_name(changed))
+    during = servestate.next_rayservice_status(changed, apps, serve, now=NOW, upgrade=up)
+    assert during["activeServiceStatus"] == {"rayClusterName": cluster_name(obj)}
+    assert during["pendingServiceStatus"] == {"rayClusterName": cluster_name(changed)}
+    upgrading = {c["type"]: c for c in during["conditions"]}["UpgradeInProgress"]
+    assert (upgrading["status"], upgrading["reason"]) == ("True", "BothActivePendingClustersExist")
+    assert during["serviceStatus"] == "Running", "the active cluster keeps serving"
+    assert_valid_status("rayservices", during)
+
+    later = NOW + dt.timedelta(seconds=NEW_CLUSTER_SECONDS)
+    assert plan_upgrade(
+        rayservice(CONFIG, during) | {"spec": changed["spec"]}, later - dt.timedelta(seconds=1)
+    ).pending
+    done = plan_upgrade(rayservice(CONFIG, during) | {"spec": changed["spec"]}, later)
+    assert (done.active, done.pending) == (cluster_name(changed), "")
+
+    kept = rayservice(CONFIG, st)
+    kept["spec"] = {**changed["spec"], "upgradeStrategy": {"type": "None"}}
+    assert plan_upgrade(kept, NOW) == plan_upgrade(kept, NOW).__class__(active=cluster_name(obj))
 
 
 def test_unparsable_serve_config_is_a_validation_failure():

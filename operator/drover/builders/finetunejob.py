@@ -15,9 +15,10 @@ from drover.api.foundationmodel import FoundationModel
 from drover.builders.meta import MANAGED_BY, Manifest, kind_label, model_mount_path
 from drover.builders.names import kuberay_name
 from drover.builders.raycluster import Mount, Placement, build_ray_cluster_spec, secret_path
-from drover.builders.rayjob import build_rayjob
+from drover.builders.rayjob import build_rayjob, cpu_count
 
 FINETUNE_MODULE = "drover_workers.finetune"
+DRIVER_CPUS = 1.0  # a Ray Train driver only coordinates; it must still avoid the head
 
 
 def training_job_name(job: FineTuneJob) -> str:
@@ -42,7 +43,10 @@ def _dataset(source: Any) -> dict[str, Any]:
 
 
 def build_finetune_config(
-    job: FineTuneJob, base: FoundationModel, base_status: Mapping[str, Any]
+    job: FineTuneJob,
+    base: FoundationModel,
+    base_status: Mapping[str, Any],
+    placement: Placement | None = None,
 ) -> dict[str, Any]:
     """The finetune worker's configuration (drover_workers.finetune.config)."""
     cache = base_status.get("cache") or {}
@@ -66,6 +70,9 @@ def build_finetune_config(
         "outputDir": f"{root}/{output_relpath(job)}",
         "merge": spec.output.merge,
         "workers": spec.resources.workers,
+        # Devices each training process gets (the class's count per pod): the worker trains on
+        # them and refuses to fall back to the CPU when they are missing.
+        "gpusPerWorker": placement.count if placement is not None else 0,
         "pvcRoot": "/models",
     }
     if spec.lora is not None or spec.method.value == "lora":
@@ -109,17 +116,32 @@ def build_finetune_rayjob(
     cluster = build_ray_cluster_spec(
         image=image,
         placement=placement,
-        mounts=[Mount(claim, read_only=False)],
+        # The driver (one worker) or Ray Train's workers train there; nothing on the head.
+        mounts=[
+            Mount(
+                claim,
+                read_only=False,
+                on_head=False,
+                access_mode=None if base.spec.cache.existing_claim else base.spec.cache.access_mode,
+                access_mode_field=f"FoundationModel {base.name}: spec.cache.accessMode",
+            )
+        ],
         secrets=secrets,
         workers=job.spec.resources.workers,
         env=env,
     )
+    # One worker: the driver trains, on that worker's devices. Several: Ray Train's workers train
+    # (one per pod, each with the pod's devices; see the worker's scaling config) and the
+    # driver only coordinates.
+    single = job.spec.resources.workers == 1
     return build_rayjob(
         name=training_job_name(job),
         module=FINETUNE_MODULE,
-        worker_config=build_finetune_config(job, base, base_status),
+        worker_config=build_finetune_config(job, base, base_status, placement),
         cluster_spec=cluster,
         backoff_limit=1,
+        entrypoint_num_cpus=cpu_count(placement.cpu) if single else DRIVER_CPUS,
+        entrypoint_num_gpus=placement.count if single else 0,
     )
 
 

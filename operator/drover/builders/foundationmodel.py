@@ -14,7 +14,7 @@ from drover.api.foundationmodel import FoundationModel
 from drover.builders.meta import MODEL_MOUNT_ROOT, Manifest, build_claim, model_mount_path
 from drover.builders.names import kuberay_name
 from drover.builders.raycluster import Mount, Placement, build_ray_cluster_spec, secret_path
-from drover.builders.rayjob import build_rayjob
+from drover.builders.rayjob import build_rayjob, cpu_count
 
 FETCH_MODULE = "drover_workers.fetch"
 
@@ -53,14 +53,25 @@ def build_fetch_config(fm: FoundationModel) -> dict[str, Any]:
 
 def build_fetch_rayjob(fm: FoundationModel, *, image: str, env: Mapping[str, str] = {}) -> Manifest:
     """The RayJob that downloads the weights into the cache (one CPU worker: it is I/O)."""
-    mounts = [Mount(cache_claim_name(fm), read_only=False)]
+    # The driver runs on the worker (entrypoint resources): no claim on the head.
+    cache = fm.spec.cache
+    mounts = [
+        Mount(
+            cache_claim_name(fm),
+            read_only=False,
+            on_head=False,
+            access_mode=None if cache.existing_claim else cache.access_mode,
+            access_mode_field="spec.cache.accessMode",
+        )
+    ]
     ref = fm.spec.source.credentials_secret_ref
     source_claim = _source_claim(fm.spec.source.uri)
     if source_claim and source_claim != cache_claim_name(fm):
-        mounts.append(Mount(source_claim, read_only=True))
+        mounts.append(Mount(source_claim, read_only=True, on_head=False))
+    placement = Placement(class_name="fetch", cpu="1", memory="2Gi")
     cluster = build_ray_cluster_spec(
         image=image,
-        placement=Placement(class_name="fetch", cpu="1", memory="2Gi"),
+        placement=placement,
         mounts=mounts,
         secrets=[ref.name] if ref else [],
         env=env,
@@ -71,6 +82,7 @@ def build_fetch_rayjob(fm: FoundationModel, *, image: str, env: Mapping[str, str
         worker_config=build_fetch_config(fm),
         cluster_spec=cluster,
         backoff_limit=2,
+        entrypoint_num_cpus=cpu_count(placement.cpu),  # the driver downloads on the worker
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from drover.builders.meta import Manifest
+from drover.builders.raycluster import restricted_submitter_template
 
 RAYJOB_API_VERSION = "ray.io/v1"
 WORKER_CONFIG_ENV = "DROVER_WORKER_CONFIG"
@@ -40,9 +41,17 @@ def build_rayjob(
     env: Mapping[str, str] = {},
     active_deadline_seconds: int | None = None,
     backoff_limit: int = 0,
+    entrypoint_num_cpus: float,
     entrypoint_num_gpus: int = 0,
 ) -> Manifest:
-    """A RayJob running `python -m <module>` with `worker_config` (unstamped: see meta.stamp)."""
+    """A RayJob running `python -m <module>` with `worker_config` (unstamped: see meta.stamp).
+
+    The entrypoint resources decide where the driver runs. KubeRay's submitter runs
+    `ray job submit` with them (common/job.go, BuildJobSubmitCommand, v1.7.0); without any, the
+    driver runs on the head, whose `num-cpus: 0` and missing GPUs make it the wrong place for
+    work. A positive `entrypoint_num_cpus` alone already keeps the driver off the head."""
+    if entrypoint_num_cpus <= 0:
+        raise ValueError("entrypoint_num_cpus must be positive: the driver belongs on a worker")
     spec: dict[str, Any] = {
         "entrypoint": f"python -m {module}",
         "runtimeEnvYAML": build_runtime_env(worker_config, env),
@@ -54,6 +63,11 @@ def build_rayjob(
     }
     if active_deadline_seconds:
         spec["activeDeadlineSeconds"] = active_deadline_seconds
+    spec["entrypointNumCpus"] = entrypoint_num_cpus
+    # KubeRay's own submitter pod (K8sJobMode) runs with no securityContext; this one is its
+    # default template made "restricted", on the head's image.
+    head = cluster_spec["headGroupSpec"]["template"]["spec"]["containers"][0]
+    spec["submitterPodTemplate"] = restricted_submitter_template(str(head["image"]))
     if entrypoint_num_gpus:
         spec["entrypointNumGpus"] = entrypoint_num_gpus
     return {
@@ -62,6 +76,12 @@ def build_rayjob(
         "metadata": {"name": name},
         "spec": spec,
     }
+
+
+def cpu_count(quantity: str) -> float:
+    """A Kubernetes CPU quantity ("2", "1.5", "500m") as a number of CPUs for Ray."""
+    text = quantity.strip()
+    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
 
 
 def worker_config_of(rayjob: Mapping[str, Any]) -> dict[str, Any]:

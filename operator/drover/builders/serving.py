@@ -311,10 +311,11 @@ def build_rayservice(
     env: Mapping[str, str] = {},
 ) -> Manifest:
     """The RayService (unstamped: see meta.stamp)."""
-    mounts = [Mount(v.claim) for v in versions]
-    mounts += [Mount(v.adapter_claim) for v in versions if v.adapter_claim]
+    # Serve replicas run on the workers; the head runs Serve's controller and proxy only.
+    mounts = [Mount(v.claim, on_head=False) for v in versions]
+    mounts += [Mount(v.adapter_claim, on_head=False) for v in versions if v.adapter_claim]
     if index is not None:
-        mounts += [Mount(index.claim), Mount(index.embedder_claim)]
+        mounts += [Mount(index.claim, on_head=False), Mount(index.embedder_claim, on_head=False)]
     secrets = [svc.spec.auth.api_key_secret_ref.name] if svc.spec.auth else []
     # One worker pod per replica: a pod offers `placement.count` devices, all one replica's
     # engine needs (tensor x pipeline parallel equals the count), so STRICT_PACK fits one pod.

@@ -16,7 +16,7 @@ from drover.api.vectorindex import VectorIndex
 from drover.builders.meta import Manifest, build_claim, model_mount_path
 from drover.builders.names import kuberay_name
 from drover.builders.raycluster import Mount, Placement, build_ray_cluster_spec, secret_path
-from drover.builders.rayjob import build_rayjob
+from drover.builders.rayjob import build_rayjob, cpu_count
 
 INDEX_MODULE = "drover_workers.index"
 
@@ -79,13 +79,23 @@ def build_index_rayjob(
     env: Mapping[str, str] = {},
 ) -> Manifest:
     embedder_claim = str((embedder_status.get("cache") or {}).get("claimName", ""))
-    mounts = [Mount(index_claim_name(vi), read_only=False)]
+    storage = vi.spec.storage
+    mounts = [
+        Mount(
+            index_claim_name(vi),
+            read_only=False,
+            on_head=False,  # the driver builds on the worker (entrypoint resources)
+            access_mode=None if storage.existing_claim else storage.access_mode,
+            access_mode_field="spec.storage.accessMode",
+        )
+    ]
     if embedder_claim != index_claim_name(vi):
-        mounts.append(Mount(embedder_claim, read_only=True))
+        mounts.append(Mount(embedder_claim, read_only=True, on_head=False))
     ref = vi.spec.source.credentials_secret_ref
+    placement = Placement(class_name="index", cpu="2", memory="4Gi")
     cluster = build_ray_cluster_spec(
         image=image,
-        placement=Placement(class_name="index", cpu="2", memory="4Gi"),
+        placement=placement,
         mounts=mounts,
         secrets=[ref.name] if ref else [],
         env=env,
@@ -96,4 +106,5 @@ def build_index_rayjob(
         worker_config=build_index_config(vi, embedder_status, version),
         cluster_spec=cluster,
         backoff_limit=1,
+        entrypoint_num_cpus=cpu_count(placement.cpu),  # the driver embeds on the worker
     )

@@ -42,6 +42,7 @@ from drover.policy.metrics_health import (
     withdraw_metrics_condition,
 )
 from drover.policy.serving import ready_replicas
+from drover.policy.upgrade import UPGRADE_REASON
 
 # kopf hands a timer the body from the watch stream, which can lag behind this process's own last
 # status patch; a decision made from it would repeat the previous one (seen in the Prometheus
@@ -79,6 +80,9 @@ def autoscale(
         return
     if not recorded.get("stable"):
         return  # nothing serves yet
+    serving = get_condition(recorded.get("conditions"), "ServingReady") or {}
+    if serving.get("reason") == UPGRADE_REASON:
+        return  # KubeRay applies no replica count to the active cluster until its switch
     spec, ns, when = svc.spec.autoscaling, svc.namespace or "default", now()
     stable = ServedVersion.model_validate(recorded["stable"])
     previous = (

@@ -36,6 +36,7 @@ from drover.policy.conditions import Cond
 from drover.policy.fetching import Event
 from drover.policy.rollout import ROLLOUT_ANNOTATION
 from drover.policy.serving import decide_serving, ready_replicas, replica_status, version_statuses
+from drover.policy.upgrade import UPGRADE_REASON, cluster_upgrade
 from drover.policy.versions import desired_replicas, service_phase
 
 DECLARED = ("ModelReady", "ServingReady")
@@ -63,6 +64,13 @@ def reconcile(
         return
     name = rayservice_name(svc)
     rayservice = children.get_object("RayService", ns, name)
+    upgrading = cluster_upgrade(rayservice)
+    if upgrading and recorded.get("stable"):
+        # KubeRay reports no application of the active cluster and applies no Serve config to
+        # it until the switch: keep the last version health, weights and replicas.
+        held = Cond("ServingReady", True, UPGRADE_REASON, upgrading)
+        _record(body, patch, logger, {}, [inputs.condition, held], None)
+        return
     url = config.serving.url_for(name=svc.name, namespace=ns, rayservice=name)
     tick = rollout_tick(
         svc,

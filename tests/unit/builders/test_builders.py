@@ -126,6 +126,61 @@ def test_gpu_class_places_workers_on_its_pool(config, finetune, base_model) -> N
     assert _errors(kuberay_validator("rayjobs"), job) == []
 
 
+def _gpu_finetune(config, finetune, base_model, workers: int) -> dict[str, Any]:
+    from drover.api.common import AcceleratorRequest
+
+    placement = resolve_placement(
+        AcceleratorRequest.model_validate({"class": "nvidia-l4", "count": 2}),
+        config.accelerator_classes,
+        field="spec.resources.accelerator",
+    )
+    job = copy.deepcopy(finetune)
+    job.spec.resources.workers = workers
+    return build_finetune_rayjob(job, base_model, READY_BASE, placement=placement, image="x")
+
+
+def test_a_one_worker_finetune_trains_in_a_driver_holding_the_pods_gpus(
+    config, finetune, base_model
+) -> None:
+    # KubeRay v1.7.0 common/job.go BuildJobSubmitCommand passes entrypointNumCpus/Gpus to
+    # `ray job submit`; without them the driver runs on the head (num-cpus 0, no GPU).
+    job = _gpu_finetune(config, finetune, base_model, workers=1)
+    spec = job["spec"]
+    assert spec["entrypointNumGpus"] == 2
+    assert spec["entrypointNumCpus"] == 2.0  # the worker pod's CPUs: its OMP threads follow
+    assert worker_config_of(job)["gpusPerWorker"] == 2
+    assert spec["rayClusterSpec"]["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
+    assert _errors(kuberay_validator("rayjobs"), job) == []
+
+
+def test_a_ray_train_finetune_gives_the_gpus_to_its_workers_not_the_driver(
+    config, finetune, base_model
+) -> None:
+    from drover.api.common import AccessMode
+    from drover_workers.finetune.config import FinetuneConfig
+    from drover_workers.finetune.distributed import scaling_kwargs
+
+    shared = base_model.model_copy(deep=True)  # several workers need a multi-node claim
+    shared.spec.cache.access_mode = AccessMode.READ_WRITE_MANY
+    job = _gpu_finetune(config, finetune, shared, workers=3)
+    spec = job["spec"]
+    assert "entrypointNumGpus" not in spec and spec["entrypointNumCpus"] == 1.0
+    worker = FinetuneConfig.model_validate(worker_config_of(job))
+    assert scaling_kwargs(worker) == {
+        "num_workers": 3,
+        "use_gpu": True,
+        "resources_per_worker": {"GPU": 2},
+    }
+
+
+def test_every_rayjob_keeps_its_driver_off_the_head(base_model, index) -> None:
+    fetch = build_fetch_rayjob(base_model, image="x")
+    build = build_index_rayjob(index, READY_EMBEDDER, 1, image="x")
+    assert fetch["spec"]["entrypointNumCpus"] == 1.0
+    assert build["spec"]["entrypointNumCpus"] == 2.0
+    assert "entrypointNumGpus" not in fetch["spec"] and "entrypointNumGpus" not in build["spec"]
+
+
 def test_unknown_accelerator_class_names_the_field_and_the_known_classes(config) -> None:
     from drover.api.common import AcceleratorRequest
 

@@ -18,7 +18,8 @@ from typing import Any
 import yaml
 from kubernetes import client
 
-from drover.local.rayexec import jobstate, servestate
+from drover.local.rayexec import jobstate, servestate, upgrade
+from drover.local.rayexec.entrypoint import unplaceable_entrypoint
 from drover.local.rayexec.jobstate import Action, Cluster, RayJobInfo
 from drover.local.rayexec.rayapi import OWNER_KEY, UID_KEY, RayApis, RayUnavailable
 from drover.local.rayexec.validation import validate_rayservice_metadata
@@ -60,6 +61,9 @@ class Executor:
         self._last_put: dict[str, Any] | None = None
         self._last_put_at = 0.0
         self._stopped: dict[str, float] = {}
+        # Ray jobs whose driver no node of their RayJob's cluster can place: what Ray reports
+        # after its start timeout (see entrypoint.py), kept here since Ray never ran them.
+        self._unplaceable: dict[str, RayJobInfo] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -98,6 +102,7 @@ class Executor:
 
     def reconcile_jobs(self) -> None:
         ray_jobs = self.ray.list_jobs()
+        ray_jobs.update({job_id: (info, {}) for job_id, info in self._unplaceable.items()})
         for obj in self.jobs.snapshot():
             try:
                 self._reconcile_job(obj, ray_jobs)
@@ -180,6 +185,13 @@ class Executor:
         blocked = multi_attach_errors(cluster_spec, meta["name"], lambda c: self._claim(ns, c))
         if blocked:  # Kubernetes leaves the pod in ContainerCreating; KubeRay waits for it
             return {**st, "message": f"waiting for volumes: {blocked[0]}"}
+        unplaceable = unplaceable_entrypoint(spec)
+        if unplaceable:
+            millis = int(now.timestamp() * 1000)
+            info = RayJobInfo("FAILED", unplaceable, millis, millis)
+            self._unplaceable[job_id] = info
+            ray_jobs[job_id] = (info, {})
+            return st
         runtime_env = yaml.safe_load(spec.get("runtimeEnvYAML") or "{}") or {}
         runtime_env["env_vars"] = self._env(
             volumes, spec.get("rayClusterSpec") or {}, runtime_env.get("env_vars") or {}
@@ -195,7 +207,8 @@ class Executor:
                     "namespace": ns,
                     "name": meta["name"],
                 },
-                num_cpus=float(spec.get("entrypointNumCpus") or 0) or None,
+                # Checked against the job's own cluster above; not reserved on the shared Ray.
+                num_gpus=float(spec.get("entrypointNumGpus") or 0) or None,
             )
         except (RuntimeError, ValueError, TypeError) as exc:
             if "already exists" in str(exc):  # a restarted executor: it was submitted before
@@ -249,9 +262,15 @@ class Executor:
         services = self.services.snapshot()
         self.services.take_deleted()
         per_service: dict[str, servestate.ServeApps] = {}
+        current = self.ray.serve_get().get("applications") or {}
+        now = dt.datetime.now(dt.UTC)
+        upgrades = {id(obj): upgrade.plan_upgrade(obj, now) for obj in services}
         for obj in services:
             meta, spec = obj["metadata"], obj.get("spec") or {}
             ns = meta.get("namespace", "default")
+            if upgrades[id(obj)].pending:  # KubeRay leaves the active cluster's apps alone
+                per_service[f"{ns}/{meta['name']}"] = servestate.running_apps(obj, current)
+                continue
             bad_name = validate_rayservice_metadata(meta)  # KubeRay deploys nothing for it
             if bad_name:
                 per_service[f"{ns}/{meta['name']}"] = servestate.ServeApps(error=bad_name)
@@ -271,12 +290,10 @@ class Executor:
                 apps = servestate.ServeApps(waiting=f"waiting for volumes: {blocked[0]}")
             per_service[f"{ns}/{meta['name']}"] = apps
         desired = servestate.build_deploy_config(per_service, self.settings.serve_port)
-        current = self.ray.serve_get().get("applications") or {}
         ours = {name for apps in per_service.values() for name in apps.apps}
         stale = any(name not in current for name in ours) or any(
             servestate.SEP in name and name not in ours for name in current
         )
-        now = dt.datetime.now(dt.UTC)
         overdue = now.timestamp() - self._last_put_at > SERVE_REPUT_SECONDS
         if desired != self._last_put or (stale and overdue):
             if desired["applications"] or current:
@@ -289,7 +306,9 @@ class Executor:
         for obj in services:
             meta = obj["metadata"]
             apps = per_service[f"{meta.get('namespace', 'default')}/{meta['name']}"]
-            new = servestate.next_rayservice_status(obj, apps, current, now=now)
+            new = servestate.next_rayservice_status(
+                obj, apps, current, now=now, upgrade=upgrades[id(obj)]
+            )
             patch = jobstate.status_patch(obj.get("status") or {}, new)
             if patch is None:
                 continue

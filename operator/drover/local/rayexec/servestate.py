@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from drover.local.rayexec.jobstate import rfc3339
+from drover.local.rayexec.upgrade import Upgrade
 from drover.local.rayexec.volumes import VolumeMap, rewrite_strings
 
 SEP = "--"
@@ -79,6 +80,20 @@ def build_serve_apps(
     return ServeApps(out)
 
 
+def running_apps(rayservice: Mapping[str, Any], serve_apps: Mapping[str, Any]) -> ServeApps:
+    """The applications Serve runs now for one RayService, as they were deployed (Serve's
+    `deployed_app_config`): what an active cluster keeps while KubeRay prepares a new one."""
+    meta = rayservice["metadata"]
+    prefix = f"{meta.get('namespace', 'default')}{SEP}{meta['name']}{SEP}"
+    return ServeApps(
+        {
+            name: (name[len(prefix) :], dict(app["deployed_app_config"]))
+            for name, app in serve_apps.items()
+            if name.startswith(prefix) and isinstance(app.get("deployed_app_config"), dict)
+        }
+    )
+
+
 def build_deploy_config(per_service: Mapping[str, ServeApps], serve_port: int) -> dict[str, Any]:
     """The one declarative config PUT to Serve: every RayService's applications, sorted."""
     applications = [
@@ -131,17 +146,24 @@ def next_rayservice_status(
     serve_apps: Mapping[str, Any] | None,
     *,
     now: dt.datetime,
+    upgrade: Upgrade | None = None,
 ) -> dict[str, Any]:
     """The RayService status from Serve's `GET /api/serve/applications/` `applications` map.
 
-    `serve_apps` None means Serve could not be asked; the previous status is then kept.
+    `serve_apps` None means Serve could not be asked; the previous status is then kept. While
+    `upgrade` has a pending cluster, KubeRay reconciles no Serve application of the active one
+    and reports none (rayservice_controller.go at v1.7.0, `Reconcile`: "during the upgrade
+    process, in-place update and updating the serve application status for the active cluster
+    will not work"; `calculateStatus` copies the nil map), and sets UpgradeInProgress
+    (`calculateConditions`: BothActivePendingClustersExist).
     """
     old: dict[str, Any] = dict(rayservice.get("status") or {})
     generation = int(rayservice["metadata"].get("generation") or 1)
     conditions = list(old.get("conditions") or [])
     if serve_apps is None and not apps.error:
         return old
-    cluster = f"{rayservice['metadata']['name'][:50]}-local"
+    upgrade = upgrade or Upgrade(active=f"{rayservice['metadata']['name']}-local")
+    cluster = upgrade.active
     statuses = {
         original: _app_status(serve_apps[deployed])
         for deployed, (original, _) in apps.apps.items()
@@ -166,22 +188,31 @@ def next_rayservice_status(
     ready_cond = _condition(
         conditions, "Ready", "True" if ready else "False", reason, message, generation, now
     )
-    upgrade = _condition(
+    upgrading = _condition(
         conditions,
         "UpgradeInProgress",
-        "False",
-        "NoPendingCluster",
-        "Active Ray cluster exists and no pending Ray cluster",
+        *(
+            ("True", "BothActivePendingClustersExist", "Both active and pending Ray clusters exist")
+            if upgrade.pending
+            else (
+                "False",
+                "NoPendingCluster",
+                "Active Ray cluster exists and no pending Ray cluster",
+            )
+        ),
         generation,
         now,
     )
     new: dict[str, Any] = {
-        "conditions": [ready_cond, upgrade],
+        "conditions": [ready_cond, upgrading],
         "serviceStatus": "Running" if ready else "",
         "numServeEndpoints": 1 if ready else 0,
         "observedGeneration": generation,
         "activeServiceStatus": {"applicationStatuses": statuses, "rayClusterName": cluster},
     }
+    if upgrade.pending:
+        new["activeServiceStatus"] = {"rayClusterName": cluster}
+        new["pendingServiceStatus"] = {"rayClusterName": upgrade.pending}
     comparable = {k: v for k, v in old.items() if k != "lastUpdateTime"}
     if comparable == new:
         return old
