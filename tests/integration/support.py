@@ -78,8 +78,9 @@ def kuberay_job_status(
     deployment: str,
     job: str,
     job_id: str | None = None,
+    end_time: str | None = None,
 ) -> None:
-    """Write a RayJob's status the way KubeRay v1.7.0 does."""
+    """Write a RayJob's status the way KubeRay v1.7.0 does (`endTime` once Complete/Failed)."""
     body = {
         "status": {
             "jobDeploymentStatus": deployment,
@@ -88,6 +89,7 @@ def kuberay_job_status(
             "dashboardURL": dashboard,
             "rayClusterName": f"{name}-raycluster",
             "startTime": "2026-11-22T12:00:00Z",
+            **({"endTime": end_time} if end_time else {}),
         }
     }
     client.CustomObjectsApi(api).patch_namespaced_custom_object_status(

@@ -5,6 +5,8 @@ status as KubeRay writes it.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -111,6 +113,55 @@ def test_failed_fetch_is_reported_with_the_reason(
     fetched = next(c for c in status["conditions"] if c["type"] == "Fetched")
     assert fetched["reason"] == "FetchFailed" and "401" in fetched["message"]
     assert next(c for c in status["conditions"] if c["type"] == "Degraded")["status"] == "True"
+
+
+def test_a_result_the_operator_cannot_read_ends_in_a_clear_condition_and_a_rerun(
+    k8s_api, namespace, start_operator, dashboard
+) -> None:
+    # The job succeeded 10 minutes ago and its log is unreachable (the dashboard answers 404,
+    # as when KubeRay deleted the cluster ttlSecondsAfterFinished after the job).
+    start_operator()
+    create(k8s_api, manifest("00-base-model.yaml", namespace))
+    job = wait_for("the fetch RayJob", lambda: (rayjobs(k8s_api, namespace) or [None])[0])
+    name = job["metadata"]["name"]
+    ended = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    kuberay_job_status(
+        k8s_api,
+        namespace,
+        name,
+        dashboard.address,
+        deployment="Complete",
+        job="SUCCEEDED",
+        end_time=ended,
+    )
+
+    def fetched() -> dict | None:
+        status = status_of(k8s_api, "foundationmodels", namespace, "tiny-llama")
+        cond = next((c for c in status.get("conditions", []) if c["type"] == "Fetched"), None)
+        return cond if cond and cond["reason"] == "ResultUnavailable" else None
+
+    cond = wait_for("Fetched=False ResultUnavailable", fetched)
+    assert cond["status"] == "False"
+    assert f"RayJob {name}" in cond["message"] and dashboard.address in cond["message"]
+    status = status_of(k8s_api, "foundationmodels", namespace, "tiny-llama")
+    assert next(c for c in status["conditions"] if c["type"] == "Degraded")["status"] == "True"
+    wait_for(
+        "a ResultUnavailable event",
+        lambda: any(
+            e.startswith("ResultUnavailable:") for e in events_for(k8s_api, namespace, "tiny-llama")
+        ),
+    )
+
+    # The fix the message gives: delete the RayJob; the operator runs it again.
+    uid = job["metadata"]["uid"]
+    client.CustomObjectsApi(k8s_api).delete_namespaced_custom_object(
+        "ray.io", "v1", namespace, "rayjobs", name
+    )
+    wait_for(
+        "a new fetch RayJob",
+        lambda: any(j["metadata"]["uid"] != uid for j in rayjobs(k8s_api, namespace)),
+    )
+    wait_for("Fetched no longer ResultUnavailable", lambda: fetched() is None)
 
 
 def test_finetune_waits_for_its_base_model_then_trains_and_produces_a_model(

@@ -28,6 +28,7 @@ from drover.k8s import children, raydash
 from drover.policy.conditions import Cond
 from drover.policy.fetching import Event
 from drover.policy.jobs import classify_rayjob
+from drover.policy.results import RESULT_UNAVAILABLE, newly_unavailable, result_unavailable
 from drover.policy.training import decide_base_model, decide_training
 
 DECLARED = ("BaseModelReady", "Trained", "Evaluated")
@@ -73,25 +74,28 @@ def reconcile(
             field="spec.resources.accelerator",
             parameter_count=base.spec.parameter_count,
         )
-    except SpecError as exc:
+        base_status = base_obj.get("status") or {}
+        manifest = build_finetune_rayjob(
+            job, base, base_status, placement=placement, image=config.images.workers
+        )
+    except SpecError as exc:  # no accelerator class, or a claim several nodes cannot share
         _fail(body, patch, logger, exc.reason, exc.message)
         return
-    base_status = base_obj.get("status") or {}
     name = training_job_name(job)
-    manifest = build_finetune_rayjob(
-        job, base, base_status, placement=placement, image=config.images.workers
-    )
     children.ensure_child(stamp(manifest, body))
     rayjob = children.get_object("RayJob", namespace, name)
     report = raydash.read_worker_report(rayjob) if rayjob else None
+    result = report.result if report else None
+    unavailable = result_unavailable(rayjob, log_read=report is not None, result=result, now=when)
     decision = decide_training(
         base=base_cond,
         job=classify_rayjob(rayjob),
         job_name=name,
         progress=report.progress if report else None,
-        result=report.result if report else None,
+        result=result,
         output_model=output_model_name(job),
         now_iso=_iso(when),
+        result_unavailable=unavailable,
     )
     if decision.create_output and report is not None and report.result is not None:
         output = build_output_model(job, base, base_status, report.result)
@@ -113,7 +117,10 @@ def _record(
     write_status(
         body, patch, fields=fields, conditions=decision.conditions, declared=DECLARED, when=now()
     )
-    if recorded.get("phase") != decision.phase:
+    gave_up = decision.event is not None and decision.event.reason == RESULT_UNAVAILABLE
+    if recorded.get("phase") != decision.phase or (
+        gave_up and newly_unavailable(recorded.get("conditions"), "Trained")
+    ):
         emit(body, decision.event, logger)
 
 

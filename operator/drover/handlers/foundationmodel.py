@@ -26,6 +26,7 @@ from drover.k8s import children, raydash
 from drover.policy.conditions import Cond
 from drover.policy.fetching import Event, decide_fetch
 from drover.policy.jobs import classify_rayjob
+from drover.policy.results import newly_unavailable, result_unavailable
 from drover.policy.usage import users_of_model
 
 DECLARED = ("CacheReady", "Fetched")
@@ -58,6 +59,8 @@ def reconcile(
             )
         rayjob = children.get_object("RayJob", fm.namespace or "default", job_name)
     report = raydash.read_worker_report(rayjob) if rayjob else None
+    result = report.result if report else None
+    unavailable = result_unavailable(rayjob, log_read=report is not None, result=result, now=now())
     decision = decide_fetch(
         model=fm.name,
         source_key=source_key(fm),
@@ -66,8 +69,10 @@ def reconcile(
         recorded=recorded,
         job=classify_rayjob(rayjob),
         progress=report.progress if report else None,
-        result=report.result if report else None,
+        result=result,
+        result_unavailable=unavailable,
     )
+    warn = bool(unavailable) and newly_unavailable(recorded.get("conditions"), "Fetched")
     phase_changed = recorded.get("phase") != decision.phase
     write_status(
         body,
@@ -77,7 +82,7 @@ def reconcile(
         declared=DECLARED,
         when=now(),
     )
-    if phase_changed:
+    if phase_changed or warn:
         emit(body, decision.event, logger)
 
 

@@ -26,6 +26,7 @@ from drover.k8s import children, raydash
 from drover.policy.dependencies import decide_model_ready
 from drover.policy.indexing import decide_index, is_current, next_version
 from drover.policy.jobs import classify_rayjob
+from drover.policy.results import newly_unavailable, result_unavailable
 
 DECLARED = ("EmbeddingModelReady", "Built")
 
@@ -59,6 +60,8 @@ def reconcile(
             logger.info(f"building version {version} of {vi.name} in {job_name} (key {key})")
         rayjob = children.get_object("RayJob", namespace, job_name)
     report = raydash.read_worker_report(rayjob) if rayjob else None
+    result = report.result if report else None
+    unavailable = result_unavailable(rayjob, log_read=report is not None, result=result, now=now())
     decision = decide_index(
         index_dir=vi.name,
         embedder=embedder_cond,
@@ -66,12 +69,14 @@ def reconcile(
         recorded=recorded,
         job=classify_rayjob(rayjob),
         job_name=job_name,
-        result=report.result if report else None,
+        result=result,
         now_iso=now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        result_unavailable=unavailable,
     )
     fields = {"phase": decision.phase, "claimName": index_claim_name(vi), **decision.fields}
     write_status(
         body, patch, fields=fields, conditions=decision.conditions, declared=DECLARED, when=now()
     )
-    if recorded.get("phase") != decision.phase:
+    warn = bool(unavailable) and newly_unavailable(recorded.get("conditions"), "Built")
+    if recorded.get("phase") != decision.phase or warn:
         emit(body, decision.event, logger)

@@ -150,6 +150,7 @@ TERMINAL_REASONS = frozenset(
         "TrainingFailed",
         "EvaluationBelowThreshold",
         "IndexBuildFailed",
+        "ResultUnavailable",
         "ServingFailed",
         "DependencyFailed",
     }

@@ -12,6 +12,7 @@ from typing import Any
 
 from drover.policy.conditions import Cond
 from drover.policy.jobs import JobState, JobView
+from drover.policy.results import RESULT_UNAVAILABLE
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,12 @@ def decide_fetch(
     job: JobView,
     progress: Mapping[str, Any] | None,
     result: Mapping[str, Any] | None,
+    result_unavailable: str | None = None,
 ) -> FetchDecision:
-    """The FoundationModel's next status; `recorded` is its current status."""
+    """The FoundationModel's next status; `recorded` is its current status.
+
+    `result_unavailable` (policy.results) says the succeeded job's result was given up on.
+    """
     cache_ready = Cond("CacheReady", True, "ClaimBound", f"weights cache on claim {claim}")
     if recorded.get("sourceKey") == source_key and recorded.get("digest"):
         return FetchDecision(
@@ -83,6 +88,14 @@ def decide_fetch(
             fields,
             Event("Normal", "Fetched", _cached(fields)),
             done=True,
+        )
+    if job.state is JobState.SUCCEEDED and result_unavailable:
+        # Still Fetching, so the poll goes on: once the user deletes the RayJob it is rerun.
+        return FetchDecision(
+            "Fetching",
+            (cache_ready, Cond("Fetched", False, RESULT_UNAVAILABLE, result_unavailable)),
+            base,
+            Event("Warning", RESULT_UNAVAILABLE, result_unavailable),
         )
     if job.state is JobState.SUCCEEDED:
         message = f"{job.message}; reading the fetch result from the job log"

@@ -13,6 +13,7 @@ from typing import Any
 from drover.policy.conditions import Cond
 from drover.policy.fetching import Event
 from drover.policy.jobs import JobState, JobView
+from drover.policy.results import RESULT_UNAVAILABLE
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,10 @@ def decide_index(
     job_name: str,
     result: Mapping[str, Any] | None,
     now_iso: str,
+    result_unavailable: str | None = None,
 ) -> IndexDecision:
-    """The VectorIndex's next status."""
+    """The VectorIndex's next status; `result_unavailable` (policy.results) says the succeeded
+    build's result was given up on."""
     if embedder.status is not True:
         phase = "Failed" if embedder.reason == "DependencyFailed" else "WaitingForEmbeddingModel"
         return IndexDecision(
@@ -83,6 +86,14 @@ def decide_index(
             (embedder, Cond("Built", True, "Built", message)),
             fields,
             Event("Normal", "Built", message),
+        )
+    if job.state is JobState.SUCCEEDED and result_unavailable:
+        # Still Building (a current version keeps serving); deleting the RayJob reruns it.
+        return IndexDecision(
+            "Building",
+            (embedder, Cond("Built", False, RESULT_UNAVAILABLE, result_unavailable)),
+            building,
+            Event("Warning", RESULT_UNAVAILABLE, result_unavailable),
         )
     verb = "building" if recorded.get("version") is None else "rebuilding"
     message = f"{verb}: version {version} in RayJob {job_name} ({job.message})"

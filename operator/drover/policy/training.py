@@ -14,6 +14,7 @@ from drover.policy.conditions import Cond
 from drover.policy.dependencies import decide_model_ready
 from drover.policy.fetching import Event
 from drover.policy.jobs import JobState, JobView
+from drover.policy.results import RESULT_UNAVAILABLE
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,10 @@ def decide_training(
     result: Mapping[str, Any] | None,
     output_model: str,
     now_iso: str,
+    result_unavailable: str | None = None,
 ) -> TrainingDecision:
-    """The FineTuneJob's next status."""
+    """The FineTuneJob's next status; `result_unavailable` (policy.results) says the succeeded
+    job's result was given up on."""
     if base.status is not True:
         phase = "Failed" if base.reason == "DependencyFailed" else "WaitingForBaseModel"
         return TrainingDecision(phase, (base,), event=Event("Normal", base.reason, base.message))
@@ -109,6 +112,14 @@ def decide_training(
             Event("Normal", "Succeeded", message),
             create_output=True,
             done=True,
+        )
+    if job.state is JobState.SUCCEEDED and result_unavailable:
+        # Still Evaluating, so the poll goes on: once the user deletes the RayJob it is rerun.
+        return TrainingDecision(
+            "Evaluating",
+            (base, Cond("Trained", False, RESULT_UNAVAILABLE, result_unavailable)),
+            fields,
+            Event("Warning", RESULT_UNAVAILABLE, result_unavailable),
         )
     if job.state is JobState.SUCCEEDED:
         running = Cond("Trained", None, "Finishing", f"{job.message}; reading the result")
