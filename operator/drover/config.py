@@ -13,6 +13,7 @@ from pydantic import Field, field_validator
 
 from drover.api.base import ApiModel
 from drover.api.inferenceservice import Quantization
+from drover.compat import RAY_VERSION
 
 # An extended resource name (`nvidia.com/gpu`, `amd.com/gpu`, `google.com/tpu`); empty means CPU.
 RESOURCE_NAME_PATTERN = (
@@ -135,7 +136,7 @@ class ImagesConfig(ApiModel):
     """Container images of the Ray pods the operator creates."""
 
     ray: str = Field(
-        default="rayproject/ray:2.60.0-py311",
+        default=f"rayproject/ray:{RAY_VERSION}-py311",
         min_length=1,
         description="Plain Ray image (Ray head pods that run no Drover code).",
     )

@@ -20,10 +20,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from drover.compat import KUBERAY_SCHEMAS_DIR
 from drover.local.apiserver.launcher import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-KUBERAY = ROOT.parent / "shared" / "vendor-schemas" / "kuberay-v1.7.0"
+KUBERAY = ROOT.parent / "shared" / "vendor-schemas" / KUBERAY_SCHEMAS_DIR
 
 
 def kubectl(kubeconfig: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

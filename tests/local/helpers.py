@@ -16,8 +16,10 @@ from typing import Any
 import jsonschema
 import yaml
 
+from drover.compat import KUBERAY_SCHEMAS_DIR
+
 ROOT = Path(__file__).resolve().parents[2]
-KUBERAY = ROOT.parent / "shared" / "vendor-schemas" / "kuberay-v1.7.0"
+KUBERAY = ROOT.parent / "shared" / "vendor-schemas" / KUBERAY_SCHEMAS_DIR
 APPS_DIR = Path(__file__).parent / "apps"
 
 

@@ -18,10 +18,11 @@ from typing import Any
 import yaml
 
 from drover.builders.serving import SERVE_RUNTIME_ENV
+from drover.compat import KUBERAY_SCHEMAS_DIR
 from drover.local import procs
 
 REPO = Path(__file__).resolve().parents[3]
-DEFAULT_KUBERAY_CRDS = REPO.parent / "shared" / "vendor-schemas" / "kuberay-v1.7.0"
+DEFAULT_KUBERAY_CRDS = REPO.parent / "shared" / "vendor-schemas" / KUBERAY_SCHEMAS_DIR
 # Serve runs as on a RayService (high-throughput mode) minus HAProxy, which would bind every
 # interface and is not installed here: clients use Serve's proxy port, or a router replica's own
 # HTTP server (where HAProxy forwards on a cluster).

@@ -15,11 +15,12 @@ from drover.api.finetunejob import FineTuneJob
 from drover.api.foundationmodel import FoundationModel
 from drover.api.inferenceservice import InferenceService
 from drover.api.vectorindex import VectorIndex
+from drover.compat import KUBERAY_SCHEMAS_DIR
 from drover.config import OperatorConfig
 
 ROOT = Path(__file__).resolve().parents[3]
 PIPELINE = ROOT / "examples" / "pipeline"
-KUBERAY = ROOT.parent / "shared" / "vendor-schemas" / "kuberay-v1.7.0"
+KUBERAY = ROOT.parent / "shared" / "vendor-schemas" / KUBERAY_SCHEMAS_DIR
 GOLDEN = Path(__file__).parent / "golden"
 
 
