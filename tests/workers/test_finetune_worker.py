@@ -268,10 +268,13 @@ def test_ray_train_with_one_worker_trains_and_saves(
         distributed="ray",
         workers=1,
         hyperparameters={"maxSteps": 3, "checkpointSteps": 2},
+        evaluation=_evaluation(support_chat, maxLoss=50.0),
     )
     run = run_inprocess("finetune", config)
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.result["steps"] == 3
+    # Evaluated in a Ray task (on a worker's devices), not in the driver.
+    assert run.result["evaluation"]["loss"] > 0 and run.result["passed"] is True
     assert (Path(run.result["path"]) / "adapter_model.safetensors").is_file()
     assert (tmp_path / "checkpoints" / "step-00000003" / "state.pt").is_file()
     assert any(p.get("phase") == "training" for p in run.progress)

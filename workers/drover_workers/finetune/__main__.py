@@ -20,7 +20,6 @@ from drover_workers.finetune.model import (
     is_adapter_output,
     load_tokenizer,
     load_trainable,
-    load_trained,
     save_output,
     write_output_manifest,
 )
@@ -76,8 +75,7 @@ def finetune(config: FinetuneConfig, reporter: Reporter) -> dict[str, Any]:
         from drover_workers.finetune.distributed import run_ray_train
 
         stats: TrainStats = run_ray_train(config, train_path, reporter)
-        # Evaluation runs in the driver, which reserved no GPU (Ray Train's workers hold them).
-        model = load_trained(config)
+        model = None  # evaluated in a Ray task on the workers' devices, not in the driver
     else:
         device = torch_device(config.gpus_per_worker)
         model = load_trainable(config, device)
@@ -92,7 +90,12 @@ def finetune(config: FinetuneConfig, reporter: Reporter) -> dict[str, Any]:
         field = "evaluation.dataset"
         eval_path = _data_path(config, ev.dataset, field, work)
         held_out = _examples(tokenizer, eval_path, ev.dataset, hp.max_seq_length, field)
-        metrics = evaluate(model, tokenizer, held_out, ev, hp.batch_size)
+        if model is None:
+            from drover_workers.finetune.distributed import evaluate_on_ray
+
+            metrics = evaluate_on_ray(config, held_out)
+        else:
+            metrics = evaluate(model, tokenizer, held_out, ev, hp.batch_size)
         result["evaluation"] = metrics
         result["passed"] = metrics["passed"]
         result["failedThresholds"] = metrics["failedThresholds"]

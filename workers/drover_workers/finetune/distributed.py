@@ -117,6 +117,30 @@ def run_ray_train(config: FinetuneConfig, train_path: Path, reporter: Reporter) 
     return TrainStats(**json.loads(stats_path(config).read_text()))
 
 
+def _evaluate_task(config_json: dict[str, Any], examples: list[Any]) -> dict[str, Any]:
+    from drover_workers.common.device import torch_device
+    from drover_workers.finetune.evaluate import evaluate
+    from drover_workers.finetune.model import load_tokenizer, load_trained
+
+    config = FinetuneConfig.model_validate(config_json)
+    assert config.evaluation is not None
+    model = load_trained(config, torch_device(config.gpus_per_worker))
+    tokenizer = load_tokenizer(config.base_model_path)
+    batch_size = config.hyperparameters.batch_size
+    return evaluate(model, tokenizer, examples, config.evaluation, batch_size)
+
+
+def evaluate_on_ray(config: FinetuneConfig, examples: list[Any]) -> dict[str, Any]:
+    """Evaluate the saved output in a Ray task holding one worker's GPUs (the driver of a Ray
+    Train job reserves none), on the CPU when the class has none."""
+    import ray
+
+    task = ray.remote(num_cpus=1, num_gpus=config.gpus_per_worker)(_evaluate_task)
+    config_json = config.model_dump(by_alias=True, mode="json")
+    result: dict[str, Any] = ray.get(task.remote(config_json, examples))
+    return result
+
+
 def scaling_kwargs(config: FinetuneConfig) -> dict[str, Any]:
     """Ray Train's ScalingConfig: one training process per worker pod, with the pod's GPUs."""
     kwargs: dict[str, Any] = {"num_workers": config.workers, "use_gpu": config.gpus_per_worker > 0}
