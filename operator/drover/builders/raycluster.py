@@ -15,7 +15,11 @@ from typing import Any
 
 from drover.api.common import AccessMode
 from drover.builders.errors import SpecError
-from drover.builders.meta import model_mount_path
+from drover.builders.meta import MANAGED_BY, model_mount_path
+
+# On every Ray pod: the chart's PodMonitor selects Drover's Ray pods by it (KubeRay adds its own
+# ray.io/* labels beside these, common/pod.go).
+POD_LABELS = {MANAGED_BY: "drover"}
 
 # The Ray images (rayproject/ray and Drover's workers image built on it) run as user `ray`,
 # uid 1000, primary group `users`, gid 100. KubeRay sets no securityContext (common/pod.go).
@@ -34,6 +38,12 @@ class Placement:
     tolerations: Sequence[Mapping[str, Any]] = ()
     cpu: str = "2"
     memory: str = "8Gi"
+
+    @property
+    def cpus(self) -> float:
+        """The pod's CPU quantity ("2", "1.5", "500m") as a number of CPUs, as Ray counts them."""
+        text = self.cpu.strip()
+        return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
 
 
 # Access modes a volume plugin attaches to one node only: a second pod on another node waits in
@@ -253,6 +263,7 @@ def build_ray_cluster_spec(
     head = {
         "rayStartParams": {"dashboard-host": "0.0.0.0", "num-cpus": "0"},
         "template": {
+            "metadata": {"labels": dict(POD_LABELS)},
             "spec": {
                 "securityContext": pod_security_context(),
                 "containers": [
@@ -267,7 +278,7 @@ def build_ray_cluster_spec(
                     )
                 ],
                 "volumes": head_volumes,
-            }
+            },
         },
     }
     limits = {"cpu": placement.cpu, "memory": placement.memory}
@@ -297,7 +308,7 @@ def build_ray_cluster_spec(
         "minReplicas": 0 if autoscaling else workers,
         "maxReplicas": max_replicas,
         "rayStartParams": {},
-        "template": {"spec": worker_spec},
+        "template": {"metadata": {"labels": dict(POD_LABELS)}, "spec": worker_spec},
     }
     spec: dict[str, Any] = {"headGroupSpec": head, "workerGroupSpecs": [group]}
     if autoscaling:

@@ -58,9 +58,16 @@ def test_the_pod_monitor_has_the_prometheus_operator_shape(render) -> None:
             assert LABEL_NAME.match(rule["targetLabel"])
 
 
-def test_it_scrapes_kuberays_metrics_port_on_every_ray_pod(render) -> None:
+def test_it_scrapes_kuberays_metrics_port_on_drovers_ray_pods(render) -> None:
+    from drover.builders.raycluster import Placement, build_ray_cluster_spec
+
     spec = one(render(ON), "PodMonitor")["spec"]
-    assert spec["selector"] == {"matchLabels": {"ray.io/is-ray-node": "yes"}}
+    wanted = {"ray.io/is-ray-node": "yes", "app.kubernetes.io/managed-by": "drover"}
+    assert spec["selector"] == {"matchLabels": wanted}
+    cluster = build_ray_cluster_spec(image="x", placement=Placement(class_name="cpu"))
+    for group in (cluster["headGroupSpec"], *cluster["workerGroupSpecs"]):
+        # KubeRay adds ray.io/is-ray-node itself (common/pod.go); Drover's label is on the template
+        assert group["template"]["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "drover"
     assert spec["namespaceSelector"] == {"any": True}
     (endpoint,) = spec["podMetricsEndpoints"]
     assert (endpoint["port"], endpoint["path"]) == ("metrics", "/metrics")
@@ -93,6 +100,7 @@ def test_watched_namespaces_narrow_it_and_values_reach_it(render) -> None:
     assert spec["namespaceSelector"] == {"matchNames": ["team-a", "team-b"]}
     assert spec["selector"]["matchLabels"] == {
         "ray.io/is-ray-node": "yes",
+        "app.kubernetes.io/managed-by": "drover",
         "app.kubernetes.io/created-by": "kuberay-operator",
     }
     (endpoint,) = spec["podMetricsEndpoints"]
