@@ -136,6 +136,13 @@ class RuntimeSpec(ApiModel):
         "adapter version runs on its base model's engine, so set it to at least the adapter's "
         "rank.",
     )
+    max_loras: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="LoRA adapters one engine step can mix (vLLM max_loras): a LoRA canary and "
+        "its stable version need 2; the engine's default (2) when unset.",
+    )
 
     @property
     def engine_devices(self) -> int:

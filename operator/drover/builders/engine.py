@@ -173,3 +173,26 @@ def engine_deployment_options(
         if runtime.pipeline_parallel_size == 1
         else "PACK",
     }
+
+
+# On a CPU-only class vLLM sizes its KV cache by gpu_memory_utilization of the node's whole
+# memory (not the pod's limit), so an unset kvCacheMemory would reserve 90% of the node and the
+# pod would be OOM-killed. Drover then gives the engines that fit one worker pod (by CPUs) this
+# share of the pod's memory limit for their KV caches, split evenly; weights, activations and
+# Python take the rest.
+CPU_KV_CACHE_SHARE = 0.25
+
+
+def kv_cache_bytes(
+    runtime: RuntimeSpec, placement: Placement, *, replica_cpus: float
+) -> int | None:
+    """vLLM's kv_cache_memory_bytes for one engine: the spec's, else the CPU-class default, else
+    None (a GPU engine sizes its cache by gpuMemoryUtilization)."""
+    if runtime.kv_cache_memory:
+        return quantity_bytes(runtime.kv_cache_memory)
+    if placement.resource_name:
+        return None
+    per_pod = max(1, int(placement.cpus // replica_cpus))
+    return max(
+        MIN_KV_CACHE_BYTES, int(quantity_bytes(placement.memory) * CPU_KV_CACHE_SHARE) // per_pod
+    )

@@ -15,7 +15,7 @@ from drover.api.foundationmodel import FoundationModel
 from drover.builders.meta import MANAGED_BY, Manifest, kind_label, model_mount_path
 from drover.builders.names import kuberay_name
 from drover.builders.raycluster import Mount, Placement, build_ray_cluster_spec, secret_path
-from drover.builders.rayjob import build_rayjob, cpu_count
+from drover.builders.rayjob import build_rayjob
 
 FINETUNE_MODULE = "drover_workers.finetune"
 DRIVER_CPUS = 1.0  # a Ray Train driver only coordinates; it must still avoid the head
@@ -140,7 +140,7 @@ def build_finetune_rayjob(
         worker_config=build_finetune_config(job, base, base_status, placement),
         cluster_spec=cluster,
         backoff_limit=1,
-        entrypoint_num_cpus=cpu_count(placement.cpu) if single else DRIVER_CPUS,
+        entrypoint_num_cpus=placement.cpus if single else DRIVER_CPUS,
         entrypoint_num_gpus=placement.count if single else 0,
     )
 

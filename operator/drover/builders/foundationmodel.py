@@ -14,7 +14,7 @@ from drover.api.foundationmodel import FoundationModel
 from drover.builders.meta import MODEL_MOUNT_ROOT, Manifest, build_claim, model_mount_path
 from drover.builders.names import kuberay_name
 from drover.builders.raycluster import Mount, Placement, build_ray_cluster_spec, secret_path
-from drover.builders.rayjob import build_rayjob, cpu_count
+from drover.builders.rayjob import build_rayjob
 
 FETCH_MODULE = "drover_workers.fetch"
 
@@ -82,7 +82,7 @@ def build_fetch_rayjob(fm: FoundationModel, *, image: str, env: Mapping[str, str
         worker_config=build_fetch_config(fm),
         cluster_spec=cluster,
         backoff_limit=2,
-        entrypoint_num_cpus=cpu_count(placement.cpu),  # the driver downloads on the worker
+        entrypoint_num_cpus=placement.cpus,  # the driver downloads on the worker
     )
 
 

@@ -78,12 +78,6 @@ def build_rayjob(
     }
 
 
-def cpu_count(quantity: str) -> float:
-    """A Kubernetes CPU quantity ("2", "1.5", "500m") as a number of CPUs for Ray."""
-    text = quantity.strip()
-    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
-
-
 def worker_config_of(rayjob: Mapping[str, Any]) -> dict[str, Any]:
     """The worker configuration a RayJob carries (the inverse of `build_runtime_env`)."""
     runtime_env = yaml.safe_load(rayjob.get("spec", {}).get("runtimeEnvYAML") or "{}") or {}

@@ -25,7 +25,7 @@ import yaml
 from drover.api.common import quantity_bytes
 from drover.api.inferenceservice import Dtype, InferenceService, RuntimeSpec
 from drover.api.versions import MODEL_DEPLOYMENT, ROUTER_DEPLOYMENT, version_app, version_id
-from drover.builders.engine import engine_deployment_options
+from drover.builders.engine import engine_deployment_options, kv_cache_bytes
 from drover.builders.meta import Manifest, model_mount_path
 from drover.builders.names import kuberay_name
 from drover.builders.raycluster import Mount, Placement, build_ray_cluster_spec, secret_path
@@ -156,26 +156,31 @@ def build_router_args(svc: InferenceService, index: IndexPlan | None) -> dict[st
     return args
 
 
-def build_engine_args(rt: RuntimeSpec) -> dict[str, Any]:
+def build_engine_args(rt: RuntimeSpec, kv_cache: int | None = None) -> dict[str, Any]:
     """The version's vLLM engine arguments, camelCase (drover_workers.serve.config.RuntimeSpec);
-    an unset value is left out so that vLLM's own default applies."""
+    an unset value is left out so that vLLM's own default applies. `kv_cache` is the KV cache
+    size in bytes (engine.kv_cache_bytes: the spec's, or the CPU-class default)."""
     args: dict[str, Any] = {
         "maxNumSeqs": rt.max_num_seqs,
         "maxModelLen": rt.max_model_len,
         "dtype": rt.dtype.value if rt.dtype is not Dtype.AUTO else None,
         "quantization": rt.quantization.value if rt.quantization else None,
         "gpuMemoryUtilization": rt.gpu_memory_utilization,
-        "kvCacheMemoryBytes": quantity_bytes(rt.kv_cache_memory) if rt.kv_cache_memory else None,
+        "kvCacheMemoryBytes": kv_cache
+        or (quantity_bytes(rt.kv_cache_memory) if rt.kv_cache_memory else None),
         "enablePrefixCaching": rt.enable_prefix_caching,
         "enableChunkedPrefill": rt.enable_chunked_prefill,
         "tensorParallelSize": rt.tensor_parallel_size,
         "pipelineParallelSize": rt.pipeline_parallel_size,
         "maxLoraRank": rt.max_lora_rank,
+        "maxLoras": rt.max_loras,
     }
     return {k: v for k, v in args.items() if v is not None}
 
 
-def build_model_args(svc: InferenceService, engine: EnginePlan) -> dict[str, Any]:
+def build_model_args(
+    svc: InferenceService, engine: EnginePlan, kv_cache: int | None = None
+) -> dict[str, Any]:
     """One version application's `args` (drover_workers.serve.config.ModelArgs): the base
     weights and how to run them. No replica count (a deployment option, so scaling restarts
     nothing) and no LoRA version (they change in place through `user_config`)."""
@@ -189,7 +194,7 @@ def build_model_args(svc: InferenceService, engine: EnginePlan) -> dict[str, Any
     args: dict[str, Any] = {
         "service": _service_ref(svc),
         "version": version,
-        "runtime": build_engine_args(svc.spec.runtime),
+        "runtime": build_engine_args(svc.spec.runtime, kv_cache),
     }
     startup = (engine.own.faults or {}).get(STARTUP_DELAY) if engine.own is not None else None
     if startup:  # only what acts at start; the rest changes in place (user_config)
@@ -255,6 +260,7 @@ def build_serve_config(
 ) -> dict[str, Any]:
     """`serveConfigV2` as a dict: the router application, then one application per engine."""
     options = engine_deployment_options(svc.spec.runtime, placement, replica_cpus=replica_cpus)
+    kv_cache = kv_cache_bytes(svc.spec.runtime, placement, replica_cpus=replica_cpus)
     router = {
         "name": svc.name,
         "route_prefix": route_prefix,
@@ -285,7 +291,7 @@ def build_serve_config(
                 "name": version_app(svc.name, engine.id),
                 "route_prefix": None,  # reached only through the router's handles
                 "import_path": MODEL_IMPORT_PATH,
-                "args": build_model_args(svc, engine),
+                "args": build_model_args(svc, engine, kv_cache),
                 "deployments": [deployment],
             }
         )

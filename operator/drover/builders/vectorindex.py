@@ -16,7 +16,7 @@ from drover.api.vectorindex import VectorIndex
 from drover.builders.meta import Manifest, build_claim, model_mount_path
 from drover.builders.names import kuberay_name
 from drover.builders.raycluster import Mount, Placement, build_ray_cluster_spec, secret_path
-from drover.builders.rayjob import build_rayjob, cpu_count
+from drover.builders.rayjob import build_rayjob
 
 INDEX_MODULE = "drover_workers.index"
 
@@ -106,5 +106,5 @@ def build_index_rayjob(
         worker_config=build_index_config(vi, embedder_status, version),
         cluster_spec=cluster,
         backoff_limit=1,
-        entrypoint_num_cpus=cpu_count(placement.cpu),  # the driver embeds on the worker
+        entrypoint_num_cpus=placement.cpus,  # the driver embeds on the worker
     )

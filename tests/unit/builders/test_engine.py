@@ -247,6 +247,7 @@ def test_engine_args_carry_vllm_names_and_leave_unset_values_to_vllm() -> None:
         enablePrefixCaching=False,
         enableChunkedPrefill=False,
         maxLoraRank=64,
+        maxLoras=4,
     )
     assert build_engine_args(full) == {
         "maxNumSeqs": 8,
@@ -260,6 +261,7 @@ def test_engine_args_carry_vllm_names_and_leave_unset_values_to_vllm() -> None:
         "tensorParallelSize": 1,
         "pipelineParallelSize": 1,
         "maxLoraRank": 64,
+        "maxLoras": 4,
     }
 
 
@@ -275,6 +277,7 @@ def test_engine_args_are_accepted_by_the_serving_worker() -> None:
         tensorParallelSize=2,
         pipelineParallelSize=2,
         maxLoraRank=256,
+        maxLoras=8,
     )
     for runtime in (_runtime(), full):
         args = build_engine_args(runtime)
@@ -349,3 +352,16 @@ def test_the_runtime_must_fit_the_models_context(
         check_context(spec, context)
     assert err.value.field == field and err.value.reason == "ContextTooLong"
     assert "context" in err.value.message and "lower it" in err.value.message
+
+
+def test_a_cpu_engine_gets_a_kv_cache_sized_from_its_pod_not_the_node() -> None:
+    # vLLM's CPU backend takes gpu_memory_utilization of the node's memory (vllm/platforms/
+    # cpu.py), far above a pod's limit: without kvCacheMemory the pod would be OOM-killed.
+    from drover.builders.engine import kv_cache_bytes
+
+    cpu = Placement(class_name="cpu", cpu="2", memory="8Gi")
+    assert kv_cache_bytes(_runtime(), cpu, replica_cpus=1.0) == 1 << 30  # 8Gi / 4 / 2 engines
+    assert kv_cache_bytes(_runtime(), cpu, replica_cpus=0.25) == 256 << 20  # 8 engines a pod
+    assert kv_cache_bytes(_runtime(kvCacheMemory="64Mi"), cpu, replica_cpus=1.0) == 64 << 20
+    assert kv_cache_bytes(_runtime(), _gpu(1), replica_cpus=1.0) is None  # gpuMemoryUtilization
+    assert build_engine_args(_runtime(), 1 << 30)["kvCacheMemoryBytes"] == 1 << 30
