@@ -240,7 +240,11 @@ class ReconcileTiming(ApiModel):
         default=15, gt=0, le=3600, description="Retry delay while a dependency is not ready."
     )
     progress_poll_seconds: float = Field(
-        default=10, gt=0, le=3600, description="Interval of polling RayJob / RayService progress."
+        default=10,
+        gt=0,
+        le=30,
+        description="Interval of polling RayJob / RayService progress; at most 30 s, so a job's "
+        "result is read well within the 60 s KubeRay keeps its cluster.",
     )
     autoscale_interval_seconds: float = Field(
         default=15, gt=0, le=3600, description="Interval of the autoscaler timer per service."

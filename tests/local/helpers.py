@@ -5,6 +5,7 @@ a bounded `wait_for`.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import functools
 import subprocess
 import time
@@ -82,3 +83,25 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, rayexec: RayEx
         time.sleep(0.3)
     tail = f"\nexecutor log:\n{rayexec.log_tail()}" if rayexec else ""
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last}{tail}")
+
+
+NOW = dt.datetime(2026, 11, 22, 8, 0, 0, tzinfo=dt.UTC)
+
+
+def rayjob(name: str = "fetch", status: dict[str, Any] | None = None, **spec: Any) -> dict:
+    """A minimal RayJob as the executor's pure state machine reads it."""
+    return {
+        "metadata": {"name": name, "namespace": "ns", "uid": "0123456789ab", "generation": 1},
+        "spec": {"entrypoint": "python -m x", "runtimeEnvYAML": "env_vars: {}", **spec},
+        "status": status or {},
+    }
+
+
+def step(obj: dict, info: Any = None, now: dt.datetime = NOW):
+    """One pass of the executor's RayJob state machine (no Ray jobs exist yet)."""
+    from drover.local.rayexec import jobstate
+    from drover.local.rayexec.jobstate import Cluster
+
+    return jobstate.next_rayjob(
+        obj, info, existing_ids=set(), cluster=Cluster("127.0.0.1:8265"), now=now
+    )

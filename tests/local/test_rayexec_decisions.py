@@ -288,6 +288,12 @@ def test_unparsable_serve_config_is_a_validation_failure():
     st = servestate.next_rayservice_status(obj, apps, {}, now=NOW)
     assert st["conditions"][0]["reason"] == "ValidationFailed"
     assert "spec.serveConfigV2" in st["conditions"][0]["message"]
+    # KubeRay v1.7.0 rayservice_controller.go Reconcile: only Ready and lastUpdateTime change.
+    assert set(st) == {"conditions", "lastUpdateTime"}
+    assert (
+        servestate.next_rayservice_status(rayservice("applications: [oops", st), apps, {}, now=NOW)
+        == st
+    )
 
 
 def test_rayservice_waiting_for_a_secret_says_which():

@@ -6,36 +6,16 @@ Pure parts (no Ray, no control plane). Each test names the KubeRay function it c
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
-
 import pytest
-from tests.local.helpers import assert_valid_status
+from tests.local.helpers import NOW, assert_valid_status, rayjob, step
 
-from drover.local.rayexec import jobstate, servestate
-from drover.local.rayexec.jobstate import Action, Cluster, RayJobInfo
+from drover.local.rayexec import servestate
+from drover.local.rayexec.jobstate import Action
 from drover.local.rayexec.validation import (
     DNS1035_ERROR,
     validate_rayjob_metadata,
     validate_rayservice_metadata,
 )
-
-NOW = dt.datetime(2026, 11, 22, 8, 0, 0, tzinfo=dt.UTC)
-
-
-def rayjob(name: str = "fetch", status: dict[str, Any] | None = None, **spec: Any) -> dict:
-    return {
-        "metadata": {"name": name, "namespace": "ns", "uid": "0123456789ab", "generation": 1},
-        "spec": {"entrypoint": "python -m x", "runtimeEnvYAML": "env_vars: {}", **spec},
-        "status": status or {},
-    }
-
-
-def step(obj: dict, info: RayJobInfo | None = None, now: dt.datetime = NOW):
-    return jobstate.next_rayjob(
-        obj, info, existing_ids=set(), cluster=Cluster("127.0.0.1:8265"), now=now
-    )
-
 
 # -- names: utils/validation.go ValidateRayJobMetadata / ValidateRayServiceMetadata (v1.7.0),
 #    with k8s.io/apimachinery validation.IsDNS1035Label; limits from utils/constant.go.

@@ -10,29 +10,13 @@ from typing import Any
 
 import pytest
 from kubernetes import client
+from tests.local.helpers import NOW, rayjob, step
 
 from drover.builders.rayjob import CLUSTER_TTL_SECONDS
 from drover.local.rayexec import jobstate
 from drover.local.rayexec.executor import Executor, Settings
-from drover.local.rayexec.jobstate import Action, Cluster, RayJobInfo
+from drover.local.rayexec.jobstate import Action, RayJobInfo
 from drover.local.rayexec.rayapi import OWNER_KEY, UID_KEY
-
-NOW = dt.datetime(2026, 11, 22, 8, 0, 0, tzinfo=dt.UTC)
-
-
-def rayjob(name: str = "fetch", status: dict[str, Any] | None = None, **spec: Any) -> dict:
-    return {
-        "metadata": {"name": name, "namespace": "ns", "uid": "0123456789ab", "generation": 1},
-        "spec": {"entrypoint": "python -m x", "runtimeEnvYAML": "env_vars: {}", **spec},
-        "status": status or {},
-    }
-
-
-def step(obj: dict, info: RayJobInfo | None = None, now: dt.datetime = NOW):
-    return jobstate.next_rayjob(
-        obj, info, existing_ids=set(), cluster=Cluster("127.0.0.1:8265"), now=now
-    )
-
 
 # -- TTL: rayjob_controller.go (v1.7.0) Reconcile, case Complete/Failed →
 #    handleShutdownAfterJobFinishes: shutdownTime = status.endTime + ttlSecondsAfterFinished;

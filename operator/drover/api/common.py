@@ -6,6 +6,7 @@ references, the status base with conditions, and the base of every top-level kin
 
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -369,3 +370,14 @@ class ResourceBase(ApiModel):
     def generation(self) -> int | None:
         gen = self.metadata.get("generation")
         return int(gen) if gen is not None else None
+
+
+def parse_timestamp(value: Any) -> datetime.datetime | None:
+    """A Kubernetes RFC 3339 timestamp (`2026-11-22T08:00:00Z`) as an aware datetime; None when
+    absent or unreadable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None

@@ -14,6 +14,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from drover.api.common import parse_timestamp
 from drover.policy.conditions import get_condition
 from drover.policy.jobs import JobState, classify_rayjob
 
@@ -23,19 +24,10 @@ RESULT_UNAVAILABLE = "ResultUnavailable"
 RESULT_DEADLINE_SECONDS = 300
 
 
-def _parse_time(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def job_end_time(rayjob: Mapping[str, Any]) -> dt.datetime | None:
     """When KubeRay marked the RayJob finished (`status.endTime`), else when Ray says it ended."""
     status = rayjob.get("status") or {}
-    return _parse_time(status.get("endTime")) or _parse_time(
+    return parse_timestamp(status.get("endTime")) or parse_timestamp(
         (status.get("rayJobInfo") or {}).get("endTime")
     )
 

@@ -164,6 +164,8 @@ def test_a_list_instead_of_a_mapping_is_refused(tmp_path) -> None:
         ({"watchNamespaces": ["Team_A"]}, "watchNamespaces", "not a namespace name"),
         ({"serving": {"routePrefix": "llm"}}, "serving.routePrefix", 'start with "/"'),
         ({"reconcile": {"progressPollSeconds": 0}}, "reconcile.progressPollSeconds", "greater"),
+        # A poll slower than KubeRay's cluster TTL (60 s) would miss job results.
+        ({"reconcile": {"progressPollSeconds": 60}}, "reconcile.progressPollSeconds", "30"),
         ({"images": {"pullPolicy": "Sometimes"}}, "images.pullPolicy", "IfNotPresent"),
     ],
 )

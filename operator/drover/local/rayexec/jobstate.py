@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from drover.api.common import parse_timestamp
 from drover.local.rayexec.validation import validate_rayjob_metadata
 
 TERMINAL_DEPLOYMENTS = ("Complete", "Failed", "ValidationFailed")
@@ -73,7 +74,7 @@ def cluster_expired(rayjob: Mapping[str, Any], now: dt.datetime) -> bool:
         return False
     if spec.get("deletionStrategy"):
         return False
-    end = parse_time(st.get("endTime"))
+    end = parse_timestamp(st.get("endTime"))
     if end is None:
         return False
     ttl = dt.timedelta(seconds=int(spec.get("ttlSecondsAfterFinished") or 0))
@@ -89,15 +90,6 @@ class Cluster:
 
 def rfc3339(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def base_job_id(rayjob: Mapping[str, Any]) -> str:
@@ -174,7 +166,7 @@ def finish(
 
 def _deadline_passed(st: Mapping[str, Any], spec: Mapping[str, Any], now: dt.datetime) -> bool:
     limit = spec.get("activeDeadlineSeconds")
-    start = parse_time(st.get("startTime"))
+    start = parse_timestamp(st.get("startTime"))
     return bool(limit) and start is not None and (now - start).total_seconds() > int(limit)
 
 

@@ -140,6 +140,22 @@ def _app_status(serve_app: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _validation_failed(old: dict[str, Any], error: str, now: dt.datetime) -> dict[str, Any]:
+    """KubeRay v1.7.0 rayservice_controller.go `Reconcile`: a RayService failing
+    `validateRayService` gets Ready=False (ValidationFailed, the error) and a lastUpdateTime;
+    nothing else in its status changes and nothing is deployed. The condition keeps the
+    status's last observedGeneration (`setCondition`)."""
+    conditions = list(old.get("conditions") or [])
+    observed = int(old.get("observedGeneration") or 0)
+    ready = _condition(conditions, "Ready", "False", "ValidationFailed", error, observed, now)
+    new = {**old, "conditions": [ready, *(c for c in conditions if c.get("type") != "Ready")]}
+    if {k: v for k, v in new.items() if k != "lastUpdateTime"} == {
+        k: v for k, v in old.items() if k != "lastUpdateTime"
+    }:
+        return old
+    return {**new, "lastUpdateTime": rfc3339(now)}
+
+
 def next_rayservice_status(
     rayservice: Mapping[str, Any],
     apps: ServeApps,
@@ -162,6 +178,8 @@ def next_rayservice_status(
     conditions = list(old.get("conditions") or [])
     if serve_apps is None and not apps.error:
         return old
+    if apps.error:
+        return _validation_failed(old, apps.error, now)
     upgrade = upgrade or Upgrade(active=f"{rayservice['metadata']['name']}-local")
     cluster = upgrade.active
     statuses = {

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from drover.local.rayexec.jobstate import parse_time
+from drover.api.common import parse_timestamp
 
 
 class ClusterChange(Enum):
@@ -102,7 +102,7 @@ def plan_upgrade(rayservice: Mapping[str, Any], now: dt.datetime) -> Upgrade:
     pending = str((status.get("pendingServiceStatus") or {}).get("rayClusterName") or "")
     started = now
     if cond.get("status") == "True" and pending == desired:
-        started = parse_time(cond.get("lastTransitionTime")) or now
+        started = parse_timestamp(cond.get("lastTransitionTime")) or now
     if (now - started).total_seconds() >= NEW_CLUSTER_SECONDS:
         return Upgrade(active=desired)  # the new cluster serves: KubeRay promotes it
     return Upgrade(active=active, pending=desired, started=started)
