@@ -139,9 +139,13 @@ def events_for(api: client.ApiClient, ns: str, name: str) -> list[str]:
 def serving_status(api: client.ApiClient, ns: str, name: str, versions: list[str]) -> None:
     """Write the RayService status as KubeRay does when the router application (named after the
     service, as the operator names it) and these versions' applications (`<name>-<version id>`,
-    each with its `model` deployment) are RUNNING and HEALTHY."""
+    each with its `model` deployment) are RUNNING and HEALTHY, for the RayService's current
+    spec (observedGeneration, as KubeRay's calculateStatus sets it)."""
+    custom = client.CustomObjectsApi(api)
+    current = custom.get_namespaced_custom_object("ray.io", "v1", ns, "rayservices", name)
     body = {
         "status": {
+            "observedGeneration": current["metadata"].get("generation", 1),
             "serviceStatus": "Running",
             "conditions": [
                 {
@@ -168,6 +172,4 @@ def serving_status(api: client.ApiClient, ns: str, name: str, versions: list[str
             "numServeEndpoints": 1,
         }
     }
-    client.CustomObjectsApi(api).patch_namespaced_custom_object_status(
-        "ray.io", "v1", ns, "rayservices", name, body
-    )
+    custom.patch_namespaced_custom_object_status("ray.io", "v1", ns, "rayservices", name, body)

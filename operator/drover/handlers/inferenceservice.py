@@ -35,7 +35,13 @@ from drover.k8s import children
 from drover.policy.conditions import Cond
 from drover.policy.fetching import Event
 from drover.policy.rollout import ROLLOUT_ANNOTATION
-from drover.policy.serving import decide_serving, ready_replicas, replica_status, version_statuses
+from drover.policy.serving import (
+    decide_serving,
+    ready_replicas,
+    replica_status,
+    router_current,
+    version_statuses,
+)
 from drover.policy.upgrade import UPGRADE_REASON, cluster_upgrade
 from drover.policy.versions import desired_replicas, service_phase
 
@@ -82,6 +88,7 @@ def reconcile(
         config=config,
         url=url,
         now=when,
+        routed=router_current(rayservice, svc.name),
     )
     replicas = desired_replicas(
         (svc.spec.replicas.min, svc.spec.replicas.max), recorded.get("autoscaling")

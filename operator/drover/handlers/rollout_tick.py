@@ -82,6 +82,7 @@ def rollout_tick(
     config: OperatorConfig,
     url: str,
     now: datetime,
+    routed: bool = True,
 ) -> Tick:
     recorded = body.get("status") or {}
     stable = served_with_health(recorded.get("stable"), health)
@@ -89,12 +90,14 @@ def rollout_tick(
     state = RolloutStatus.model_validate(recorded["rollout"]) if recorded.get("rollout") else None
     spec = svc.spec.rollout or REPLACE
     control = control_of(body)
-    observed = RolloutObservation(desired=desired, stable=stable, canary=canary, control=control)
+    observed = RolloutObservation(
+        desired=desired, stable=stable, canary=canary, control=control, routed=routed
+    )
     decision = next_rollout(state, spec, observed, now)
     measured, problems = _measure(decision, svc, spec, config, url, stable, now)
     if measured is not None:
         observed = RolloutObservation(
-            desired=desired, stable=stable, canary=canary, analysis=measured
+            desired=desired, stable=stable, canary=canary, analysis=measured, routed=routed
         )
         decision = next_rollout(decision.status, spec, observed, now)
     stable, canary = apply_actions(decision, desired, stable, canary)

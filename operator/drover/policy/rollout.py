@@ -74,6 +74,9 @@ class RolloutObservation:
     canary: ServedVersion | None = None
     analysis: Sequence[MetricResult] | None = None
     control: RolloutControl | None = None
+    # The router runs the current Serve config (policy.serving.router_current). A LoRA canary's
+    # engine is ready before the router has its route; warm-up waits for both.
+    routed: bool = True
 
 
 @dataclass(frozen=True)
@@ -276,7 +279,7 @@ def _progress(t: _Tick, spec: RolloutSpec, observed: RolloutObservation, ready: 
     st, now = t.st, t.now
     started = st.phase_started_at or now
     deadline = timedelta(seconds=spec.ready_deadline_seconds)
-    if st.phase == P.DEPLOYING and not ready:
+    if st.phase == P.DEPLOYING and not (ready and observed.routed):
         if now - started >= deadline:
             t.finish(
                 RolloutResult.ROLLED_BACK,

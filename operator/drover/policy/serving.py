@@ -67,6 +67,20 @@ def application_status(rayservice: Mapping[str, Any] | None, app: str) -> tuple[
     return str(entry.get("status", "")), str(entry.get("message", ""))
 
 
+def router_current(rayservice: Mapping[str, Any] | None, router_app: str) -> bool:
+    """Whether the router runs the Serve config the RayService's spec holds now, so a version
+    just added to it is routable: KubeRay's status is of the spec's generation (it sets
+    observedGeneration after submitting the config, rayservice_controller.go `calculateStatus`)
+    and the router application is RUNNING. Serve marks an application DEPLOYING as it accepts a
+    new config (ray/serve/_private/application_state.py, `ApplicationState._set_target_state`),
+    RUNNING once its deployments have it."""
+    if rayservice is None:
+        return False
+    generation = int((rayservice.get("metadata") or {}).get("generation") or 0)
+    observed = int(((rayservice.get("status") or {}).get("observedGeneration")) or 0)
+    return observed >= generation and application_status(rayservice, router_app)[0] == "RUNNING"
+
+
 def rayservice_ready(rayservice: Mapping[str, Any] | None) -> bool:
     status = (rayservice or {}).get("status") or {}
     for cond in status.get("conditions") or ():

@@ -61,6 +61,7 @@ def tick(
     analysis: Sequence[MetricResult] | None = None,
     control: RolloutControl | None = None,
     spec: RolloutSpec = SPEC,
+    routed: bool = True,
 ) -> RolloutDecision:
     observed = RolloutObservation(
         desired=desired,
@@ -68,6 +69,7 @@ def tick(
         canary=served(canary, ready) if canary else None,
         analysis=analysis,
         control=control,
+        routed=routed,
     )
     return next_rollout(state, spec, observed, at(seconds))
 

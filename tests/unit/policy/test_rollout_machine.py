@@ -127,6 +127,21 @@ def test_canary_goes_straight_to_the_first_step_without_warm_up_or_prompts() -> 
     assert d.actions == ()
 
 
+def test_warm_up_waits_until_the_router_runs_the_canarys_route() -> None:
+    # A LoRA canary's engine is its base's, ready before the router applied the config that
+    # routes to it; warming up then would count the router's refusals against the canary.
+    held = tick(deploying(), 10, routed=False)
+    assert held.status.phase == P.DEPLOYING and A.WARM_UP not in held.actions
+    assert held.canary_weight == 0
+    d = tick(held.status, 12)
+    assert d.status.phase == P.WARMING and A.WARM_UP in d.actions
+
+
+def test_a_router_update_during_a_step_does_not_pull_the_canary_back() -> None:
+    d = tick(at_step(0), 30, routed=False)  # a weight change being applied by the router
+    assert d.status.phase == P.STEP and d.canary_weight == 5
+
+
 def test_passing_warm_up_starts_the_first_step() -> None:
     d = tick(warming(), 20, analysis=results(Verdict.SUCCESSFUL, 15))
     assert d.status.phase == P.STEP and d.status.step == 0

@@ -182,3 +182,21 @@ def test_a_per_replica_value_without_a_total_uses_the_order_when_ready_is_unknow
     load = LoadSnapshot(SPEC.signal, 10.0, 4, None, T0)
     decision = decide_replicas(load, SPEC, (1, 32), None, T0)
     assert decision.desired_replicas == 4 and decision.reason.startswith("holding 4 replicas")
+
+
+def test_the_router_is_current_only_for_this_generation_and_running() -> None:
+    from drover.policy.serving import router_current
+
+    def rs(generation: int, observed: int, app_status: str) -> dict:
+        return {
+            "metadata": {"generation": generation},
+            "status": {
+                "observedGeneration": observed,
+                "activeServiceStatus": {"applicationStatuses": {"chat": {"status": app_status}}},
+            },
+        }
+
+    assert router_current(rs(3, 3, "RUNNING"), "chat")
+    assert not router_current(rs(4, 3, "RUNNING"), "chat")  # status predates the spec
+    assert not router_current(rs(4, 4, "DEPLOYING"), "chat")  # Serve applying the config
+    assert not router_current(None, "chat")
