@@ -32,7 +32,7 @@ from drover.handlers.serving_inputs import (
     service_placement,
 )
 from drover.k8s import children
-from drover.policy.conditions import Cond
+from drover.policy.conditions import Cond, get_condition
 from drover.policy.fetching import Event
 from drover.policy.rollout import ROLLOUT_ANNOTATION
 from drover.policy.serving import (
@@ -118,7 +118,13 @@ def reconcile(
                 f"RayService {name} {outcome}: "
                 + ", ".join(f"{p.model} {p.weight}%" for p in plans)
             )
-    serving = decide_serving(rayservice, svc.name, stable.app(svc.name) if stable else None)
+    was_serving = (get_condition(recorded.get("conditions"), "ServingReady") or {}).get("status")
+    serving = decide_serving(
+        rayservice,
+        svc.name,
+        stable.app(svc.name) if stable else None,
+        was_serving=was_serving == "True",
+    )
     live = [(p.app(svc.name), p.replicas) for p in (stable, canary) if p is not None]
     counted = read_healthy_replicas(config, ns, [app for app, _ in live], when)
     fields = {

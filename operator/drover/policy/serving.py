@@ -27,9 +27,14 @@ from drover.policy.conditions import Cond
 SERVING_STATUSES = frozenset({"HEALTHY", "UPSCALING", "DOWNSCALING"})
 
 
-def serves(status: str | None) -> bool:
-    """Whether a Serve deployment in `status` answers requests on its running replicas."""
-    return status in SERVING_STATUSES
+def serves(status: str | None, *, was_serving: bool = False) -> bool:
+    """Whether a Serve deployment in `status` answers requests on its running replicas.
+
+    UPDATING counts only for a deployment that served before (`was_serving`): Serve applies a
+    user_config in place on the running replicas (`reconfigure`) and replaces replicas of a new
+    version while the old ones serve, so an update does not take a serving version out of
+    service; a deployment that never served is UPDATING while its first replicas start."""
+    return status in SERVING_STATUSES or (was_serving and status == "UPDATING")
 
 
 def _applications(rayservice: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -90,10 +95,15 @@ def rayservice_ready(rayservice: Mapping[str, Any] | None) -> bool:
 
 
 def decide_serving(
-    rayservice: Mapping[str, Any] | None, router_app: str, stable_app: str | None
+    rayservice: Mapping[str, Any] | None,
+    router_app: str,
+    stable_app: str | None,
+    *,
+    was_serving: bool = False,
 ) -> Cond:
     """ServingReady: the RayService is Ready, the router serves and the stable version's
-    application has a `model` deployment that serves (HEALTHY, UPSCALING or DOWNSCALING)."""
+    application has a `model` deployment that serves (HEALTHY, UPSCALING or DOWNSCALING; also
+    UPDATING when ServingReady was True, see `serves`)."""
     if rayservice is None:
         return Cond("ServingReady", None, "Deploying", "creating the RayService")
     for app in (router_app, stable_app):
@@ -109,7 +119,8 @@ def decide_serving(
             )
     router = deployment_statuses(rayservice, router_app).get(ROUTER_DEPLOYMENT)
     model = deployment_statuses(rayservice, stable_app or "").get(MODEL_DEPLOYMENT)
-    if rayservice_ready(rayservice) and serves(router) and serves(model):
+    steady = {"was_serving": was_serving}
+    if rayservice_ready(rayservice) and serves(router, **steady) and serves(model, **steady):
         scaling = "" if model == "HEALTHY" else f" ({stable_app} {model})"
         return Cond(
             "ServingReady",

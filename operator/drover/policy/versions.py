@@ -24,7 +24,8 @@ def served_with_health(raw: Any, health: Mapping[str, str]) -> ServedVersion | N
     if not raw:
         return None
     version = ServedVersion.model_validate(raw)
-    ready = serves(health.get(version_id(version.digest)))
+    # A version that was ready stays ready while Serve updates its deployment (see `serves`).
+    ready = serves(health.get(version_id(version.digest)), was_serving=version.ready)
     return version.model_copy(update={"ready": ready})
 
 

@@ -200,3 +200,29 @@ def test_the_router_is_current_only_for_this_generation_and_running() -> None:
     assert not router_current(rs(4, 3, "RUNNING"), "chat")  # status predates the spec
     assert not router_current(rs(4, 4, "DEPLOYING"), "chat")  # Serve applying the config
     assert not router_current(None, "chat")
+
+
+@pytest.mark.parametrize("status", list(DeploymentStatus))
+def test_an_update_keeps_a_serving_deployment_in_service_and_nothing_else(status) -> None:
+    # Serve reconfigures running replicas in place for a user_config change and replaces
+    # replicas of a new version while the old ones serve (ray/serve/_private/deployment_state.py);
+    # a deployment that never served is UPDATING while its first replicas start.
+    expected = SERVING[status] or status is DeploymentStatus.UPDATING
+    assert serves(status.value, was_serving=True) is expected
+    assert serves(status.value) is SERVING[status]
+
+
+def test_serving_ready_survives_the_router_applying_new_weights() -> None:
+    updating = rayservice("DEPLOYING", "HEALTHY")
+    router = updating["status"]["activeServiceStatus"]["applicationStatuses"]["svc"]
+    router["serveDeploymentStatuses"]["router"]["status"] = "UPDATING"
+    assert decide_serving(updating, "svc", "svc-v1").status is None  # not serving yet
+    assert decide_serving(updating, "svc", "svc-v1", was_serving=True).status is True
+
+
+def test_a_ready_version_stays_ready_while_serve_updates_it() -> None:
+    raw = {"model": "m", "digest": "sha256:" + "ab" * 32, "ready": True}
+    vid = version_id(raw["digest"])
+    assert served_with_health(raw, {vid: "UPDATING"}).ready is True
+    assert served_with_health({**raw, "ready": False}, {vid: "UPDATING"}).ready is False
+    assert served_with_health(raw, {vid: "UNHEALTHY"}).ready is False
