@@ -33,7 +33,19 @@ def cluster_upgrade(rayservice: Mapping[str, Any] | None) -> str | None:
     name = (rayservice or {}).get("metadata", {}).get("name", "")
     return (
         f"KubeRay is replacing the Ray cluster of RayService {name}: {pending or 'a new cluster'} "
-        f"is being prepared while {active or 'the active cluster'} keeps serving (its "
-        "rayClusterConfig changed beyond replica counts, e.g. a model on another cache claim); "
-        "rollout steps and autoscaling wait for the switch"
+        f"is being prepared{_pending_progress(status)} while {active or 'the active cluster'} "
+        "keeps serving (its rayClusterConfig changed beyond replica counts, e.g. a model on "
+        "another cache claim); rollout steps and autoscaling wait for the switch"
     )
+
+
+def _pending_progress(status: Mapping[str, Any]) -> str:
+    """How far the new cluster's Serve applications are (pendingServiceStatus), or ""."""
+    apps = (status.get("pendingServiceStatus") or {}).get("applicationStatuses") or {}
+    if not apps:
+        return ""
+    states = {name: str((app or {}).get("status") or "") for name, app in apps.items()}
+    running = sum(s == "RUNNING" for s in states.values())
+    failed = sorted(n for n, s in states.items() if s in ("DEPLOY_FAILED", "UNHEALTHY"))
+    text = f" ({running}/{len(states)} Serve applications running"
+    return text + (f"; failing: {', '.join(failed)})" if failed else ")")

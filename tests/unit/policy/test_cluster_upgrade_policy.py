@@ -31,3 +31,19 @@ def test_an_upgrade_is_read_from_the_condition_or_a_pending_cluster() -> None:
     assert "rollout steps and autoscaling wait" in message
     by_condition = _rs(conditions=[{"type": "UpgradeInProgress", "status": "True"}])
     assert cluster_upgrade(by_condition)
+
+
+def test_the_new_clusters_progress_is_read_from_the_pending_status() -> None:
+    upgrading = _rs(
+        activeServiceStatus={"rayClusterName": "bot-rs-old12"},
+        pendingServiceStatus={
+            "rayClusterName": "bot-rs-new34",
+            "applicationStatuses": {
+                "bot": {"status": "RUNNING"},
+                "bot-v1": {"status": "DEPLOYING"},
+                "bot-v2": {"status": "DEPLOY_FAILED"},
+            },
+        },
+    )
+    message = cluster_upgrade(upgrading) or ""
+    assert "(1/3 Serve applications running; failing: bot-v2)" in message
