@@ -305,6 +305,40 @@ def build_serve_config(
 SERVE_RUNTIME_ENV = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_HA_PROXY": "1"}
 
 
+def needed_claims(versions: Sequence[VersionPlan], index: IndexPlan | None) -> set[str]:
+    """The claims the live versions and the index read: weights, adapters, index, embedder."""
+    claims = {v.claim for v in versions} | {v.adapter_claim for v in versions if v.adapter_claim}
+    if index is not None:
+        claims |= {index.claim, index.embedder_claim}
+    return claims
+
+
+def serving_claims(needed: set[str], mounted: Sequence[str], present: set[str]) -> list[str]:
+    """The claims the Ray pods mount: those mounted now while they cover what is needed, else
+    exactly what is needed.
+
+    A pod's volumes are part of `rayClusterConfig`, whose change makes KubeRay build a whole new
+    cluster (see local/rayexec/upgrade.py). A version on a new claim needs that once; dropping a
+    drained version's claim would need it a second time, so a claim stays mounted until the next
+    rebuild prunes it. A kept claim that no longer exists (`present`: the claims that do) is
+    dropped, since a new pod could not start with it."""
+    kept = {claim for claim in mounted if claim in present}
+    return sorted(kept if needed <= kept else needed)
+
+
+def mounted_claims(rayservice: Mapping[str, Any] | None) -> list[str]:
+    """The claims the worker pods of an existing RayService mount."""
+    groups = ((rayservice or {}).get("spec") or {}).get("rayClusterConfig", {}).get(
+        "workerGroupSpecs"
+    ) or [{}]
+    volumes = ((groups[0].get("template") or {}).get("spec") or {}).get("volumes") or []
+    return [
+        str(v["persistentVolumeClaim"]["claimName"])
+        for v in volumes
+        if "persistentVolumeClaim" in v
+    ]
+
+
 def build_rayservice(
     svc: InferenceService,
     versions: Sequence[VersionPlan],
@@ -315,20 +349,20 @@ def build_rayservice(
     route_prefix: str = "/",
     replica_cpus: float = 1.0,
     env: Mapping[str, str] = {},
+    claims: Sequence[str] | None = None,
 ) -> Manifest:
-    """The RayService (unstamped: see meta.stamp)."""
+    """The RayService (unstamped: see meta.stamp). `claims` are the claims to mount (see
+    `serving_claims`); by default exactly what the versions and the index need."""
     # Serve replicas run on the workers; the head runs Serve's controller and proxy only.
-    mounts = [Mount(v.claim, on_head=False) for v in versions]
-    mounts += [Mount(v.adapter_claim, on_head=False) for v in versions if v.adapter_claim]
-    if index is not None:
-        mounts += [Mount(index.claim, on_head=False), Mount(index.embedder_claim, on_head=False)]
+    wanted = sorted(needed_claims(versions, index)) if claims is None else claims
+    mounts = [Mount(claim, on_head=False) for claim in wanted]
     secrets = [svc.spec.auth.api_key_secret_ref.name] if svc.spec.auth else []
     # One worker pod per replica: a pod offers `placement.count` devices, all one replica's
     # engine needs (tensor x pipeline parallel equals the count), so STRICT_PACK fits one pod.
     cluster = build_ray_cluster_spec(
         image=image,
         placement=placement,
-        mounts=sorted(mounts, key=lambda m: m.claim),
+        mounts=mounts,
         secrets=secrets,
         workers=svc.spec.replicas.min,
         # Room for a canary beside the stable version during a rollout.

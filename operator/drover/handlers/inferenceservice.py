@@ -18,8 +18,11 @@ from drover.builders.meta import stamp
 from drover.builders.serving import (
     build_rayservice,
     engine_routes,
+    mounted_claims,
+    needed_claims,
     rayservice_name,
     serve_config_of,
+    serving_claims,
 )
 from drover.config import OperatorConfig
 from drover.handlers.common import emit, invalid_spec, now, parse_resource, write_status
@@ -27,6 +30,7 @@ from drover.handlers.rollout_tick import rollout_tick
 from drover.handlers.serving_inputs import (
     draining,
     plan_for,
+    present_claims,
     read_healthy_replicas,
     read_inputs,
     service_placement,
@@ -103,6 +107,8 @@ def reconcile(
     plans = [p for p in (stable, canary) if p is not None]
     plans += draining(recorded, plans, ns)
     if plans:
+        needed, mounted = needed_claims(plans, inputs.index), mounted_claims(rayservice)
+        present = needed | present_claims(ns, set(mounted) - needed)
         manifest = build_rayservice(
             svc,
             plans,
@@ -111,6 +117,7 @@ def reconcile(
             image=config.images.workers,
             route_prefix=config.serving.route_prefix,
             replica_cpus=config.serving.replica_cpus,
+            claims=serving_claims(needed, mounted, present),
         )
         outcome = children.ensure_child(stamp(manifest, body))
         if outcome is not children.Outcome.UNCHANGED:

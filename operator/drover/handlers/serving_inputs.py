@@ -8,7 +8,7 @@ replicas of each Serve application Serve counts healthy (from Prometheus).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -212,3 +212,13 @@ def _adapter_of(model: Mapping[str, Any] | None) -> str:
     """The base model an adapter-only FoundationModel (a LoRA output, not merged) belongs to."""
     labels = (model or {}).get("metadata", {}).get("labels") or {}
     return str(labels.get("drover.dev/adapter-of", ""))
+
+
+def present_claims(namespace: str, claims: Iterable[str]) -> set[str]:
+    """Those of `claims` that exist and are not being deleted."""
+    present = set()
+    for claim in claims:
+        pvc = children.get_object("PersistentVolumeClaim", namespace, claim)
+        if pvc is not None and not (pvc.get("metadata") or {}).get("deletionTimestamp"):
+            present.add(claim)
+    return present

@@ -14,7 +14,13 @@ import copy
 from tests.unit.builders.test_builders import INDEX, _plans
 
 from drover.builders.placement import resolve_placement
-from drover.builders.serving import VersionPlan, build_rayservice
+from drover.builders.serving import (
+    VersionPlan,
+    build_rayservice,
+    mounted_claims,
+    needed_claims,
+    serving_claims,
+)
 from drover.local.rayexec.upgrade import ClusterChange, cluster_change, cluster_hash
 
 
@@ -56,16 +62,44 @@ def test_a_canary_its_promotion_and_scaling_keep_the_cluster(service, config) ->
         assert cluster_change(alone, after) is ClusterChange.NONE
 
 
-def test_a_version_on_another_claim_rebuilds_the_cluster(service, config) -> None:
-    # Known and documented (README, "How Drover uses KubeRay"): Serve replicas read weights from
-    # the claims mounted on the Ray pods, and a pod's volumes are fixed, so a model cached on a
-    # claim of its own makes KubeRay build a new cluster when it arrives. The operator then holds
-    # the rollout until the switch (UpgradeInProgress); keeping models one rolls between on one
-    # claim (spec.cache.existingClaim) avoids it.
+def _rollout_to_another_claim(service, config, sticky: bool) -> list[dict]:
+    """The rayClusterConfig through a rollout from a model on one claim to one on another:
+    stable alone, stable + canary, canary promoted alone (the old version drained)."""
     stable, _ = _plans()
     other = VersionPlan(
         model="other-model", digest="sha256:" + "12" * 32, claim="other-cache", path="o/1"
     )
-    before = _cluster(service, config, [stable])
-    after = _cluster(service, config, [stable, other])
-    assert cluster_change(before, after) is ClusterChange.NEW_CLUSTER
+    promoted = VersionPlan(**{**other.__dict__, "weight": 100})
+    placement = resolve_placement(None, config.accelerator_classes, field="f")
+    clusters: list[dict] = []
+    for plans in ([stable], [stable, other], [promoted]):
+        claims = None
+        if sticky:
+            mounted = mounted_claims(
+                {"spec": {"rayClusterConfig": clusters[-1]}} if clusters else None
+            )
+            needed = needed_claims(plans, INDEX)
+            claims = serving_claims(needed, mounted, needed | set(mounted))
+        rs = build_rayservice(service, plans, INDEX, placement=placement, image="x", claims=claims)
+        clusters.append(rs["spec"]["rayClusterConfig"])
+    return clusters
+
+
+def test_a_rollout_to_a_model_on_another_claim_rebuilds_once_not_twice(service, config) -> None:
+    # Known and documented (README, "How Drover uses KubeRay"): Serve replicas read weights from
+    # the claims mounted on the Ray pods, and a pod's volumes are fixed, so a model cached on a
+    # claim of its own makes KubeRay build a new cluster when it arrives. The operator holds the
+    # rollout until the switch (UpgradeInProgress). The drained version's claim stays mounted
+    # until a later rebuild prunes it, so its departure costs no second cluster.
+    alone, both, promoted = _rollout_to_another_claim(service, config, sticky=True)
+    assert cluster_change(alone, both) is ClusterChange.NEW_CLUSTER
+    assert cluster_change(both, promoted) is ClusterChange.NONE
+    exact = _rollout_to_another_claim(service, config, sticky=False)
+    assert cluster_change(exact[1], exact[2]) is ClusterChange.NEW_CLUSTER  # what it was
+
+
+def test_serving_claims_keep_what_is_mounted_while_it_covers_the_need() -> None:
+    assert serving_claims({"a"}, ["a", "b"], {"a", "b"}) == ["a", "b"]  # b drained: kept
+    assert serving_claims({"b", "c"}, ["a", "b"], {"a", "b", "c"}) == ["b", "c"]  # rebuild prunes
+    assert serving_claims({"a"}, ["a", "b"], {"a"}) == ["a"]  # b deleted: a new pod could not start
+    assert serving_claims({"a"}, [], {"a"}) == ["a"]
