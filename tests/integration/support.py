@@ -136,6 +136,38 @@ def events_for(api: client.ApiClient, ns: str, name: str) -> list[str]:
     return [f"{e.reason}: {e.message}" for e in items if e.involved_object.name == name]
 
 
+def kuberay_status(
+    name: str, apps: dict[str, tuple[str, str, str]], **extra: Any
+) -> dict[str, Any]:
+    """A Ready RayService status as KubeRay v1.7.0 writes it: `apps` maps each Serve application
+    to (application status, its deployment, that deployment's status); `extra` adds or replaces
+    top-level status fields (observedGeneration, conditions, pendingServiceStatus, ...)."""
+    status: dict[str, Any] = {
+        "serviceStatus": "Running",
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "NonZeroServeEndpoints",
+                "message": "",
+                "lastTransitionTime": "2026-11-22T12:00:00Z",
+            }
+        ],
+        "activeServiceStatus": {
+            "rayClusterName": f"{name}-raycluster",
+            "applicationStatuses": {
+                app: {
+                    "status": app_status,
+                    "serveDeploymentStatuses": {deployment: {"status": deployment_status}},
+                }
+                for app, (app_status, deployment, deployment_status) in apps.items()
+            },
+        },
+        "numServeEndpoints": 1,
+    }
+    return {"status": {**status, **extra}}
+
+
 def serving_status(api: client.ApiClient, ns: str, name: str, versions: list[str]) -> None:
     """Write the RayService status as KubeRay does when the router application (named after the
     service, as the operator names it) and these versions' applications (`<name>-<version id>`,
@@ -143,33 +175,7 @@ def serving_status(api: client.ApiClient, ns: str, name: str, versions: list[str
     spec (observedGeneration, as KubeRay's calculateStatus sets it)."""
     custom = client.CustomObjectsApi(api)
     current = custom.get_namespaced_custom_object("ray.io", "v1", ns, "rayservices", name)
-    body = {
-        "status": {
-            "observedGeneration": current["metadata"].get("generation", 1),
-            "serviceStatus": "Running",
-            "conditions": [
-                {
-                    "type": "Ready",
-                    "status": "True",
-                    "reason": "NonZeroServeEndpoints",
-                    "message": "",
-                    "lastTransitionTime": "2026-11-22T12:00:00Z",
-                }
-            ],
-            "activeServiceStatus": {
-                "rayClusterName": f"{name}-raycluster",
-                "applicationStatuses": {
-                    app: {
-                        "status": "RUNNING",
-                        "serveDeploymentStatuses": {deployment: {"status": "HEALTHY"}},
-                    }
-                    for app, deployment in [
-                        (name, "router"),
-                        *((f"{name}-{v}", "model") for v in versions),
-                    ]
-                },
-            },
-            "numServeEndpoints": 1,
-        }
-    }
+    apps = {name: ("RUNNING", "router", "HEALTHY")}
+    apps |= {f"{name}-{v}": ("RUNNING", "model", "HEALTHY") for v in versions}
+    body = kuberay_status(name, apps, observedGeneration=current["metadata"].get("generation", 1))
     custom.patch_namespaced_custom_object_status("ray.io", "v1", ns, "rayservices", name, body)

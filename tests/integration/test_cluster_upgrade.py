@@ -13,41 +13,31 @@ from typing import Any
 from kubernetes import client
 from tests.integration.conftest import wait_for
 from tests.integration.serving_support import DIGEST_A, create_service, ready_model, serve_config
-from tests.integration.support import status_of
+from tests.integration.support import kuberay_status, status_of
 
 from drover.api.versions import version_app, version_id
 
 SVC = "chat"
 
 
-def _status(name: str, apps: dict[str, Any] | None, pending: str = "") -> dict[str, Any]:
+def _status(name: str, apps: dict[str, Any], pending: str = "") -> dict[str, Any]:
     upgrading = bool(pending)
-    status: dict[str, Any] = {
-        "serviceStatus": "Running",
-        "numServeEndpoints": 1,
-        "conditions": [
-            {
-                "type": "Ready",
-                "status": "True",
-                "reason": "NonZeroServeEndpoints",
-                "message": "Number of serve endpoints is greater than 0",
-                "lastTransitionTime": "2026-11-22T12:00:00Z",
-            },
-            {
-                "type": "UpgradeInProgress",
-                "status": "True" if upgrading else "False",
-                "reason": "BothActivePendingClustersExist" if upgrading else "NoPendingCluster",
-                "message": "",
-                "lastTransitionTime": "2026-11-22T12:00:00Z",
-            },
-        ],
-        "activeServiceStatus": {"rayClusterName": f"{name}-old12"},
-    }
-    if apps is not None:
-        status["activeServiceStatus"]["applicationStatuses"] = apps
-    if pending:
+    body = kuberay_status(name, apps)
+    status = body["status"]
+    status["conditions"].append(
+        {
+            "type": "UpgradeInProgress",
+            "status": "True" if upgrading else "False",
+            "reason": "BothActivePendingClustersExist" if upgrading else "NoPendingCluster",
+            "message": "",
+            "lastTransitionTime": "2026-11-22T12:00:00Z",
+        }
+    )
+    status["activeServiceStatus"]["rayClusterName"] = f"{name}-old12"
+    if pending:  # the active cluster's applications are not reported during an upgrade
+        status["activeServiceStatus"]["applicationStatuses"] = None  # merge patch: removed
         status["pendingServiceStatus"] = {"rayClusterName": pending}
-    return {"status": status}
+    return body
 
 
 def test_a_cluster_upgrade_holds_serving_status_instead_of_losing_version_health(
@@ -59,10 +49,7 @@ def test_a_cluster_upgrade_holds_serving_status_instead_of_losing_version_health
     create_service(k8s_api, namespace, SVC)
     wait_for("the RayService", lambda: serve_config(k8s_api, namespace, SVC))
     api = client.CustomObjectsApi(k8s_api)
-    running = {
-        SVC: {"status": "RUNNING", "serveDeploymentStatuses": {"router": {"status": "HEALTHY"}}},
-        app: {"status": "RUNNING", "serveDeploymentStatuses": {"model": {"status": "HEALTHY"}}},
-    }
+    running = {SVC: ("RUNNING", "router", "HEALTHY"), app: ("RUNNING", "model", "HEALTHY")}
     api.patch_namespaced_custom_object_status(
         "ray.io", "v1", namespace, "rayservices", SVC, _status(SVC, running)
     )
@@ -74,7 +61,7 @@ def test_a_cluster_upgrade_holds_serving_status_instead_of_losing_version_health
 
     before = wait_for("the service Ready", lambda: serving("Serving"))
     api.patch_namespaced_custom_object_status(
-        "ray.io", "v1", namespace, "rayservices", SVC, _status(SVC, None, pending=f"{SVC}-new34")
+        "ray.io", "v1", namespace, "rayservices", SVC, _status(SVC, running, pending=f"{SVC}-new34")
     )
     during = wait_for("ServingReady held for the upgrade", lambda: serving("RayClusterUpgrade"))
     cond = next(c for c in during["conditions"] if c["type"] == "ServingReady")

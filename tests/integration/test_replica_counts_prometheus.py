@@ -19,7 +19,7 @@ from tests.fixtures import prometheus as prometheus_fixtures
 from tests.integration.conftest import wait_for
 from tests.integration.promseries import Series
 from tests.integration.serving_support import DIGEST_A, create_service, ready_model, serve_config
-from tests.integration.support import status_of
+from tests.integration.support import kuberay_status, status_of
 
 from drover.api.versions import version_app, version_id
 from drover.k8s import metrics
@@ -68,34 +68,11 @@ def test_the_local_relabel_gives_serve_series_the_cluster_shape(tmp_path: Path) 
 
 def upscaling_status(name: str, version: str) -> dict[str, Any]:
     """KubeRay's RayService status while Serve adds replicas to the version's deployment."""
-    return {
-        "status": {
-            "serviceStatus": "Running",
-            "conditions": [
-                {
-                    "type": "Ready",
-                    "status": "True",
-                    "reason": "NonZeroServeEndpoints",
-                    "message": "",
-                    "lastTransitionTime": "2026-11-22T12:00:00Z",
-                }
-            ],
-            "activeServiceStatus": {
-                "rayClusterName": f"{name}-raycluster",
-                "applicationStatuses": {
-                    name: {
-                        "status": "RUNNING",
-                        "serveDeploymentStatuses": {"router": {"status": "HEALTHY"}},
-                    },
-                    f"{name}-{version}": {
-                        "status": "DEPLOYING",
-                        "serveDeploymentStatuses": {"model": {"status": "UPSCALING"}},
-                    },
-                },
-            },
-            "numServeEndpoints": 1,
-        }
+    apps = {
+        name: ("RUNNING", "router", "HEALTHY"),
+        f"{name}-{version}": ("DEPLOYING", "model", "UPSCALING"),
     }
+    return kuberay_status(name, apps)
 
 
 def test_an_upscaling_service_stays_ready_and_counts_the_healthy_replicas(
