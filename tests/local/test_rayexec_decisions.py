@@ -281,6 +281,51 @@ def test_a_changed_cluster_config_is_served_by_the_old_cluster_until_the_new_one
     assert plan_upgrade(kept, NOW) == plan_upgrade(kept, NOW).__class__(active=cluster_name(obj))
 
 
+def test_worker_groups_appended_update_the_running_cluster_in_place():
+    # KubeRay v1.7.0 rayservice_controller.go isClusterSpecHashEqual(partial=true): the spec
+    # without the appended groups equals the running one, so no new cluster is prepared.
+    import copy
+
+    from drover.local.rayexec.upgrade import cluster_name, plan_upgrade
+
+    obj = rayservice(CONFIG)
+    running = copy.deepcopy(obj["spec"]["rayClusterConfig"])
+    st = {"activeServiceStatus": {"rayClusterName": cluster_name(obj)}}
+    grown = rayservice(CONFIG, st)
+    extra = copy.deepcopy(running["workerGroupSpecs"][0])
+    extra["groupName"] = "cpu-1"
+    grown["spec"]["rayClusterConfig"]["workerGroupSpecs"].append(extra)
+    in_place = plan_upgrade(grown, NOW, active_spec=running)
+    assert (in_place.active, in_place.pending) == (cluster_name(obj), "")
+    assert plan_upgrade(grown, NOW).pending, "without the running spec it cannot tell"
+
+
+def test_resources_a_worker_group_offers_are_met_by_the_one_local_node():
+    # KubeRay passes rayStartParams.resources to `ray start --resources=` (common/pod.go); a
+    # replica asking for them lands on such a pod. Locally one node stands for every pod.
+    spec = cluster_spec()
+    spec["workerGroupSpecs"][0]["rayStartParams"] = {
+        "resources": json.dumps(json.dumps({"drover-claim-base-cache": 1000}))
+    }
+    assert servestate.offered_resources(spec) == {"drover-claim-base-cache"}
+    config = """
+applications:
+- name: bot-v1
+  route_prefix: null
+  import_path: drover_workers.serve.app:build_model
+  deployments:
+  - name: model
+    ray_actor_options: {num_cpus: 1, resources: {drover-claim-base-cache: 0.001, other: 1}}
+    placement_group_bundles: [{CPU: 1, drover-claim-base-cache: 0.001}]
+"""
+    obj = rayservice(config)
+    obj["spec"]["rayClusterConfig"] = spec
+    apps = servestate.build_serve_apps(obj, build_volume_map(spec, "ns", "/d"), {})
+    (deployment,) = apps.apps["ns--bot--bot-v1"][1]["deployments"]
+    assert deployment["ray_actor_options"] == {"num_cpus": 1, "resources": {"other": 1}}
+    assert deployment["placement_group_bundles"] == [{"CPU": 1}]
+
+
 def test_unparsable_serve_config_is_a_validation_failure():
     vm = build_volume_map(cluster_spec(), "ns", "/d")
     obj = rayservice("applications: [oops")

@@ -134,6 +134,46 @@ def test_serve_config_change_is_applied_in_place(custom, service, rayexec):
     assert st["serviceStatus"] == "Running"
 
 
+def test_an_appended_worker_group_updates_the_cluster_in_place(custom, service, rayexec):
+    # KubeRay v1.7.0 rayservice_controller.go isClusterSpecHashEqual(partial=true): groups
+    # appended at the end update the running cluster, no new one. A replica asking for a custom
+    # resource only the new group offers (rayStartParams.resources) runs: locally the one node
+    # stands for that group's pods.
+    ns = service["namespace"]
+    wait_for(lambda: get_json(service["url"])[0] == 200, 150, "the service to answer", rayexec)
+    obj = custom.get_namespaced_custom_object("ray.io", "v1", ns, "rayservices", NAME)
+    cluster_before = obj["status"]["activeServiceStatus"]["rayClusterName"]
+    spec = obj["spec"]["rayClusterConfig"]
+    extra = json.loads(json.dumps(spec["workerGroupSpecs"][0]))
+    extra["groupName"] = "cpu-1"
+    extra["rayStartParams"] = {"resources": json.dumps(json.dumps({"drover-claim-other": 1000}))}
+    spec["workerGroupSpecs"].append(extra)
+    config = yaml.safe_load(serve_config("three"))
+    config["applications"][0]["deployments"][0]["ray_actor_options"]["resources"] = {
+        "drover-claim-other": 0.001
+    }
+    custom.patch_namespaced_custom_object(
+        "ray.io",
+        "v1",
+        ns,
+        "rayservices",
+        NAME,
+        {"spec": {"rayClusterConfig": spec, "serveConfigV2": yaml.safe_dump(config)}},
+    )
+
+    wait_for(
+        lambda: (b := get_json(service["url"])[1]) and b["suffix"] == "three",
+        120,
+        "the replica on the appended group's resource",
+        rayexec,
+    )
+    st = get_status(custom, ns)
+    assert st["activeServiceStatus"]["rayClusterName"] == cluster_before
+    assert not (st.get("pendingServiceStatus") or {}).get("rayClusterName")
+    upgrading = next(c for c in st["conditions"] if c["type"] == "UpgradeInProgress")
+    assert upgrading["status"] == "False"
+
+
 def test_deleting_the_rayservice_removes_its_serve_application(custom, service, rayexec):
     ns = service["namespace"]
     wait_for(lambda: get_json(service["url"])[0] == 200, 150, "the service to answer", rayexec)

@@ -9,6 +9,8 @@ of a RayService (KubeRay v1.7.0); `restricted_submitter_template` is the RayJob'
 
 from __future__ import annotations
 
+import copy
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +85,27 @@ class Mount:
     @property
     def mount_path(self) -> str:
         return self.path or model_mount_path(self.claim)
+
+
+# A serving cluster's worker groups each mount a set of claims, and each offers one Ray custom
+# resource per claim it mounts, so that a Serve replica asking for the resources of the claims it
+# reads lands on a pod that has them. A node offers many units; a replica takes a sliver.
+CLAIM_RESOURCE_PREFIX = "drover-claim-"
+CLAIM_RESOURCE_UNITS = 1000
+CLAIM_RESOURCE_REQUEST = 0.001
+
+
+def claim_resource(claim: str) -> str:
+    """The Ray custom resource a worker offers when it mounts `claim`."""
+    return f"{CLAIM_RESOURCE_PREFIX}{claim}"
+
+
+@dataclass(frozen=True)
+class WorkerGroup:
+    """One worker group of a serving cluster: its name and the claims its pods mount."""
+
+    name: str
+    claims: tuple[str, ...]
 
 
 SECRET_MOUNT_ROOT = "/var/run/drover/secrets"
@@ -189,6 +212,30 @@ def check_claim_attachments(mounts: Sequence[Mount], *, max_workers: int) -> Non
         )
 
 
+def _claim_group(
+    template: Mapping[str, Any],
+    group: WorkerGroup,
+    mounts: Sequence[Mount],
+    secrets: Sequence[str],
+    first: bool,
+) -> dict[str, Any]:
+    """`template`'s worker group mounting `group.claims` only and offering their resources.
+    Groups after the first start empty: the autoscaler adds their pods when replicas ask."""
+    volumes, volume_mounts = _volumes(mounts, secrets, head=False)
+    out = copy.deepcopy(dict(template))
+    out["groupName"] = group.name
+    if not first:
+        out["replicas"] = 0
+    resources = {claim_resource(c): CLAIM_RESOURCE_UNITS for c in group.claims}
+    # `ray start --resources=...`: KubeRay passes the value to the shell as is, so it carries
+    # its own quotes (KubeRay's docs: resources: '"{\"Custom1\": 1}"').
+    out["rayStartParams"] = {"resources": json.dumps(json.dumps(resources, sort_keys=True))}
+    pod = out["template"]["spec"]
+    pod["volumes"] = volumes
+    pod["containers"][0]["volumeMounts"] = volume_mounts
+    return out
+
+
 def _volumes(
     mounts: Sequence[Mount], secrets: Sequence[str], *, head: bool
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -248,8 +295,10 @@ def build_ray_cluster_spec(
     env: Mapping[str, str] = {},
     autoscaling: bool = False,
     serve: bool = False,
+    groups: Sequence[WorkerGroup] = (),
 ) -> dict[str, Any]:
-    """The cluster spec: head (no work scheduled on it) plus one worker group on `placement`.
+    """The cluster spec: head (no work scheduled on it) plus worker groups on `placement`: one,
+    or one per entry of `groups`, each mounting its own claims and offering their resources.
 
     Raises SpecError when a claim's access mode cannot serve the pods that mount it (see
     `check_claim_attachments`)."""
@@ -310,7 +359,15 @@ def build_ray_cluster_spec(
         "rayStartParams": {},
         "template": {"metadata": {"labels": dict(POD_LABELS)}, "spec": worker_spec},
     }
-    spec: dict[str, Any] = {"headGroupSpec": head, "workerGroupSpecs": [group]}
+    worker_groups = [group]
+    if groups:
+        worker_groups = [
+            _claim_group(
+                group, g, [m for m in mounts if m.claim in g.claims], secrets, first=i == 0
+            )
+            for i, g in enumerate(groups)
+        ]
+    spec: dict[str, Any] = {"headGroupSpec": head, "workerGroupSpecs": worker_groups}
     if autoscaling:
         spec["enableInTreeAutoscaling"] = True
     return spec

@@ -28,7 +28,15 @@ from drover.api.versions import MODEL_DEPLOYMENT, ROUTER_DEPLOYMENT, version_app
 from drover.builders.engine import engine_deployment_options, kv_cache_bytes
 from drover.builders.meta import Manifest, model_mount_path
 from drover.builders.names import kuberay_name
-from drover.builders.raycluster import Mount, Placement, build_ray_cluster_spec, secret_path
+from drover.builders.raycluster import (
+    CLAIM_RESOURCE_REQUEST,
+    Mount,
+    Placement,
+    WorkerGroup,
+    build_ray_cluster_spec,
+    claim_resource,
+    secret_path,
+)
 
 ROUTER_IMPORT_PATH = "drover_workers.serve.app:build_router"
 MODEL_IMPORT_PATH = "drover_workers.serve.app:build_model"
@@ -261,18 +269,20 @@ def build_serve_config(
     """`serveConfigV2` as a dict: the router application, then one application per engine."""
     options = engine_deployment_options(svc.spec.runtime, placement, replica_cpus=replica_cpus)
     kv_cache = kv_cache_bytes(svc.spec.runtime, placement, replica_cpus=replica_cpus)
+    router_deployment: dict[str, Any] = {
+        "name": ROUTER_DEPLOYMENT,
+        "num_replicas": 1,
+        "user_config": build_router_user_config(versions),
+    }
+    if index is not None:  # the router reads the index: a pod that mounts it
+        resources = claim_resources({index.claim, index.embedder_claim})
+        router_deployment["ray_actor_options"] = {"resources": resources}
     router = {
         "name": svc.name,
         "route_prefix": route_prefix,
         "import_path": ROUTER_IMPORT_PATH,
         "args": build_router_args(svc, index),
-        "deployments": [
-            {
-                "name": ROUTER_DEPLOYMENT,
-                "num_replicas": 1,
-                "user_config": build_router_user_config(versions),
-            }
-        ],
+        "deployments": [router_deployment],
     }
     models = []
     for engine in plan_engines(versions):
@@ -281,7 +291,7 @@ def build_serve_config(
             "num_replicas": engine.replicas,
             # Serve's own back-pressure: requests beyond this wait in the router.
             "max_ongoing_requests": svc.spec.runtime.max_concurrent_requests,
-            **copy.deepcopy(options),
+            **with_claim_resources(options, engine_claims(engine)),
         }
         user_config = build_model_user_config(engine)
         if user_config is not None:
@@ -313,30 +323,63 @@ def needed_claims(versions: Sequence[VersionPlan], index: IndexPlan | None) -> s
     return claims
 
 
-def serving_claims(needed: set[str], mounted: Sequence[str], present: set[str]) -> list[str]:
-    """The claims the Ray pods mount: those mounted now while they cover what is needed, else
-    exactly what is needed.
-
-    A pod's volumes are part of `rayClusterConfig`, whose change makes KubeRay build a whole new
-    cluster (see local/rayexec/upgrade.py). A version on a new claim needs that once; dropping a
-    drained version's claim would need it a second time, so a claim stays mounted until the next
-    rebuild prunes it. A kept claim that no longer exists (`present`: the claims that do) is
-    dropped, since a new pod could not start with it."""
-    kept = {claim for claim in mounted if claim in present}
-    return sorted(kept if needed <= kept else needed)
+def engine_claims(engine: EnginePlan) -> set[str]:
+    """The claims an engine reads: its base weights and its LoRA versions' adapters."""
+    return {engine.base.claim} | {v.adapter_claim for v in engine.versions if v.adapter_claim}
 
 
-def mounted_claims(rayservice: Mapping[str, Any] | None) -> list[str]:
-    """The claims the worker pods of an existing RayService mount."""
-    groups = ((rayservice or {}).get("spec") or {}).get("rayClusterConfig", {}).get(
-        "workerGroupSpecs"
-    ) or [{}]
-    volumes = ((groups[0].get("template") or {}).get("spec") or {}).get("volumes") or []
-    return [
-        str(v["persistentVolumeClaim"]["claimName"])
-        for v in volumes
-        if "persistentVolumeClaim" in v
-    ]
+def claim_resources(claims: set[str]) -> dict[str, float]:
+    """What a replica that reads `claims` asks Ray for, so it lands on a pod mounting them."""
+    return {claim_resource(c): CLAIM_RESOURCE_REQUEST for c in sorted(claims)}
+
+
+def with_claim_resources(options: Mapping[str, Any], claims: set[str]) -> dict[str, Any]:
+    """Deployment options whose replica (or, with a placement group, its first bundle, where
+    the replica actor runs) also asks for the claims' resources."""
+    out = copy.deepcopy(dict(options))
+    wanted = claim_resources(claims)
+    if out.get("placement_group_bundles"):
+        out["placement_group_bundles"][0].update(wanted)
+    else:
+        actor = out.setdefault("ray_actor_options", {})
+        actor["resources"] = {**actor.get("resources", {}), **wanted}
+    return out
+
+
+def plan_worker_groups(
+    class_name: str, existing: Sequence[WorkerGroup], needed: set[str], present: set[str]
+) -> list[WorkerGroup]:
+    """The serving cluster's worker groups, so that a rollout never rebuilds the cluster.
+
+    A pod's volumes are part of `rayClusterConfig`, and KubeRay builds a whole new cluster when
+    it changes, except when worker groups are only appended (ray-operator/controllers/ray/
+    rayservice_controller.go, `shouldPrepareNewCluster` / `isClusterSpecHashEqual` with
+    `partial`: the running cluster is updated in place). So the groups stay as they are while
+    one of them mounts every needed claim; a version on a new claim appends a group mounting
+    all of them; a drained version's group stays (its pods scale to zero). A fresh single group
+    replaces them all only when a rebuild cannot be avoided anyway: another accelerator class,
+    or a kept claim that no longer exists (`present`), with which a new pod could not start."""
+    fresh = [WorkerGroup(class_name, tuple(sorted(needed)))]
+    if not existing or existing[0].name != class_name:
+        return fresh
+    if any(claim not in present for group in existing for claim in group.claims):
+        return fresh
+    if any(needed <= set(group.claims) for group in existing):
+        return list(existing)
+    return [*existing, WorkerGroup(f"{class_name}-{len(existing)}", tuple(sorted(needed)))]
+
+
+def existing_worker_groups(rayservice: Mapping[str, Any] | None) -> list[WorkerGroup]:
+    """The worker groups of an existing RayService and the claims their pods mount."""
+    config = ((rayservice or {}).get("spec") or {}).get("rayClusterConfig") or {}
+    groups = []
+    for group in config.get("workerGroupSpecs") or []:
+        volumes = ((group.get("template") or {}).get("spec") or {}).get("volumes") or []
+        claims = [v["persistentVolumeClaim"] for v in volumes if "persistentVolumeClaim" in v]
+        groups.append(
+            WorkerGroup(str(group.get("groupName")), tuple(str(c["claimName"]) for c in claims))
+        )
+    return groups
 
 
 def build_rayservice(
@@ -349,13 +392,15 @@ def build_rayservice(
     route_prefix: str = "/",
     replica_cpus: float = 1.0,
     env: Mapping[str, str] = {},
-    claims: Sequence[str] | None = None,
+    groups: Sequence[WorkerGroup] | None = None,
 ) -> Manifest:
-    """The RayService (unstamped: see meta.stamp). `claims` are the claims to mount (see
-    `serving_claims`); by default exactly what the versions and the index need."""
+    """The RayService (unstamped: see meta.stamp). `groups` are its worker groups (see
+    `plan_worker_groups`); by default one, mounting what the versions and the index need."""
+    if not groups:
+        groups = [WorkerGroup(placement.class_name, tuple(sorted(needed_claims(versions, index))))]
     # Serve replicas run on the workers; the head runs Serve's controller and proxy only.
-    wanted = sorted(needed_claims(versions, index)) if claims is None else claims
-    mounts = [Mount(claim, on_head=False) for claim in wanted]
+    claims = sorted({claim for group in groups for claim in group.claims})
+    mounts = [Mount(claim, on_head=False) for claim in claims]
     secrets = [svc.spec.auth.api_key_secret_ref.name] if svc.spec.auth else []
     # One worker pod per replica: a pod offers `placement.count` devices, all one replica's
     # engine needs (tensor x pipeline parallel equals the count), so STRICT_PACK fits one pod.
@@ -370,6 +415,7 @@ def build_rayservice(
         env={**SERVE_RUNTIME_ENV, **env},
         autoscaling=True,
         serve=True,
+        groups=groups,
     )
     serve_config = build_serve_config(
         svc,

@@ -18,11 +18,11 @@ from drover.builders.meta import stamp
 from drover.builders.serving import (
     build_rayservice,
     engine_routes,
-    mounted_claims,
+    existing_worker_groups,
     needed_claims,
+    plan_worker_groups,
     rayservice_name,
     serve_config_of,
-    serving_claims,
 )
 from drover.config import OperatorConfig
 from drover.handlers.common import emit, invalid_spec, now, parse_resource, write_status
@@ -107,8 +107,9 @@ def reconcile(
     plans = [p for p in (stable, canary) if p is not None]
     plans += draining(recorded, plans, ns)
     if plans:
-        needed, mounted = needed_claims(plans, inputs.index), mounted_claims(rayservice)
-        present = needed | present_claims(ns, set(mounted) - needed)
+        needed, existing = needed_claims(plans, inputs.index), existing_worker_groups(rayservice)
+        mounted = {claim for group in existing for claim in group.claims}
+        present = needed | present_claims(ns, mounted - needed)
         manifest = build_rayservice(
             svc,
             plans,
@@ -117,7 +118,7 @@ def reconcile(
             image=config.images.workers,
             route_prefix=config.serving.route_prefix,
             replica_cpus=config.serving.replica_cpus,
-            claims=serving_claims(needed, mounted, present),
+            groups=plan_worker_groups(placement.class_name, existing, needed, present),
         )
         outcome = children.ensure_child(stamp(manifest, body))
         if outcome is not children.Outcome.UNCHANGED:

@@ -17,9 +17,9 @@ from drover.builders.placement import resolve_placement
 from drover.builders.serving import (
     VersionPlan,
     build_rayservice,
-    mounted_claims,
+    existing_worker_groups,
     needed_claims,
-    serving_claims,
+    plan_worker_groups,
 )
 from drover.local.rayexec.upgrade import ClusterChange, cluster_change, cluster_hash
 
@@ -62,7 +62,7 @@ def test_a_canary_its_promotion_and_scaling_keep_the_cluster(service, config) ->
         assert cluster_change(alone, after) is ClusterChange.NONE
 
 
-def _rollout_to_another_claim(service, config, sticky: bool) -> list[dict]:
+def _rollout_to_another_claim(service, config, planned: bool) -> list[dict]:
     """The rayClusterConfig through a rollout from a model on one claim to one on another:
     stable alone, stable + canary, canary promoted alone (the old version drained)."""
     stable, _ = _plans()
@@ -73,33 +73,65 @@ def _rollout_to_another_claim(service, config, sticky: bool) -> list[dict]:
     placement = resolve_placement(None, config.accelerator_classes, field="f")
     clusters: list[dict] = []
     for plans in ([stable], [stable, other], [promoted]):
-        claims = None
-        if sticky:
-            mounted = mounted_claims(
-                {"spec": {"rayClusterConfig": clusters[-1]}} if clusters else None
-            )
+        groups = None
+        if planned:
+            previous = {"spec": {"rayClusterConfig": clusters[-1]}} if clusters else None
+            existing = existing_worker_groups(previous)
             needed = needed_claims(plans, INDEX)
-            claims = serving_claims(needed, mounted, needed | set(mounted))
-        rs = build_rayservice(service, plans, INDEX, placement=placement, image="x", claims=claims)
+            present = needed | {c for g in existing for c in g.claims}
+            groups = plan_worker_groups(placement.class_name, existing, needed, present)
+        rs = build_rayservice(service, plans, INDEX, placement=placement, image="x", groups=groups)
         clusters.append(rs["spec"]["rayClusterConfig"])
     return clusters
 
 
-def test_a_rollout_to_a_model_on_another_claim_rebuilds_once_not_twice(service, config) -> None:
-    # Known and documented (README, "How Drover uses KubeRay"): Serve replicas read weights from
-    # the claims mounted on the Ray pods, and a pod's volumes are fixed, so a model cached on a
-    # claim of its own makes KubeRay build a new cluster when it arrives. The operator holds the
-    # rollout until the switch (UpgradeInProgress). The drained version's claim stays mounted
-    # until a later rebuild prunes it, so its departure costs no second cluster.
-    alone, both, promoted = _rollout_to_another_claim(service, config, sticky=True)
-    assert cluster_change(alone, both) is ClusterChange.NEW_CLUSTER
+def test_a_rollout_to_a_model_on_another_claim_never_rebuilds_the_cluster(service, config) -> None:
+    # KubeRay v1.7.0 rayservice_controller.go shouldPrepareNewCluster / isClusterSpecHashEqual
+    # (partial): worker groups appended at the end update the running cluster in place. The new
+    # version's group mounts every claim needed; the drained version's group stays, scaled to 0.
+    alone, both, promoted = _rollout_to_another_claim(service, config, planned=True)
+    assert cluster_change(alone, both) is ClusterChange.UPDATE
     assert cluster_change(both, promoted) is ClusterChange.NONE
-    exact = _rollout_to_another_claim(service, config, sticky=False)
-    assert cluster_change(exact[1], exact[2]) is ClusterChange.NEW_CLUSTER  # what it was
+    assert [g["groupName"] for g in promoted["workerGroupSpecs"]] == ["cpu", "cpu-1"]
+    exact = _rollout_to_another_claim(service, config, planned=False)  # one group, as it was
+    assert cluster_change(exact[0], exact[1]) is ClusterChange.NEW_CLUSTER
+    assert cluster_change(exact[1], exact[2]) is ClusterChange.NEW_CLUSTER
 
 
-def test_serving_claims_keep_what_is_mounted_while_it_covers_the_need() -> None:
-    assert serving_claims({"a"}, ["a", "b"], {"a", "b"}) == ["a", "b"]  # b drained: kept
-    assert serving_claims({"b", "c"}, ["a", "b"], {"a", "b", "c"}) == ["b", "c"]  # rebuild prunes
-    assert serving_claims({"a"}, ["a", "b"], {"a"}) == ["a"]  # b deleted: a new pod could not start
-    assert serving_claims({"a"}, [], {"a"}) == ["a"]
+def test_each_replica_asks_for_the_claims_it_reads_and_each_group_offers_what_it_mounts(
+    service, config
+) -> None:
+    import json
+
+    from drover.builders.raycluster import claim_resource
+
+    _, both, _ = _rollout_to_another_claim(service, config, planned=True)
+    offered = {
+        g["groupName"]: set(json.loads(json.loads(g["rayStartParams"]["resources"])))
+        for g in both["workerGroupSpecs"]
+    }
+    assert offered["cpu"] == {
+        claim_resource(c) for c in ("tiny-llama-cache", INDEX.claim, INDEX.embedder_claim)
+    }
+    assert claim_resource("other-cache") in offered["cpu-1"]
+    for g in both["workerGroupSpecs"]:  # a group mounts exactly the claims it offers
+        volumes = g["template"]["spec"]["volumes"]
+        mounted = {
+            v["persistentVolumeClaim"]["claimName"] for v in volumes if "persistentVolumeClaim" in v
+        }
+        assert {claim_resource(c) for c in mounted} == offered[g["groupName"]]
+
+
+def test_worker_groups_are_kept_appended_or_started_afresh() -> None:
+    from drover.builders.raycluster import WorkerGroup
+
+    g0 = WorkerGroup("cpu", ("a", "idx"))
+    assert plan_worker_groups("cpu", [g0], {"a", "idx"}, {"a", "idx"}) == [g0]
+    grown = plan_worker_groups("cpu", [g0], {"a", "b", "idx"}, {"a", "b", "idx"})
+    assert grown == [g0, WorkerGroup("cpu-1", ("a", "b", "idx"))]
+    assert plan_worker_groups("cpu", grown, {"b", "idx"}, {"a", "b", "idx"}) == grown
+    # a kept claim was deleted, or another class: a rebuild anyway, so start afresh
+    assert plan_worker_groups("cpu", grown, {"b", "idx"}, {"b", "idx"}) == [
+        WorkerGroup("cpu", ("b", "idx"))
+    ]
+    assert plan_worker_groups("l4", grown, {"b"}, {"b"}) == [WorkerGroup("l4", ("b",))]

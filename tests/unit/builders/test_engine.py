@@ -302,7 +302,11 @@ def test_a_tensor_parallel_service_reserves_its_gpus_in_a_placement_group() -> N
     (deployment,) = serve_config_of(rs)["applications"][1]["deployments"]
     assert deployment["max_ongoing_requests"] == 24
     assert deployment["ray_actor_options"] == {"num_cpus": 1.0}
-    assert deployment["placement_group_bundles"] == [{"CPU": 1.0, "GPU": 1}, {"GPU": 1}]
+    # The replica actor's bundle also asks for its weights' claim (a pod that mounts it).
+    assert deployment["placement_group_bundles"] == [
+        {"CPU": 1.0, "GPU": 1, "drover-claim-c": 0.001},
+        {"GPU": 1},
+    ]
     assert deployment["placement_group_strategy"] == "STRICT_PACK"
     # One worker pod per replica, holding all of the engine's GPUs: STRICT_PACK fits one pod.
     (group,) = rs["spec"]["rayClusterConfig"]["workerGroupSpecs"]

@@ -64,6 +64,7 @@ class Executor:
         # Ray jobs whose driver no node of their RayJob's cluster can place: what Ray reports
         # after its start timeout (see entrypoint.py), kept here since Ray never ran them.
         self._unplaceable: dict[str, RayJobInfo] = {}
+        self._cluster_specs: dict[str, Any] = {}  # active cluster name -> the spec it runs
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -258,13 +259,24 @@ class Executor:
 
     # -- RayServices -------------------------------------------------------------------------
 
+    def _plan_upgrade(self, obj: dict[str, Any], now: dt.datetime) -> upgrade.Upgrade:
+        """KubeRay's active/pending decision; remembers the spec each active cluster runs, as
+        KubeRay keeps it on the RayCluster, so an in-place update is told from a rebuild."""
+        active = str(
+            ((obj.get("status") or {}).get("activeServiceStatus") or {}).get("rayClusterName") or ""
+        )
+        plan = upgrade.plan_upgrade(obj, now, self._cluster_specs.get(active))
+        if not plan.pending:
+            self._cluster_specs[plan.active] = (obj.get("spec") or {}).get("rayClusterConfig") or {}
+        return plan
+
     def reconcile_services(self) -> None:
         services = self.services.snapshot()
         self.services.take_deleted()
         per_service: dict[str, servestate.ServeApps] = {}
         current = self.ray.serve_get().get("applications") or {}
         now = dt.datetime.now(dt.UTC)
-        upgrades = {id(obj): upgrade.plan_upgrade(obj, now) for obj in services}
+        upgrades = {id(obj): self._plan_upgrade(obj, now) for obj in services}
         for obj in services:
             meta, spec = obj["metadata"], obj.get("spec") or {}
             ns = meta.get("namespace", "default")

@@ -10,6 +10,7 @@ mirrors KubeRay v1.7.0 (Ready condition, serviceStatus, activeServiceStatus, num
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,46 @@ def route_prefix_for(namespace: str, name: str, original: str) -> str:
     return f"/{namespace}/{name}" + ("" if original in ("", "/") else "/" + original.strip("/"))
 
 
+def offered_resources(cluster_spec: Mapping[str, Any]) -> set[str]:
+    """The custom resources the cluster's worker groups offer (`rayStartParams.resources`,
+    passed by KubeRay to `ray start --resources=...` with its shell quotes)."""
+    names: set[str] = set()
+    for group in cluster_spec.get("workerGroupSpecs") or []:
+        raw = str((group.get("rayStartParams") or {}).get("resources") or "").strip()
+        if not raw:
+            continue
+        try:
+            value = json.loads(raw)
+            value = json.loads(value) if isinstance(value, str) else value
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            names |= {str(k) for k in value}
+    return names
+
+
+def _on_the_local_node(deployment: Mapping[str, Any], offered: set[str]) -> dict[str, Any]:
+    """A deployment without its asks for resources some worker group offers: on a cluster a pod
+    of that group provides them; here the one local Ray node stands for every pod (it sees every
+    claim), so they are met. Resources no group offers stay, and stay unmet, as on a cluster."""
+    out = dict(deployment)
+    actor = dict(out.get("ray_actor_options") or {})
+    if actor.get("resources"):
+        kept = {k: v for k, v in actor["resources"].items() if k not in offered}
+        actor = (
+            {**actor, "resources": kept}
+            if kept
+            else {k: v for k, v in actor.items() if k != "resources"}
+        )
+        out["ray_actor_options"] = actor
+    if out.get("placement_group_bundles"):
+        out["placement_group_bundles"] = [
+            {k: v for k, v in bundle.items() if k not in offered}
+            for bundle in out["placement_group_bundles"]
+        ]
+    return out
+
+
 def build_serve_apps(
     rayservice: Mapping[str, Any], volume_map: VolumeMap, env: Mapping[str, str]
 ) -> ServeApps:
@@ -51,6 +92,7 @@ def build_serve_apps(
     apps = config.get("applications") if isinstance(config, dict) else None
     if not isinstance(apps, list) or not apps:
         return ServeApps(error="spec.serveConfigV2 needs a non-empty `applications` list")
+    offered = offered_resources((rayservice.get("spec") or {}).get("rayClusterConfig") or {})
     out: dict[str, tuple[str, dict[str, Any]]] = {}
     for i, app in enumerate(apps):
         if not isinstance(app, dict) or not app.get("import_path"):
@@ -68,7 +110,9 @@ def build_serve_apps(
         # On a pod the mount paths exist; here they name directories of the data dir, wherever
         # they appear: args, and user_configs (a LoRA version's adapter path, in place).
         deployed["deployments"] = [
-            rewrite_strings(d, volume_map.rewrite) if isinstance(d, dict) else d
+            _on_the_local_node(rewrite_strings(d, volume_map.rewrite), offered)
+            if isinstance(d, dict)
+            else d
             for d in deployed.get("deployments") or []
         ]
         runtime_env = dict(deployed.get("runtime_env") or {})

@@ -84,17 +84,28 @@ def _condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
     return next((c for c in status.get("conditions") or () if c.get("type") == kind), {})
 
 
-def plan_upgrade(rayservice: Mapping[str, Any], now: dt.datetime) -> Upgrade:
+def plan_upgrade(
+    rayservice: Mapping[str, Any], now: dt.datetime, active_spec: Mapping[str, Any] | None = None
+) -> Upgrade:
     """KubeRay's choice between the active and a pending cluster (rayservice_controller.go at
     v1.7.0, `Reconcile`, `calculateStatus`, `isZeroDowntimeUpgradeEnabled`): a first cluster
     becomes active; a changed hash under upgradeStrategy NewCluster (the default) prepares a new
     one, and traffic switches once it serves (here: NEW_CLUSTER_SECONDS after it was reported);
-    under `None` the running cluster stays as it is."""
+    under `None` the running cluster stays as it is. `active_spec` is the spec the active
+    cluster runs, when known: a change that only appends worker groups updates it in place, and
+    it keeps its name (the executor remembers specs in memory; after a restart it cannot tell,
+    and treats the change as a new cluster)."""
     status = rayservice.get("status") or {}
     desired = cluster_name(rayservice)
     active = str((status.get("activeServiceStatus") or {}).get("rayClusterName") or "")
     if not active or active == desired:
         return Upgrade(active=desired)
+    wanted = (rayservice.get("spec") or {}).get("rayClusterConfig") or {}
+    if (
+        active_spec is not None
+        and cluster_change(active_spec, wanted) is not ClusterChange.NEW_CLUSTER
+    ):
+        return Upgrade(active=active)
     strategy = ((rayservice.get("spec") or {}).get("upgradeStrategy") or {}).get("type")
     if strategy == "None":
         return Upgrade(active=active)
