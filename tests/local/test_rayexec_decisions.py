@@ -304,10 +304,11 @@ def test_resources_a_worker_group_offers_are_met_by_the_one_local_node():
     # KubeRay passes rayStartParams.resources to `ray start --resources=` (common/pod.go); a
     # replica asking for them lands on such a pod. Locally one node stands for every pod.
     spec = cluster_spec()
-    spec["workerGroupSpecs"][0]["rayStartParams"] = {
-        "resources": json.dumps(json.dumps({"drover-claim-base-cache": 1000}))
-    }
+    spec["workerGroupSpecs"][0]["resources"] = {"drover-claim-base-cache": "1k", "cpu": "2"}
     assert servestate.offered_resources(spec) == {"drover-claim-base-cache"}
+    quoted = cluster_spec()  # the older form: rayStartParams, JSON in shell quotes
+    quoted["workerGroupSpecs"][0]["rayStartParams"] = {"resources": """'{"x": 1}'"""}
+    assert servestate.offered_resources(quoted) == {"x"}
     config = """
 applications:
 - name: bot-v1

@@ -146,7 +146,7 @@ def test_an_appended_worker_group_updates_the_cluster_in_place(custom, service, 
     spec = obj["spec"]["rayClusterConfig"]
     extra = json.loads(json.dumps(spec["workerGroupSpecs"][0]))
     extra["groupName"] = "cpu-1"
-    extra["rayStartParams"] = {"resources": json.dumps(json.dumps({"drover-claim-other": 1000}))}
+    extra["resources"] = {"drover-claim-other": "1000"}
     spec["workerGroupSpecs"].append(extra)
     config = yaml.safe_load(serve_config("three"))
     config["applications"][0]["deployments"][0]["ray_actor_options"]["resources"] = {

@@ -10,7 +10,6 @@ of a RayService (KubeRay v1.7.0); `restricted_submitter_template` is the RayJob'
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -226,10 +225,9 @@ def _claim_group(
     out["groupName"] = group.name
     if not first:
         out["replicas"] = 0
-    resources = {claim_resource(c): CLAIM_RESOURCE_UNITS for c in group.claims}
-    # `ray start --resources=...`: KubeRay passes the value to the shell as is, so it carries
-    # its own quotes (KubeRay's docs: resources: '"{\"Custom1\": 1}"').
-    out["rayStartParams"] = {"resources": json.dumps(json.dumps(resources, sort_keys=True))}
+    # The group's `resources` (KubeRay >= 1.5; common/pod.go updateRayStartParamsResources turns
+    # every non-CPU/memory/GPU entry into `ray start --resources='{...}'`).
+    out["resources"] = {claim_resource(c): str(CLAIM_RESOURCE_UNITS) for c in group.claims}
     pod = out["template"]["spec"]
     pod["volumes"] = volumes
     pod["containers"][0]["volumeMounts"] = volume_mounts

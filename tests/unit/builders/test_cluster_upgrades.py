@@ -101,15 +101,10 @@ def test_a_rollout_to_a_model_on_another_claim_never_rebuilds_the_cluster(servic
 def test_each_replica_asks_for_the_claims_it_reads_and_each_group_offers_what_it_mounts(
     service, config
 ) -> None:
-    import json
-
     from drover.builders.raycluster import claim_resource
 
     _, both, _ = _rollout_to_another_claim(service, config, planned=True)
-    offered = {
-        g["groupName"]: set(json.loads(json.loads(g["rayStartParams"]["resources"])))
-        for g in both["workerGroupSpecs"]
-    }
+    offered = {g["groupName"]: set(g["resources"]) for g in both["workerGroupSpecs"]}
     assert offered["cpu"] == {
         claim_resource(c) for c in ("tiny-llama-cache", INDEX.claim, INDEX.embedder_claim)
     }

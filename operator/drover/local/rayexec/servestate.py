@@ -38,16 +38,25 @@ def route_prefix_for(namespace: str, name: str, original: str) -> str:
     return f"/{namespace}/{name}" + ("" if original in ("", "/") else "/" + original.strip("/"))
 
 
+# Group `resources` keys KubeRay maps to num-cpus, memory and num-gpus rather than to custom
+# resources (common/pod.go, updateRayStartParamsResources).
+_BUILTIN = ("cpu", "memory")
+
+
 def offered_resources(cluster_spec: Mapping[str, Any]) -> set[str]:
-    """The custom resources the cluster's worker groups offer (`rayStartParams.resources`,
-    passed by KubeRay to `ray start --resources=...` with its shell quotes)."""
+    """The custom resources the cluster's worker groups offer: a group's `resources` (its
+    non-CPU/memory/GPU entries) or its `rayStartParams.resources` (the JSON KubeRay passes to
+    `ray start --resources=`, in its shell quotes)."""
     names: set[str] = set()
     for group in cluster_spec.get("workerGroupSpecs") or []:
-        raw = str((group.get("rayStartParams") or {}).get("resources") or "").strip()
-        if not raw:
-            continue
+        names |= {
+            str(k)
+            for k in (group.get("resources") or {})
+            if k.lower() not in _BUILTIN and not k.lower().endswith("gpu")
+        }
+        raw = str((group.get("rayStartParams") or {}).get("resources") or "").strip().strip("'")
         try:
-            value = json.loads(raw)
+            value = json.loads(raw) if raw else {}
             value = json.loads(value) if isinstance(value, str) else value
         except ValueError:
             continue
