@@ -24,6 +24,19 @@ KUBERAY = ROOT.parent / "shared" / "vendor-schemas" / KUBERAY_SCHEMAS_DIR
 GOLDEN = Path(__file__).parent / "golden"
 
 
+# FoundationModel statuses once fetched: the base model and the embedder.
+READY_BASE = {
+    "phase": "Ready",
+    "digest": "sha256:" + "ab" * 32,
+    "cache": {"claimName": "tiny-llama-cache", "path": "tiny-llama/abababababab"},
+}
+READY_EMBEDDER = {
+    "phase": "Ready",
+    "digest": "sha256:" + "cd" * 32,
+    "cache": {"claimName": "minilm-cache", "path": "minilm/cdcdcdcdcdcd"},
+}
+
+
 def load(name: str) -> dict[str, Any]:
     doc = yaml.safe_load((PIPELINE / name).read_text())
     doc["metadata"]["uid"] = "0a1b2c3d-0000-4000-8000-000000000000"

@@ -8,7 +8,13 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from tests.unit.builders.conftest import assert_golden, kuberay_validator, load
+from tests.unit.builders.conftest import (
+    READY_BASE,
+    READY_EMBEDDER,
+    assert_golden,
+    kuberay_validator,
+    load,
+)
 
 from drover.builders.errors import SpecError
 from drover.builders.finetunejob import build_finetune_rayjob, build_output_model
@@ -22,17 +28,6 @@ from drover.builders.placement import resolve_placement
 from drover.builders.rayjob import worker_config_of
 from drover.builders.serving import IndexPlan, VersionPlan, build_rayservice, serve_config_of
 from drover.builders.vectorindex import build_index_rayjob, build_key
-
-READY_BASE = {
-    "phase": "Ready",
-    "digest": "sha256:" + "ab" * 32,
-    "cache": {"claimName": "tiny-llama-cache", "path": "tiny-llama/abababababab"},
-}
-READY_EMBEDDER = {
-    "phase": "Ready",
-    "digest": "sha256:" + "cd" * 32,
-    "cache": {"claimName": "minilm-cache", "path": "minilm/cdcdcdcdcdcd"},
-}
 
 
 def _errors(validator: Any, manifest: dict[str, Any]) -> list[str]:

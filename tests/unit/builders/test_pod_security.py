@@ -10,7 +10,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 from tests.fixtures.pod_security import check_restricted
-from tests.unit.builders.conftest import kuberay_validator
+from tests.unit.builders.conftest import READY_BASE, READY_EMBEDDER, kuberay_validator
 
 from drover.builders.finetunejob import build_finetune_rayjob
 from drover.builders.foundationmodel import build_fetch_rayjob
@@ -24,17 +24,6 @@ from drover.builders.raycluster import (
 )
 from drover.builders.serving import IndexPlan, VersionPlan, build_rayservice
 from drover.builders.vectorindex import build_index_rayjob
-
-READY_BASE = {
-    "phase": "Ready",
-    "digest": "sha256:" + "ab" * 32,
-    "cache": {"claimName": "tiny-llama-cache", "path": "tiny-llama/abababababab"},
-}
-READY_EMBEDDER = {
-    "phase": "Ready",
-    "digest": "sha256:" + "cd" * 32,
-    "cache": {"claimName": "minilm-cache", "path": "minilm/cdcdcdcdcdcd"},
-}
 
 
 def _cluster_pods(cluster: dict[str, Any]) -> dict[str, dict[str, Any]]:
