@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from drover.api.common import quantity_bytes
 from drover.api.inferenceservice import Dtype, InferenceService, RuntimeSpec
-from drover.api.versions import MODEL_DEPLOYMENT, ROUTER_DEPLOYMENT, version_app, version_id
+from drover.api.versions import MODEL_DEPLOYMENT, ROUTER_DEPLOYMENT, version_app
 from drover.builders.engine import engine_deployment_options, kv_cache_bytes
 from drover.builders.meta import Manifest, model_mount_path
 from drover.builders.names import kuberay_name
@@ -37,103 +36,21 @@ from drover.builders.raycluster import (
     claim_resource,
     secret_path,
 )
+from drover.builders.serving_plans import (
+    EnginePlan,
+    IndexPlan,
+    VersionPlan,
+    adapter_path_of,
+    engine_claims,
+    needed_claims,
+    plan_engines,
+)
 
 ROUTER_IMPORT_PATH = "drover_workers.serve.app:build_router"
 MODEL_IMPORT_PATH = "drover_workers.serve.app:build_model"
 SERVE_PORT = 8000
 API_KEYS_ENV = "DROVER_API_KEYS"
 STARTUP_DELAY = "startupDelaySeconds"  # the one fault that acts when a replica starts
-
-
-@dataclass(frozen=True)
-class VersionPlan:
-    """One live version: its weights, its share of traffic and its replica count."""
-
-    model: str
-    digest: str
-    claim: str
-    path: str
-    adapter_claim: str = ""
-    adapter_path: str = ""
-    adapter_digest: str = ""
-    weight: int = 100
-    replicas: int = 1
-    # Deliberate faults (tests and benchmarks only), from the model's `drover.dev/faults`.
-    faults: Mapping[str, float] | None = None
-
-    @property
-    def full_digest(self) -> str:
-        """The digest that identifies this version: `base+adapter` when it has an adapter."""
-        return f"{self.digest}+{self.adapter_digest}" if self.adapter_digest else self.digest
-
-    @property
-    def id(self) -> str:
-        """Stable version id from the weights (and adapter): the same weights, the same id."""
-        return version_id(self.full_digest)
-
-    @property
-    def engine_id(self) -> str:
-        """The id of the engine that serves this version: its base weights' version id (its own
-        id unless it is a LoRA version)."""
-        return version_id(self.digest)
-
-    @property
-    def base_model(self) -> str:
-        return self.model.partition("+")[0]
-
-    def app(self, service: str) -> str:
-        """The Serve application that serves this version (its engine's)."""
-        return version_app(service, self.engine_id)
-
-
-@dataclass(frozen=True)
-class EnginePlan:
-    """One version application: an engine for one set of base weights and the live versions it
-    serves (the base itself and/or LoRA versions on it)."""
-
-    versions: tuple[VersionPlan, ...]
-
-    @property
-    def base(self) -> VersionPlan:
-        return self.versions[0]
-
-    @property
-    def id(self) -> str:
-        return self.base.engine_id
-
-    @property
-    def replicas(self) -> int:
-        """Every version it serves needs its replicas; they share them."""
-        return max(v.replicas for v in self.versions)
-
-    @property
-    def adapters(self) -> tuple[VersionPlan, ...]:
-        return tuple(v for v in self.versions if v.adapter_path)
-
-    @property
-    def own(self) -> VersionPlan | None:
-        """The base version itself, when it is live (not only its LoRA versions)."""
-        return next((v for v in self.versions if not v.adapter_path), None)
-
-
-def plan_engines(versions: Sequence[VersionPlan]) -> list[EnginePlan]:
-    """Group the live versions by base weights, in the order they first appear."""
-    groups: dict[str, list[VersionPlan]] = {}
-    for v in versions:
-        groups.setdefault(v.engine_id, []).append(v)
-    return [EnginePlan(tuple(group)) for group in groups.values()]
-
-
-def adapter_path_of(v: VersionPlan) -> str:
-    return f"{model_mount_path(v.adapter_claim)}/{v.adapter_path}"
-
-
-@dataclass(frozen=True)
-class IndexPlan:
-    claim: str
-    path: str
-    embedder_claim: str
-    embedder_path: str
 
 
 def rayservice_name(svc: InferenceService) -> str:
@@ -313,19 +230,6 @@ def build_serve_config(
 # own HTTP servers, replicas call each other over gRPC, and user code runs on the replica's main
 # loop. bench/serving.py measures the router's overhead on this path. `env` can override either.
 SERVE_RUNTIME_ENV = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_HA_PROXY": "1"}
-
-
-def needed_claims(versions: Sequence[VersionPlan], index: IndexPlan | None) -> set[str]:
-    """The claims the live versions and the index read: weights, adapters, index, embedder."""
-    claims = {v.claim for v in versions} | {v.adapter_claim for v in versions if v.adapter_claim}
-    if index is not None:
-        claims |= {index.claim, index.embedder_claim}
-    return claims
-
-
-def engine_claims(engine: EnginePlan) -> set[str]:
-    """The claims an engine reads: its base weights and its LoRA versions' adapters."""
-    return {engine.base.claim} | {v.adapter_claim for v in engine.versions if v.adapter_claim}
 
 
 def claim_resources(claims: set[str]) -> dict[str, float]:

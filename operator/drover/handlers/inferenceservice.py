@@ -19,11 +19,11 @@ from drover.builders.serving import (
     build_rayservice,
     engine_routes,
     existing_worker_groups,
-    needed_claims,
     plan_worker_groups,
     rayservice_name,
     serve_config_of,
 )
+from drover.builders.serving_plans import needed_claims
 from drover.config import OperatorConfig
 from drover.handlers.common import emit, invalid_spec, now, parse_resource, write_status
 from drover.handlers.rollout_tick import rollout_tick

@@ -19,7 +19,7 @@ from drover.api.rollout import ServedVersion, VersionRef
 from drover.api.versions import MODEL_DEPLOYMENT
 from drover.builders.engine import check_context, resolve_engine_placement
 from drover.builders.raycluster import Placement
-from drover.builders.serving import IndexPlan, VersionPlan
+from drover.builders.serving_plans import IndexPlan, VersionPlan
 from drover.config import OperatorConfig
 from drover.k8s import children, metrics
 from drover.policy.conditions import Cond

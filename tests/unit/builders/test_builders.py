@@ -26,7 +26,8 @@ from drover.builders.foundationmodel import (
 from drover.builders.meta import SPEC_HASH, spec_hash, stamp
 from drover.builders.placement import resolve_placement
 from drover.builders.rayjob import worker_config_of
-from drover.builders.serving import IndexPlan, VersionPlan, build_rayservice, serve_config_of
+from drover.builders.serving import build_rayservice, serve_config_of
+from drover.builders.serving_plans import IndexPlan, VersionPlan
 from drover.builders.vectorindex import build_index_rayjob, build_key
 
 

@@ -20,12 +20,8 @@ from drover.builders.engine import (
 )
 from drover.builders.errors import SpecError
 from drover.builders.raycluster import Placement
-from drover.builders.serving import (
-    VersionPlan,
-    build_engine_args,
-    build_rayservice,
-    serve_config_of,
-)
+from drover.builders.serving import build_engine_args, build_rayservice, serve_config_of
+from drover.builders.serving_plans import VersionPlan
 from drover.config import AcceleratorClass
 
 GPU = AcceleratorClass.model_validate({"resourceName": "nvidia.com/gpu", "memoryGiB": 24})

@@ -7,7 +7,8 @@ from typing import Any
 
 from tests.unit.builders.test_builders import _plans, _serve_config
 
-from drover.builders.serving import VersionPlan, engine_routes
+from drover.builders.serving import engine_routes
+from drover.builders.serving_plans import VersionPlan
 from drover.policy.serving import version_statuses
 
 

@@ -22,7 +22,8 @@ from drover.builders.raycluster import (
     build_ray_cluster_spec,
     restricted_submitter_template,
 )
-from drover.builders.serving import IndexPlan, VersionPlan, build_rayservice
+from drover.builders.serving import build_rayservice
+from drover.builders.serving_plans import IndexPlan, VersionPlan
 from drover.builders.vectorindex import build_index_rayjob
 
 
