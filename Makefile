@@ -44,10 +44,12 @@ crds: $(STAMP) ## Regenerate crds/ and charts/drover/crds/ from the pydantic mod
 	$(PY) -m drover.api.crdgen
 
 lint: $(STAMP) ## ruff, mypy (strict on api/builders/policy), import-linter layer contracts
-	$(VENV)/bin/ruff check operator workers tests bench
-	$(VENV)/bin/ruff format --check operator workers tests bench
+	$(VENV)/bin/ruff check operator workers tests bench images
+	$(VENV)/bin/ruff format --check operator workers tests bench images
 	$(VENV)/bin/mypy operator/drover/api operator/drover/builders operator/drover/policy
 	$(VENV)/bin/lint-imports
+	$(if $(wildcard images/*/Dockerfile),$(VENV)/bin/hadolint $(wildcard images/*/Dockerfile))
+	$(VENV)/bin/actionlint -shellcheck $(VENV)/bin/shellcheck $(wildcard .github/workflows/*.yml)
 
 test: install lint ## Set up everything and run every test (what CI runs)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
