@@ -13,7 +13,7 @@ export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER ?= 0
 export RAY_USAGE_STATS_ENABLED ?= 0
 export PYTHONDONTWRITEBYTECODE ?= 1
 
-.PHONY: help venv install system-deps crds lint test demo bench clean
+.PHONY: help venv install system-deps image-deps crds lint test test-images images demo bench clean
 
 help: ## List every target
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,9 +50,23 @@ lint: $(STAMP) ## ruff, mypy (strict on api/builders/policy), import-linter laye
 	$(VENV)/bin/lint-imports
 	$(if $(wildcard images/*/Dockerfile),$(VENV)/bin/hadolint $(wildcard images/*/Dockerfile))
 	$(VENV)/bin/actionlint -shellcheck $(VENV)/bin/shellcheck $(wildcard .github/workflows/*.yml)
+	$(VENV)/bin/shellcheck images/build.sh .ci/run
 
-test: install lint ## Set up everything and run every test (what CI runs)
+test: install lint ## Set up everything and run every test but the image test (CI runs both)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+images: ## Build the operator and workers images with podman or docker (IMAGES=, REGISTRY=: images/build.sh)
+	images/build.sh
+
+image-deps: ## Install podman, runc and debootstrap (apt) when root and missing: the image test needs them
+	@if command -v podman >/dev/null && command -v runc >/dev/null && command -v debootstrap >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing podman, runc, debootstrap (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap >/dev/null; \
+	else echo "error: the image test needs podman, runc and debootstrap; install them (apt-get install podman runc debootstrap)" >&2; exit 1; fi
+
+test-images: venv image-deps ## Build the operator image on a local Debian base, run it, see it reconcile (~3 min; CI runs it)
+	$(PY) -m pytest -q -m images $(PYTEST_ARGS)
 
 demo: install ## Start the local stack and run examples/pipeline end to end
 	$(PY) -m drover demo

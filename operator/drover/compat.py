@@ -3,8 +3,8 @@
 The tests validate every RayJob and RayService against KubeRay's CRDs of this version
 (`../shared/vendor-schemas/kuberay-v<KUBERAY_VERSION>/`), the local executor copies this
 version's controller behaviour (each copy cites the function), `constraints.txt` pins this Ray,
-and the chart's Ray image carries it. `tests/unit/test_version_pins.py` fails when one of them
-drifts.
+and the workers images are built on it (images/workers/Dockerfile).
+`tests/unit/test_version_pins.py` fails when one of them drifts.
 """
 
 from __future__ import annotations

@@ -63,11 +63,15 @@ app.kubernetes.io/component: operator
 
 {{/*
 The operator configuration (drover.config.OperatorConfig, camelCase), as YAML: `config` values
-plus watchNamespaces and the operator's ports and peering.
+(the workers images' empty tags filled in from appVersion) plus watchNamespaces and the
+operator's ports and peering.
 */}}
 {{- define "drover.operatorConfig" -}}
 {{- $operator := dict "healthPort" .Values.operator.healthPort "metricsPort" .Values.operator.metricsPort "peeringName" (include "drover.peeringName" .) "peeringPriority" .Values.operator.peeringPriority }}
 {{- $cfg := deepCopy .Values.config }}
+{{- $images := $cfg.images }}
+{{- $_ := set $images.workers "tag" (default .Chart.AppVersion $images.workers.tag) }}
+{{- $_ := set $images.workersCpu "tag" (default (printf "%s-cpu" .Chart.AppVersion) $images.workersCpu.tag) }}
 {{- $_ := set $cfg "watchNamespaces" .Values.watchNamespaces }}
 {{- $_ := set $cfg "operator" $operator }}
 {{- toYaml $cfg }}

@@ -14,7 +14,13 @@ from drover.api.finetunejob import FineTuneJob
 from drover.api.foundationmodel import FoundationModel
 from drover.builders.meta import MANAGED_BY, Manifest, kind_label, model_mount_path
 from drover.builders.names import kuberay_name
-from drover.builders.raycluster import Mount, Placement, build_ray_cluster_spec, secret_path
+from drover.builders.raycluster import (
+    ContainerImage,
+    Mount,
+    Placement,
+    build_ray_cluster_spec,
+    secret_path,
+)
 from drover.builders.rayjob import build_rayjob
 
 FINETUNE_MODULE = "drover_workers.finetune"
@@ -104,7 +110,7 @@ def build_finetune_rayjob(
     base_status: Mapping[str, Any],
     *,
     placement: Placement,
-    image: str,
+    image: ContainerImage | str,
     env: Mapping[str, str] = {},
 ) -> Manifest:
     claim = str((base_status.get("cache") or {}).get("claimName", ""))

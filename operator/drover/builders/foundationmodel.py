@@ -13,7 +13,13 @@ from typing import Any
 from drover.api.foundationmodel import FoundationModel
 from drover.builders.meta import MODEL_MOUNT_ROOT, Manifest, build_claim, model_mount_path
 from drover.builders.names import kuberay_name
-from drover.builders.raycluster import Mount, Placement, build_ray_cluster_spec, secret_path
+from drover.builders.raycluster import (
+    ContainerImage,
+    Mount,
+    Placement,
+    build_ray_cluster_spec,
+    secret_path,
+)
 from drover.builders.rayjob import build_rayjob
 
 FETCH_MODULE = "drover_workers.fetch"
@@ -51,7 +57,9 @@ def build_fetch_config(fm: FoundationModel) -> dict[str, Any]:
     }
 
 
-def build_fetch_rayjob(fm: FoundationModel, *, image: str, env: Mapping[str, str] = {}) -> Manifest:
+def build_fetch_rayjob(
+    fm: FoundationModel, *, image: ContainerImage | str, env: Mapping[str, str] = {}
+) -> Manifest:
     """The RayJob that downloads the weights into the cache (one CPU worker: it is I/O)."""
     # The driver runs on the worker (entrypoint resources): no claim on the head.
     cache = fm.spec.cache

@@ -29,6 +29,20 @@ RAY_GID = 100
 
 
 @dataclass(frozen=True)
+class ContainerImage:
+    """The image of every container in a Ray cluster (head, workers, RayJob submitter) and its
+    pull policy (the chart's `config.images.pullPolicy`); a plain string means the reference,
+    pulled IfNotPresent."""
+
+    reference: str
+    pull_policy: str = "IfNotPresent"
+
+    @classmethod
+    def of(cls, image: ContainerImage | str) -> ContainerImage:
+        return image if isinstance(image, ContainerImage) else cls(image)
+
+
+@dataclass(frozen=True)
 class Placement:
     """Where workers run: an accelerator class resolved from the operator configuration."""
 
@@ -143,7 +157,7 @@ def container_security_context() -> dict[str, Any]:
     return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 
 
-def restricted_submitter_template(image: str) -> dict[str, Any]:
+def restricted_submitter_template(image: ContainerImage | str) -> dict[str, Any]:
     """A RayJob `submitterPodTemplate`: KubeRay's default submitter, made "restricted".
 
     KubeRay's default (common/job.go GetDefaultSubmitterTemplate, v1.7.0) is one container
@@ -152,6 +166,7 @@ def restricted_submitter_template(image: str) -> dict[str, Any]:
     container as the submitter and fills in the `ray job submit` command when it has none, so
     no command is set here.
     """
+    image = ContainerImage.of(image)
     return {
         "spec": {
             "restartPolicy": "Never",
@@ -159,7 +174,8 @@ def restricted_submitter_template(image: str) -> dict[str, Any]:
             "containers": [
                 {
                     "name": "ray-job-submitter",
-                    "image": image,
+                    "image": image.reference,
+                    "imagePullPolicy": image.pull_policy,
                     "resources": {
                         "requests": {"cpu": "500m", "memory": "200Mi"},
                         "limits": {"cpu": "1", "memory": "1Gi"},
@@ -261,7 +277,7 @@ def _volumes(
 
 def _container(
     name: str,
-    image: str,
+    image: ContainerImage,
     *,
     requests: Mapping[str, str],
     limits: Mapping[str, str],
@@ -271,7 +287,8 @@ def _container(
 ) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": name,
-        "image": image,
+        "image": image.reference,
+        "imagePullPolicy": image.pull_policy,
         "resources": {"requests": dict(requests), "limits": dict(limits)},
         "volumeMounts": mounts,
         "env": [{"name": k, "value": v} for k, v in sorted(env.items())],
@@ -284,7 +301,7 @@ def _container(
 
 def build_ray_cluster_spec(
     *,
-    image: str,
+    image: ContainerImage | str,
     placement: Placement,
     mounts: Sequence[Mount] = (),
     secrets: Sequence[str] = (),
@@ -300,6 +317,7 @@ def build_ray_cluster_spec(
 
     Raises SpecError when a claim's access mode cannot serve the pods that mount it (see
     `check_claim_attachments`)."""
+    image = ContainerImage.of(image)
     max_replicas = max(max_workers or workers, workers)
     check_claim_attachments(mounts, max_workers=max_replicas)
     head_volumes, head_mounts = _volumes(mounts, secrets, head=True)

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from drover.builders.meta import Manifest
-from drover.builders.raycluster import restricted_submitter_template
+from drover.builders.raycluster import ContainerImage, restricted_submitter_template
 
 RAYJOB_API_VERSION = "ray.io/v1"
 WORKER_CONFIG_ENV = "DROVER_WORKER_CONFIG"
@@ -67,7 +67,9 @@ def build_rayjob(
     # KubeRay's own submitter pod (K8sJobMode) runs with no securityContext; this one is its
     # default template made "restricted", on the head's image.
     head = cluster_spec["headGroupSpec"]["template"]["spec"]["containers"][0]
-    spec["submitterPodTemplate"] = restricted_submitter_template(str(head["image"]))
+    spec["submitterPodTemplate"] = restricted_submitter_template(
+        ContainerImage(str(head["image"]), str(head.get("imagePullPolicy", "IfNotPresent")))
+    )
     if entrypoint_num_gpus:
         spec["entrypointNumGpus"] = entrypoint_num_gpus
     return {

@@ -29,6 +29,7 @@ from drover.builders.meta import Manifest, model_mount_path
 from drover.builders.names import kuberay_name
 from drover.builders.raycluster import (
     CLAIM_RESOURCE_REQUEST,
+    ContainerImage,
     Mount,
     Placement,
     WorkerGroup,
@@ -292,7 +293,7 @@ def build_rayservice(
     index: IndexPlan | None,
     *,
     placement: Placement,
-    image: str,
+    image: ContainerImage | str,
     route_prefix: str = "/",
     replica_cpus: float = 1.0,
     env: Mapping[str, str] = {},

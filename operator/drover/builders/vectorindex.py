@@ -15,7 +15,13 @@ from typing import Any
 from drover.api.vectorindex import VectorIndex
 from drover.builders.meta import Manifest, build_claim, model_mount_path
 from drover.builders.names import kuberay_name
-from drover.builders.raycluster import Mount, Placement, build_ray_cluster_spec, secret_path
+from drover.builders.raycluster import (
+    ContainerImage,
+    Mount,
+    Placement,
+    build_ray_cluster_spec,
+    secret_path,
+)
 from drover.builders.rayjob import build_rayjob
 
 INDEX_MODULE = "drover_workers.index"
@@ -75,7 +81,7 @@ def build_index_rayjob(
     embedder_status: Mapping[str, Any],
     version: int,
     *,
-    image: str,
+    image: ContainerImage | str,
     env: Mapping[str, str] = {},
 ) -> Manifest:
     embedder_claim = str((embedder_status.get("cache") or {}).get("claimName", ""))

@@ -14,6 +14,8 @@ import kopf
 from pydantic import ValidationError
 
 from drover.api.common import ResourceBase
+from drover.builders.raycluster import ContainerImage, Placement
+from drover.config import OperatorConfig
 from drover.policy.conditions import Cond, set_conditions, summarise
 from drover.policy.fetching import Event
 
@@ -22,6 +24,13 @@ R = TypeVar("R", bound=ResourceBase)
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def worker_image(config: OperatorConfig, placement: Placement | None = None) -> ContainerImage:
+    """The Ray pods' image on `placement` (None: a CPU-only job such as a fetch or an index
+    build) with the configured pull policy: the class's own image, else the GPU or CPU build."""
+    accelerator = config.accelerator_classes.get(placement.class_name) if placement else None
+    return ContainerImage(config.images.for_class(accelerator), config.images.pull_policy.value)
 
 
 def explain_validation(exc: ValidationError) -> str:

@@ -23,7 +23,14 @@ from drover.builders.finetunejob import (
 from drover.builders.meta import stamp
 from drover.builders.placement import resolve_placement
 from drover.config import OperatorConfig
-from drover.handlers.common import emit, invalid_spec, now, parse_resource, write_status
+from drover.handlers.common import (
+    emit,
+    invalid_spec,
+    now,
+    parse_resource,
+    worker_image,
+    write_status,
+)
 from drover.k8s import children, raydash
 from drover.policy.conditions import Cond
 from drover.policy.fetching import Event
@@ -76,7 +83,7 @@ def reconcile(
         )
         base_status = base_obj.get("status") or {}
         manifest = build_finetune_rayjob(
-            job, base, base_status, placement=placement, image=config.images.workers
+            job, base, base_status, placement=placement, image=worker_image(config, placement)
         )
     except SpecError as exc:  # no accelerator class, or a claim several nodes cannot share
         _fail(body, patch, logger, exc.reason, exc.message)

@@ -21,7 +21,14 @@ from drover.builders.foundationmodel import (
 )
 from drover.builders.meta import stamp
 from drover.config import OperatorConfig
-from drover.handlers.common import emit, invalid_spec, now, parse_resource, write_status
+from drover.handlers.common import (
+    emit,
+    invalid_spec,
+    now,
+    parse_resource,
+    worker_image,
+    write_status,
+)
 from drover.k8s import children, raydash
 from drover.policy.conditions import Cond
 from drover.policy.fetching import Event, decide_fetch
@@ -50,7 +57,7 @@ def reconcile(
     settled = recorded.get("sourceKey") == source_key(fm) and recorded.get("digest")
     rayjob = None
     if not settled:
-        manifest = stamp(build_fetch_rayjob(fm, image=config.images.workers), body)
+        manifest = stamp(build_fetch_rayjob(fm, image=worker_image(config)), body)
         if children.ensure_child(manifest) is children.Outcome.CREATED:
             emit(
                 body,

@@ -25,7 +25,14 @@ from drover.builders.serving import (
 )
 from drover.builders.serving_plans import needed_claims
 from drover.config import OperatorConfig
-from drover.handlers.common import emit, invalid_spec, now, parse_resource, write_status
+from drover.handlers.common import (
+    emit,
+    invalid_spec,
+    now,
+    parse_resource,
+    worker_image,
+    write_status,
+)
 from drover.handlers.rollout_tick import rollout_tick
 from drover.handlers.serving_inputs import (
     draining,
@@ -115,7 +122,7 @@ def reconcile(
             plans,
             inputs.index,
             placement=placement,
-            image=config.images.workers,
+            image=worker_image(config, placement),
             route_prefix=config.serving.route_prefix,
             replica_cpus=config.serving.replica_cpus,
             groups=plan_worker_groups(placement.class_name, existing, needed, present),

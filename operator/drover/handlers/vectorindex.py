@@ -21,7 +21,14 @@ from drover.builders.vectorindex import (
     index_claim_name,
 )
 from drover.config import OperatorConfig
-from drover.handlers.common import emit, invalid_spec, now, parse_resource, write_status
+from drover.handlers.common import (
+    emit,
+    invalid_spec,
+    now,
+    parse_resource,
+    worker_image,
+    write_status,
+)
 from drover.k8s import children, raydash
 from drover.policy.dependencies import decide_model_ready
 from drover.policy.indexing import decide_index, is_current, next_version
@@ -54,7 +61,7 @@ def reconcile(
             children.ensure_child(stamp(pvc, body))
         version = next_version(recorded)
         job_name = build_job_name(vi, version, key)
-        manifest = build_index_rayjob(vi, embedder_status, version, image=config.images.workers)
+        manifest = build_index_rayjob(vi, embedder_status, version, image=worker_image(config))
         manifest["metadata"]["name"] = job_name
         if children.ensure_child(stamp(manifest, body)) is children.Outcome.CREATED:
             logger.info(f"building version {version} of {vi.name} in {job_name} (key {key})")

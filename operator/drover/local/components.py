@@ -286,7 +286,6 @@ def start_operator(
         # Two logical CPUs: the router, a stable and a canary replica, and Serve's surge copies
         # while a changed application restarts (old replicas serve until new ones are ready).
         "DROVER_SERVING_REPLICA_CPUS": "0.25",
-        "DROVER_IMAGE_WORKERS": "local",
         # A laptop-sized stack reacts faster than a cluster needs to: shorter polls.
         "DROVER_PROGRESS_POLL_SECONDS": "2",
         "DROVER_AUTOSCALE_INTERVAL_SECONDS": "5",

@@ -18,6 +18,7 @@ from drover.builders.placement import resolve_placement
 from drover.builders.raycluster import (
     RAY_GID,
     RAY_UID,
+    ContainerImage,
     Placement,
     build_ray_cluster_spec,
     restricted_submitter_template,
@@ -149,3 +150,17 @@ def test_a_cluster_without_mounts_is_restricted_too() -> None:
     cluster = build_ray_cluster_spec(image="x", placement=Placement("cpu"))
     for pod in _cluster_pods(cluster).values():
         assert check_restricted(pod) == []
+
+
+def test_every_container_pulls_with_the_configured_policy(base_model) -> None:
+    image = ContainerImage("registry.example.com/drover-workers:1-cpu", "Always")
+    job = build_fetch_rayjob(base_model, image=image)
+    cluster = job["spec"]["rayClusterSpec"]
+    pods = [
+        cluster["headGroupSpec"]["template"]["spec"],
+        job["spec"]["submitterPodTemplate"]["spec"],
+    ]
+    pods += [group["template"]["spec"] for group in cluster["workerGroupSpecs"]]
+    containers = [c for pod in pods for c in pod["containers"]]
+    assert len(containers) == 3
+    assert {(c["image"], c["imagePullPolicy"]) for c in containers} == {(image.reference, "Always")}

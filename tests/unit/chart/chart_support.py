@@ -11,6 +11,8 @@ CHART_DIR = ROOT / "charts" / "drover"
 RELEASE = "drover"
 NAMESPACE = "drover-system"
 
+DIGEST = "sha256:" + "ab" * 32
+
 # Every optional feature on, every knob set (cluster-wide mode).
 ALL_ON: dict[str, Any] = {
     "replicaCount": 2,
@@ -55,10 +57,15 @@ ALL_ON: dict[str, Any] = {
                 "resourceName": "nvidia.com/gpu",
                 "memoryGiB": 80,
                 "nodeSelector": {"cloud.google.com/gke-accelerator": "nvidia-tesla-a100"},
+                "image": {"repository": "registry.example.com/drover/workers-a100", "tag": "1"},
             },
         },
         "prometheus": {"url": "https://prometheus.monitoring.svc:9091/", "timeoutSeconds": 3},
-        "images": {"workers": "registry.example.com/drover/workers:0.1.0", "pullPolicy": "Always"},
+        "images": {
+            "workers": {"repository": "registry.example.com/drover/workers", "tag": "0.1.0"},
+            "workersCpu": {"repository": "registry.example.com/drover/workers", "digest": DIGEST},
+            "pullPolicy": "Always",
+        },
         "serving": {"routePrefix": "/llm"},
         "reconcile": {"autoscaleIntervalSeconds": 30},
     },

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from chart_support import ALL_ON, CHART_DIR, NAMESPACED, by_kind, one
+from chart_support import ALL_ON, CHART_DIR, DIGEST, NAMESPACED, by_kind, one
 from pydantic import BaseModel
 
 from drover.config import (
@@ -52,7 +52,12 @@ def test_configured_chart_config_loads_with_every_value(render, tmp_path, values
     assert config.accelerator_classes["cpu"].is_cpu
     assert config.prometheus.url == "https://prometheus.monitoring.svc:9091"
     assert config.prometheus.timeout_seconds == 3
-    assert config.images.workers == "registry.example.com/drover/workers:0.1.0"
+    assert config.images.workers.reference == "registry.example.com/drover/workers:0.1.0"
+    assert config.images.workers_cpu.reference == f"registry.example.com/drover/workers@{DIGEST}"
+    assert config.images.pull_policy == "Always"
+    a100 = config.accelerator_classes["nvidia-a100-80gb"]
+    assert config.images.for_class(a100) == "registry.example.com/drover/workers-a100:1"
+    assert config.images.for_class(l4) == "registry.example.com/drover/workers:0.1.0"
     assert config.serving.route_prefix == "/llm"
     assert config.reconcile.autoscale_interval_seconds == 30
     assert config.operator.peering_priority is None  # each replica picks its own
@@ -127,7 +132,9 @@ def test_values_schema_covers_every_config_key() -> None:
 def test_values_yaml_config_defaults_equal_the_model_defaults() -> None:
     values = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
     defaults = OperatorConfig().to_wire()
-    for section in ("prometheus", "images", "serving", "reconcile"):
+    # `images` leaves its tags empty for the chart to fill in from appVersion: the default
+    # render's equality with OperatorConfig() above covers it.
+    for section in ("prometheus", "serving", "reconcile"):
         assert (
             OperatorConfig.model_validate({section: values["config"][section]}).to_wire()[section]
             == defaults[section]

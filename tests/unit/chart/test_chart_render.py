@@ -33,7 +33,7 @@ def test_default_render_has_the_operator_and_no_optional_objects(render) -> None
     assert deployment["spec"]["replicas"] == 1
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["command"] == ["drover", "run"]
-    assert container["image"] == "drover/operator:0.1.0"
+    assert container["image"] == "ghcr.io/drover-dev/drover-operator:0.1.0"
 
 
 def test_every_optional_feature_renders(render) -> None:

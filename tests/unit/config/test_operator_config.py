@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 import drover.config_loader as config_module
+from drover import __version__ as VERSION
 from drover.config import ConfigError, OperatorConfig
 from drover.config_loader import load_config
 
@@ -27,7 +28,7 @@ GPU_CONFIG = {
         "cpu": {"resourceName": ""},
     },
     "prometheus": {"url": "http://prom.monitoring:9090/", "timeoutSeconds": 2.5},
-    "images": {"workers": "example.com/workers:1"},
+    "images": {"workers": {"repository": "example.com/workers", "tag": "1"}},
     "serving": {"httpPort": 8001, "routePrefix": "/llm"},
     "operator": {"healthPort": 9080, "metricsPort": 9081, "peeringName": "ml-ops"},
     "reconcile": {"dependencyRetrySeconds": 5},
@@ -79,8 +80,8 @@ def test_reads_every_key_of_the_mounted_file(tmp_path) -> None:
     assert l4.tolerations[0].operator == "Exists" and l4.tolerations[0].effect == "NoSchedule"
     assert config.prometheus.url == "http://prom.monitoring:9090"  # trailing slash dropped
     assert config.prometheus.timeout_seconds == 2.5
-    assert config.images.workers == "example.com/workers:1"
-    assert config.images.ray == "rayproject/ray:2.60.0-py311"
+    assert config.images.workers.reference == "example.com/workers:1"
+    assert config.images.workers_cpu.reference == f"ghcr.io/drover-dev/drover-workers:{VERSION}-cpu"
     assert config.serving.route_prefix == "/llm"
     assert config.operator.liveness_endpoint == "http://0.0.0.0:9080/healthz"
     assert config.operator.peering_name == "ml-ops"
@@ -100,6 +101,8 @@ def test_environment_overrides_the_file(tmp_path) -> None:
         "DROVER_HEALTH_PORT": "7000",
         "DROVER_METRICS_PORT": "7001",
         "DROVER_IMAGE_WORKERS": "example.com/w:2",
+        "DROVER_IMAGE_WORKERS_CPU": f"example.com:5000/w@sha256:{'0' * 64}",
+        "DROVER_IMAGE_PULL_POLICY": "Always",
         "DROVER_PEERING_PRIORITY": "42",
         "DROVER_AUTOSCALE_INTERVAL_SECONDS": "3",
     }
@@ -108,7 +111,10 @@ def test_environment_overrides_the_file(tmp_path) -> None:
     assert config.prometheus.timeout_seconds == 2.5  # untouched keys keep the file's value
     assert config.watch_namespaces == ["team-a", "team-b"]
     assert (config.operator.health_port, config.operator.metrics_port) == (7000, 7001)
-    assert config.images.workers == "example.com/w:2"
+    assert config.images.workers.reference == "example.com/w:2"
+    assert config.images.workers_cpu.repository == "example.com:5000/w"
+    assert config.images.workers_cpu.reference == f"example.com:5000/w@sha256:{'0' * 64}"
+    assert config.images.pull_policy == "Always"
     assert config.operator.peering_priority == 42
     assert config.reconcile.autoscale_interval_seconds == 3
 
@@ -167,6 +173,18 @@ def test_a_list_instead_of_a_mapping_is_refused(tmp_path) -> None:
         # A poll slower than KubeRay's cluster TTL (60 s) would miss job results.
         ({"reconcile": {"progressPollSeconds": 60}}, "reconcile.progressPollSeconds", "30"),
         ({"images": {"pullPolicy": "Sometimes"}}, "images.pullPolicy", "IfNotPresent"),
+        ({"images": {"workers": "Example.com/W:1"}}, "images.workers.repository", "pattern"),
+        ({"images": {"workers": {"repository": "x"}}}, "images.workers", "a tag or a digest"),
+        (
+            {"images": {"workersCpu": {"repository": "x", "digest": "sha256:12"}}},
+            "images.workersCpu.digest",
+            "pattern",
+        ),
+        (
+            {"acceleratorClasses": {"mi300": {"image": {"repository": "r/rocm"}}}},
+            "acceleratorClasses.mi300.image",
+            "r/rocm:",
+        ),
     ],
 )
 def test_bad_file_values_name_the_key_and_the_fix(tmp_path, data, key, hint) -> None:
@@ -198,3 +216,21 @@ def test_config_module_imports_neither_kopf_nor_kubernetes() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_each_class_runs_its_image_else_the_gpu_or_the_cpu_build() -> None:
+    config = OperatorConfig.model_validate(
+        {
+            "images": {"workers": "r.example/w:1", "workersCpu": "r.example/w:1-cpu"},
+            "acceleratorClasses": {
+                "l4": {"resourceName": "nvidia.com/gpu"},
+                "mi300": {"resourceName": "amd.com/gpu", "image": "r.example/w-rocm:1"},
+                "cpu": {"resourceName": ""},
+            },
+        }
+    )
+    images, classes = config.images, config.accelerator_classes
+    assert images.for_class(classes["l4"]) == "r.example/w:1"
+    assert images.for_class(classes["mi300"]) == "r.example/w-rocm:1"
+    assert images.for_class(classes["cpu"]) == "r.example/w:1-cpu"
+    assert images.for_class(None) == "r.example/w:1-cpu"  # fetch and index jobs
