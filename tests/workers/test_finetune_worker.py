@@ -278,3 +278,22 @@ def test_ray_train_with_one_worker_trains_and_saves(
     assert (Path(run.result["path"]) / "adapter_model.safetensors").is_file()
     assert (tmp_path / "checkpoints" / "step-00000003" / "state.pt").is_file()
     assert any(p.get("phase") == "training" for p in run.progress)
+
+
+def test_max_samples_bounds_the_loss_and_the_answers_alike(tiny_gpt2, support_chat):
+    from transformers import AutoModelForCausalLM
+
+    from drover_workers.finetune.config import Evaluation
+    from drover_workers.finetune.evaluate import eval_loss, evaluate
+
+    tokenizer = load_tokenizer(str(tiny_gpt2))
+    model = AutoModelForCausalLM.from_pretrained(tiny_gpt2).eval()
+    rows = read_rows(support_chat / "eval.jsonl", "chat")
+    examples = build_examples(tokenizer, rows, "chat", 96)
+    assert len(examples) > 2
+    spec = Evaluation.model_validate({"metrics": ["loss", "bleu"], "maxSamples": 2})
+    metrics = evaluate(model, tokenizer, examples, spec, batch_size=4)
+    assert metrics["samples"] == 2 and len(metrics["examples"]) == 2
+    first_two = eval_loss(model, examples[:2], tokenizer.pad_token_id, 4)
+    assert metrics["loss"] == pytest.approx(first_two, abs=1e-6)
+    assert metrics["loss"] != pytest.approx(eval_loss(model, examples, tokenizer.pad_token_id, 4))

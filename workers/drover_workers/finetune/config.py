@@ -62,7 +62,7 @@ class Evaluation(WorkerModel):
     metrics: list[Metric] = ["loss", "perplexity", "bleu", "rougeL"]
     thresholds: Thresholds = Thresholds()
     max_new_tokens: int = Field(64, ge=1, le=4096)
-    max_samples: int = Field(64, ge=1, description="generated answers scored at most")
+    max_samples: int = Field(64, ge=1, description="held-out examples evaluated at most")
 
 
 class FinetuneConfig(WorkerModel):

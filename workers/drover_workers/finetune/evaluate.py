@@ -92,6 +92,9 @@ def check_thresholds(metrics: dict[str, Any], thresholds: Thresholds) -> list[st
 def evaluate(
     model: Any, tokenizer: Any, examples: list[Example], spec: Evaluation, batch_size: int
 ) -> dict[str, Any]:
+    # The first maxSamples held-out examples, for every metric: the loss and the generated
+    # answers alike (the API: "Evaluate on at most this many examples").
+    examples = examples[: spec.max_samples]
     metrics: dict[str, Any] = {"samples": len(examples)}
     wanted = set(spec.metrics)
     t = spec.thresholds
@@ -109,7 +112,7 @@ def evaluate(
             metrics["loss"] = round(loss, 6)
         if "perplexity" in wanted:
             metrics["perplexity"] = round(math.exp(min(loss, 50.0)), 4)
-    scored = [e for e in examples if e.prompt is not None][: spec.max_samples]
+    scored = [e for e in examples if e.prompt is not None]
     if wanted & {"bleu", "rougeL"} and scored:
         hyps = generate_answers(
             model, tokenizer, [e.prompt or "" for e in scored], spec.max_new_tokens
