@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from drover import __version__
 from drover.api.base import ApiModel
+from drover.api.common import QUANTITY_PATTERN
 from drover.api.inferenceservice import Quantization
 
 # An extended resource name (`nvidia.com/gpu`, `amd.com/gpu`, `google.com/tpu`); empty means CPU.
@@ -22,6 +23,8 @@ RESOURCE_NAME_PATTERN = (
 )
 # A DNS-1123 label: namespace names and accelerator class names.
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# A CPU quantity as Kubernetes writes it: "2", "1.5", "500m".
+CPU_PATTERN = r"^([0-9]+(\.[0-9]+)?|[0-9]+m)$"
 # Where release images are pushed (.github/workflows/release.yml) and `make images` tags them.
 IMAGE_REGISTRY = "ghcr.io/drover-dev"
 # An image repository (`[registry[:port]/]path`, lower case) and a digest (`sha256:<64 hex>`), as
@@ -145,6 +148,17 @@ class AcceleratorClass(ApiModel):
     )
     tolerations: list[Toleration] = Field(
         default_factory=list, description="Tolerations for the taints of this class's nodes."
+    )
+    cpu: str = Field(
+        default="2",
+        pattern=CPU_PATTERN,
+        description="CPUs of each Ray worker pod on this class (request and limit), e.g. 8.",
+    )
+    memory: str = Field(
+        default="8Gi",
+        pattern=QUANTITY_PATTERN,
+        description="Memory of each Ray worker pod on this class (request and limit), e.g. "
+        "64Gi: loading weights needs host memory beside the GPUs'.",
     )
     image: ImageRef | None = Field(
         default=None,

@@ -59,4 +59,6 @@ def resolve_placement(
         count=count,
         node_selector=dict(cls.node_selector),
         tolerations=[t.to_wire() for t in cls.tolerations],
+        cpu=cls.cpu,
+        memory=cls.memory,
     )

@@ -181,6 +181,16 @@ def test_a_list_instead_of_a_mapping_is_refused(tmp_path) -> None:
             "pattern",
         ),
         (
+            {"acceleratorClasses": {"l4": {"memory": "lots"}}},
+            "acceleratorClasses.l4.memory",
+            "pattern",
+        ),
+        (
+            {"acceleratorClasses": {"l4": {"cpu": "2 cores"}}},
+            "acceleratorClasses.l4.cpu",
+            "pattern",
+        ),
+        (
             {"acceleratorClasses": {"mi300": {"image": {"repository": "r/rocm"}}}},
             "acceleratorClasses.mi300.image",
             "r/rocm:",
@@ -234,3 +244,17 @@ def test_each_class_runs_its_image_else_the_gpu_or_the_cpu_build() -> None:
     assert images.for_class(classes["mi300"]) == "r.example/w-rocm:1"
     assert images.for_class(classes["cpu"]) == "r.example/w:1-cpu"
     assert images.for_class(None) == "r.example/w:1-cpu"  # fetch and index jobs
+
+
+def test_a_class_sizes_its_worker_pods() -> None:
+    from drover.api.common import AcceleratorRequest
+    from drover.builders.placement import resolve_placement
+
+    classes = OperatorConfig.model_validate(
+        {"acceleratorClasses": {"l4": {"cpu": "7500m", "memory": "48Gi"}, "cpu": {}}}
+    ).accelerator_classes
+    request = AcceleratorRequest.model_validate({"class": "l4", "count": 1})
+    placement = resolve_placement(request, classes, field="spec.accelerator")
+    assert (placement.cpu, placement.memory, placement.cpus) == ("7500m", "48Gi", 7.5)
+    cpu = resolve_placement(AcceleratorRequest.model_validate({"class": "cpu"}), classes, field="x")
+    assert (cpu.cpu, cpu.memory) == ("2", "8Gi")
