@@ -2,7 +2,8 @@
 
 `set_condition` keeps `lastTransitionTime` stable unless the status flips, and `summarise`
 derives `Ready`, `Progressing` and `Degraded` from a declared set of sub-conditions (KServe's
-habit), so every resource computes its summary the same way.
+habit), so every resource computes its summary the same way; `Reconciling` and `Stalled` repeat
+Progressing and Degraded under the names kstatus (Flux, `kubectl wait`-style tools) reads.
 """
 
 from __future__ import annotations
@@ -100,12 +101,17 @@ def summarise(
     generation: int,
     now: datetime,
 ) -> Conditions:
-    """Derive Ready / Progressing / Degraded from the declared sub-conditions.
+    """Derive Ready / Progressing / Degraded (+ Reconciling / Stalled) from the declared ones.
 
     Ready is True only when every declared sub-condition is True; its reason and message are
     those of the first sub-condition that is not. Degraded is True when a sub-condition is False
     for a reason that needs a person (see `TERMINAL_REASONS`); Progressing when any is Unknown
     or False for a reason that resolves itself.
+
+    kstatus (sigs.k8s.io/cli-utils pkg/kstatus/status, `checkGenericProperties`) knows nothing of
+    a custom resource but the abnormal-true conditions `Reconciling` (InProgress) and `Stalled`
+    (Failed); without them it calls any object whose observedGeneration is current `Current`,
+    so Flux would report a model still downloading as ready. They mirror Progressing/Degraded.
     """
     subs = [get_condition(conditions, t) for t in declared]
     blocking = [c for c in subs if c is None or c.get("status") != "True"]
@@ -134,8 +140,13 @@ def summarise(
         if blocking and not degraded_by
         else Cond("Progressing", False, "Settled", "")
     )
+    reconciling = Cond("Reconciling", progressing.status, progressing.reason, progressing.message)
+    stalled = Cond("Stalled", degraded.status, degraded.reason, degraded.message)
     return set_conditions(
-        conditions, (ready, progressing, degraded), generation=generation, now=now
+        conditions,
+        (ready, progressing, degraded, reconciling, stalled),
+        generation=generation,
+        now=now,
     )
 
 
