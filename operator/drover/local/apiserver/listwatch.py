@@ -184,6 +184,7 @@ async def watch(
     encoder = _Encoder(req)
     cut_after = faults.watch_cut_after
     last_rv = store.rv if rv == 0 else rv
+    getter: asyncio.Future[Any] | None = None
     try:
         if too_old is not None:
             await response.write(_event_line("ERROR", too_old.to_status()))
@@ -206,15 +207,22 @@ async def watch(
                 )
             )
         next_bookmark = time.monotonic() + bookmark_interval
+        # One get() outlives each wait: cancelling a get() whose item has just arrived (what
+        # asyncio.wait_for does on a timeout) leaves that item queued, and a bookmark written then
+        # would carry a resourceVersion past it, so the event behind it was skipped as already
+        # sent: a watcher lost an event for good (kopf re-watches from the last version it saw).
         while True:
             now = time.monotonic()
             if now >= deadline:
                 break
             wait = min(deadline, next_bookmark if bookmarks else deadline) - now
-            try:
-                event = await asyncio.wait_for(sub.queue.get(), timeout=max(wait, 0.001))
-            except TimeoutError:
-                if bookmarks and time.monotonic() >= next_bookmark:
+            if getter is None:
+                getter = asyncio.ensure_future(sub.queue.get())
+            done, _ = await asyncio.wait({getter}, timeout=max(wait, 0.001))
+            if not done:
+                # Nothing pending for this watcher: every event up to the channel's last one has
+                # been sent (or did not match), so a bookmark may name that version.
+                if bookmarks and time.monotonic() >= next_bookmark and sub.queue.empty():
                     last_rv = max(last_rv, _channel_rv(channel, last_rv))
                     await response.write(
                         _event_line(
@@ -228,6 +236,8 @@ async def watch(
                     )
                     next_bookmark = time.monotonic() + bookmark_interval
                 continue
+            event = getter.result()
+            getter = None
             if event is None:
                 break
             erv, kind, obj = event
@@ -243,6 +253,8 @@ async def watch(
     except ConnectionError:
         pass  # the client went away; nothing to answer
     finally:
+        if getter is not None:
+            getter.cancel()
         store.hub.unsubscribe(res.storage_key, sub)
     return response
 
