@@ -1,15 +1,67 @@
-"""The operator's own Prometheus metrics: reconciles by kind and result, durations, phases.
+"""The operator's own Prometheus metrics: reconciles by kind and result, durations, phases,
+replica bounds and finished rollouts (the chart's PrometheusRule and dashboard read them).
 
 `observe` wraps one reconcile; `start_metrics_server` serves /metrics on the configured port.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector, CollectorRegistry
+
+# Per-object series are set by the timers, which run every progress poll (at most 30 s) for every
+# object; a series not set for this long belongs to an object that was deleted (or to a replica
+# that lost the leadership) and leaves /metrics, so no alert fires for a resource that is gone.
+FRESH_SECONDS = 300.0
+
+
+class FreshGauge(Collector):
+    """A gauge whose series disappear when they have not been set for `ttl` seconds."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str],
+        *,
+        ttl: float = FRESH_SECONDS,
+        registry: CollectorRegistry | None = REGISTRY,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name, self.documentation, self.labelnames = name, documentation, list(labelnames)
+        self._ttl, self._clock = ttl, clock
+        self._series: dict[tuple[str, ...], tuple[float, float]] = {}
+        self._lock = threading.Lock()
+        if registry is not None:
+            registry.register(self)
+
+    def set(self, labels: Sequence[str], value: float) -> None:
+        with self._lock:
+            self._series[tuple(labels)] = (value, self._clock())
+
+    def remove(self, labels: Sequence[str]) -> None:
+        with self._lock:
+            self._series.pop(tuple(labels), None)
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return [GaugeMetricFamily(self.name, self.documentation, labels=self.labelnames)]
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        family = GaugeMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        now = self._clock()
+        with self._lock:
+            for labels in [k for k, (_, at) in self._series.items() if now - at > self._ttl]:
+                del self._series[labels]
+            for labels, (value, _) in sorted(self._series.items()):
+                family.add_metric(list(labels), value)
+        return [family]
+
 
 RECONCILES = Counter(
     "drover_operator_reconciles_total", "Reconciles by kind and result.", ["kind", "result"]
@@ -21,7 +73,7 @@ DURATION = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 ERRORS = Counter("drover_operator_errors_total", "Reconcile errors by kind.", ["kind"])
-PHASES = Gauge(
+PHASES = FreshGauge(
     "drover_operator_resources",
     "Resources by kind and phase.",
     ["kind", "namespace", "name", "phase"],
@@ -38,6 +90,30 @@ METRICS_UNAVAILABLE = Gauge(
     "1 while an InferenceService's autoscaler has no load metrics (MetricsUnavailable).",
     ["namespace", "service"],
 )
+
+# Set by the InferenceService reconcile each poll; DroverAutoscalerAtMaxReplicas compares them.
+DESIRED_REPLICAS = FreshGauge(
+    "drover_autoscaler_desired_replicas",
+    "Replicas the autoscaler decided for an InferenceService's stable version.",
+    ["namespace", "service"],
+)
+MIN_REPLICAS = FreshGauge(
+    "drover_autoscaler_min_replicas",
+    "spec.replicas.min of an InferenceService.",
+    ["namespace", "service"],
+)
+MAX_REPLICAS = FreshGauge(
+    "drover_autoscaler_max_replicas",
+    "spec.replicas.max of an InferenceService.",
+    ["namespace", "service"],
+)
+# Rollout events (drover.policy.rollout) that end a rollout, by the result they count as.
+ROLLOUT_RESULTS = {
+    "RolloutPromoted": "Promoted",
+    "RolloutRolledBack": "RolledBack",
+    "RolloutAborted": "Aborted",
+    "RolloutSuperseded": "Superseded",
+}
 
 
 @contextmanager
@@ -63,17 +139,32 @@ def record_phase(kind: str, namespace: str, name: str, phase: str | None) -> Non
     key, value = (kind, namespace, name), phase or "Unknown"
     old = _last_phase.get(key)
     if old == value:
+        PHASES.set((kind, namespace, name, value), 1)  # still there: keep the series fresh
         return
     if old is not None:
-        PHASES.remove(kind, namespace, name, old)
-    PHASES.labels(kind, namespace, name, value).set(1)
+        PHASES.remove((kind, namespace, name, old))
+    PHASES.set((kind, namespace, name, value), 1)
     _last_phase[key] = value
 
 
 def forget(kind: str, namespace: str, name: str) -> None:
     old = _last_phase.pop((kind, namespace, name), None)
     if old is not None:
-        PHASES.remove(kind, namespace, name, old)
+        PHASES.remove((kind, namespace, name, old))
+
+
+def record_replicas(namespace: str, service: str, desired: int, bounds: tuple[int, int]) -> None:
+    """The replica count decided for a service and its spec's bounds (min, max)."""
+    DESIRED_REPLICAS.set((namespace, service), desired)
+    MIN_REPLICAS.set((namespace, service), bounds[0])
+    MAX_REPLICAS.set((namespace, service), bounds[1])
+
+
+def record_rollout_events(namespace: str, service: str, reasons: Iterable[str]) -> None:
+    """Count the rollouts that `reasons` (a tick's event reasons) finished, by result."""
+    for reason in reasons:
+        if reason in ROLLOUT_RESULTS:
+            ROLLOUTS.labels(namespace, service, ROLLOUT_RESULTS[reason]).inc()
 
 
 def start_metrics_server(port: int, addr: str = "0.0.0.0") -> None:

@@ -43,6 +43,7 @@ from drover.handlers.serving_inputs import (
     service_placement,
 )
 from drover.k8s import children
+from drover.observability import record_replicas, record_rollout_events
 from drover.policy.conditions import Cond, get_condition
 from drover.policy.fetching import Event
 from drover.policy.rollout import ROLLOUT_ANNOTATION
@@ -101,9 +102,9 @@ def reconcile(
         now=when,
         routed=router_current(rayservice, svc.name),
     )
-    replicas = desired_replicas(
-        (svc.spec.replicas.min, svc.spec.replicas.max), recorded.get("autoscaling")
-    )
+    bounds = (svc.spec.replicas.min, svc.spec.replicas.max)
+    replicas = desired_replicas(bounds, recorded.get("autoscaling"))
+    record_replicas(ns, svc.name, replicas, bounds)
     d = tick.decision
     stable = plan_for(
         tick.stable, ns, weight=d.stable_weight if tick.canary else 100, replicas=replicas
@@ -158,6 +159,7 @@ def reconcile(
     _record(body, patch, logger, fields, conds + ([tick.metrics] if tick.metrics else []), None)
     for event in d.events:
         emit(body, Event(event.type, event.reason, event.message), logger)
+    record_rollout_events(ns, svc.name, [event.reason for event in d.events])
     if tick.control is not None:  # an annotation acts once, then is cleared
         patch.metadata.setdefault("annotations", {})[ROLLOUT_ANNOTATION] = None
 
