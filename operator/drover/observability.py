@@ -107,6 +107,11 @@ MAX_REPLICAS = FreshGauge(
     "spec.replicas.max of an InferenceService.",
     ["namespace", "service"],
 )
+CANARY_WEIGHT = FreshGauge(
+    "drover_rollout_canary_weight",
+    "Percent of an InferenceService's requests routed to its canary (0 without a rollout).",
+    ["namespace", "service"],
+)
 # Rollout events (drover.policy.rollout) that end a rollout, by the result they count as.
 ROLLOUT_RESULTS = {
     "RolloutPromoted": "Promoted",
@@ -158,6 +163,10 @@ def record_replicas(namespace: str, service: str, desired: int, bounds: tuple[in
     DESIRED_REPLICAS.set((namespace, service), desired)
     MIN_REPLICAS.set((namespace, service), bounds[0])
     MAX_REPLICAS.set((namespace, service), bounds[1])
+
+
+def record_canary_weight(namespace: str, service: str, weight: int) -> None:
+    CANARY_WEIGHT.set((namespace, service), weight)
 
 
 def record_rollout_events(namespace: str, service: str, reasons: Iterable[str]) -> None:

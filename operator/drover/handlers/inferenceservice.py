@@ -43,7 +43,7 @@ from drover.handlers.serving_inputs import (
     service_placement,
 )
 from drover.k8s import children
-from drover.observability import record_replicas, record_rollout_events
+from drover.observability import record_canary_weight, record_replicas, record_rollout_events
 from drover.policy.conditions import Cond, get_condition
 from drover.policy.fetching import Event
 from drover.policy.rollout import ROLLOUT_ANNOTATION
@@ -160,6 +160,7 @@ def reconcile(
     for event in d.events:
         emit(body, Event(event.type, event.reason, event.message), logger)
     record_rollout_events(ns, svc.name, [event.reason for event in d.events])
+    record_canary_weight(ns, svc.name, canary.weight if canary is not None else 0)
     if tick.control is not None:  # an annotation acts once, then is cleared
         patch.metadata.setdefault("annotations", {})[ROLLOUT_ANNOTATION] = None
 
