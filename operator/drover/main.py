@@ -7,6 +7,7 @@ so a bad ConfigMap is one clear message, not a crash loop of tracebacks.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import random
@@ -19,6 +20,7 @@ import kubernetes
 from drover.config import ConfigError, OperatorConfig
 from drover.config_loader import load_config
 from drover.handlers import autoscaler, finetunejob, foundationmodel, inferenceservice, vectorindex
+from drover.k8s.peering import watch_peering
 from drover.observability import forget, observe, record_phase, start_metrics_server
 
 GROUP, VERSION = "drover.dev", "v1alpha1"
@@ -26,6 +28,8 @@ FINALIZER = "drover.dev/finalizer"
 
 # Filled in by `run` (or `startup` when kopf is started another way, e.g. KopfRunner in tests).
 _config: OperatorConfig | None = None
+# The peering check runs beside kopf; a reference keeps the task from being collected.
+_background: set[asyncio.Task[None]] = set()
 
 
 def _timing() -> tuple[float, float]:
@@ -74,6 +78,21 @@ def startup(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any) -
         f"drover operator up: {len(cfg.accelerator_classes)} accelerator classes, "
         f"prometheus {cfg.prometheus.url}"
     )
+
+
+@kopf.on.startup()
+async def peering_check(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any) -> None:
+    """kopf waits silently for a missing peering CRD or object; say so at once, with the fix."""
+    if settings.peering.standalone or not settings.peering.mandatory:
+        return
+    cfg = config()
+    task = asyncio.create_task(
+        watch_peering(
+            settings.peering.name, settings.peering.clusterwide, cfg.watch_namespaces, logger
+        )
+    )
+    _background.add(task)
+    task.add_done_callback(_background.discard)
 
 
 def _track(kind: str, body: kopf.Body) -> None:
