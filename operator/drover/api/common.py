@@ -37,6 +37,7 @@ __all__ = [
     "LocalObjectReference",
     "ParsedUri",
     "Quantity",
+    "RelativePath",
     "ResourceBase",
     "SecretKeyReference",
     "SourceUri",
@@ -48,20 +49,41 @@ __all__ = [
     "sub",
 ]
 
+
+def _segment(chars: str) -> str:
+    """One path segment of `chars`, but never `.` or `..`.
+
+    A `..` segment would climb out of the claim, bucket prefix or repository the URI names (a
+    worker joins the path to its mount point); RE2 has no look-ahead, so the three alternatives
+    spell "not `.` and not `..`" out: no leading dot, one dot then a non-dot, or two dots then more.
+    """
+    first = chars.replace("]", ".]", 1)  # the class without "."
+    return rf"({first}{chars}*|\.{first}{chars}*|\.\.{chars}+)"
+
+
+def _segments(chars: str, least: str = "*") -> str:
+    """`/segment` repeated (`least`: `*` or `+`), then an optional `/`."""
+    return rf"(/{_segment(chars)}){least}/?"
+
+
 # One alternative per scheme; kept RE2-compatible (the API server evaluates it in Go).
 _HF = (
     r"hf://(datasets/)?[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*"
-    r"(@[A-Za-z0-9][A-Za-z0-9._-]*)?(/[^\s@]*)?"
+    r"(@[A-Za-z0-9][A-Za-z0-9._-]*)?" + _segments(r"[^\s/@]")
 )
-_S3 = r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?"
-_PVC = r"pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?(/[^\s]*)?"
-_FILE = r"file:///[^\s]*"
+_S3 = r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]" + _segments(r"[^\s/]")
+_PVC = r"pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?" + _segments(r"[^\s/]")
+_FILE = r"file:///|file://" + _segments(r"[^\s/]", "+")
 URI_PATTERN = f"^({_HF}|{_S3}|{_PVC}|{_FILE})$"
 URI_FORMS = (
     "hf://org/name@revision (hf://datasets/org/name@revision/path for a dataset file), "
     "s3://bucket/prefix, pvc://claim/path or file:///absolute/path"
 )
 _URI_RE = re.compile(URI_PATTERN)
+# A path (or glob) relative to a source URI: segments as in a URI's path, never starting with "/".
+_PATH_CHARS = r"[^\s/]"
+RELATIVE_PATH_PATTERN = "^" + _segment(_PATH_CHARS) + _segments(_PATH_CHARS) + "$"
+_RELATIVE_PATH_RE = re.compile(RELATIVE_PATH_PATTERN)
 
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"
 _QUANTITY_RE = re.compile(QUANTITY_PATTERN)
@@ -78,6 +100,13 @@ def _check_uri(value: str) -> str:
             f"unsupported source URI {value!r}: use {URI_FORMS}"
             + (f" (scheme {scheme!r} is not one of hf, s3, pvc, file)" if scheme else "")
         )
+    dots = sorted({s for s in value.split("://", 1)[1].split("/") if s in (".", "..")})
+    if dots:
+        raise ValueError(
+            f"URI {value!r} has a {' and a '.join(repr(d) for d in dots)} path segment: a "
+            "source may not climb out of the claim, bucket or repository it names; write the "
+            "path from its root without '.' or '..'"
+        )
     hints = {
         "hf": "hf://org/name@revision, optionally with datasets/ before org and /path after",
         "s3": "s3://bucket/prefix with a lower-case bucket name of 3-63 characters",
@@ -85,6 +114,21 @@ def _check_uri(value: str) -> str:
         "file": "file:///absolute/path (three slashes) with no spaces",
     }
     raise ValueError(f"malformed {scheme}:// URI {value!r}: write it as {hints[scheme]}")
+
+
+def _check_relative_path(value: str) -> str:
+    if _RELATIVE_PATH_RE.fullmatch(value):
+        return value
+    if value.startswith("/"):
+        raise ValueError(f"path {value!r} is absolute: write it relative to the source URI")
+    if any(s in (".", "..") for s in value.split("/")):
+        raise ValueError(
+            f"path {value!r} has a '.' or '..' path segment: it may not climb out of the source "
+            "URI; write it relative to the URI without '.' or '..'"
+        )
+    raise ValueError(
+        f"invalid path {value!r}: write non-empty segments with no spaces, separated by one '/'"
+    )
 
 
 def _check_quantity(value: str) -> str:
@@ -109,6 +153,11 @@ SourceUri = Annotated[
     str,
     AfterValidator(_check_uri),
     Field(min_length=1, max_length=2048, json_schema_extra={"pattern": URI_PATTERN}),
+]
+RelativePath = Annotated[
+    str,
+    AfterValidator(_check_relative_path),
+    Field(min_length=1, max_length=1024, json_schema_extra={"pattern": RELATIVE_PATH_PATTERN}),
 ]
 Quantity = Annotated[
     str, AfterValidator(_check_quantity), Field(json_schema_extra={"pattern": QUANTITY_PATTERN})

@@ -13,19 +13,27 @@ from typing import ClassVar
 from pydantic import Field
 
 from drover.api.base import ApiModel, LocalObjectReference, Rule, SecretKeyReference
-from drover.api.common import URI_FORMS, ResourceBase, SourceUri, StatusBase, StorageSpec, sub
+from drover.api.common import (
+    URI_FORMS,
+    RelativePath,
+    ResourceBase,
+    SourceUri,
+    StatusBase,
+    StorageSpec,
+    sub,
+)
 
 
 class DocumentSource(ApiModel):
     """Where the documents are: a directory (prefix) or a single file."""
 
     uri: SourceUri = Field(description=f"Documents location: {URI_FORMS}.")
-    include: list[str] = Field(
+    include: list[RelativePath] = Field(
         default_factory=lambda: ["**/*.md", "**/*.txt"],
         max_length=32,
         description="Glob patterns of files to index, relative to uri (** matches any depth, "
-        "including none). Plain text and Markdown are read as is; .jsonl files give one document "
-        "per line from its text field.",
+        "including none; no '..' segment and no leading '/'). Plain text and Markdown are read "
+        "as is; .jsonl files give one document per line from its text field.",
     )
     credentials_secret_ref: SecretKeyReference | None = Field(
         default=None,
