@@ -1,0 +1,1 @@
+"""`kubectl drover`: the kubectl plugin for Drover's resources (console script `kubectl-drover`)."""

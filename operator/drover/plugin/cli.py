@@ -1,0 +1,148 @@
+"""Plugin layer, I/O: `kubectl drover status NAME` — read through kubectl, print the tree.
+
+Every read goes through the `kubectl` on the PATH (`kubectl get -o json`), so the plugin honours
+the same kubeconfig, context and credentials as the kubectl that runs it. `tree.render_status`
+does the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from drover.plugin.tree import render_status
+
+GROUP = "drover.dev"
+# KIND of KIND/NAME (kind, plural or short name, any case) -> the type `kubectl get` takes.
+KINDS = {
+    "foundationmodel": "foundationmodels.drover.dev",
+    "fmodel": "foundationmodels.drover.dev",
+    "finetunejob": "finetunejobs.drover.dev",
+    "ftjob": "finetunejobs.drover.dev",
+    "vectorindex": "vectorindexes.drover.dev",
+    "vindex": "vectorindexes.drover.dev",
+    "inferenceservice": "inferenceservices.drover.dev",
+    "infsvc": "inferenceservices.drover.dev",
+}
+SEARCH_ORDER = (
+    "inferenceservices.drover.dev",
+    "finetunejobs.drover.dev",
+    "foundationmodels.drover.dev",
+    "vectorindexes.drover.dev",
+)
+KINDS |= {plural.split(".")[0]: plural for plural in SEARCH_ORDER}
+# What a Drover resource can own: its Ray jobs and services (and their clusters), the claims of
+# its caches and indexes, its ConfigMaps, and the FoundationModel a FineTuneJob produced.
+CHILD_TYPES = (
+    "rayjobs.ray.io",
+    "rayservices.ray.io",
+    "rayclusters.ray.io",
+    "persistentvolumeclaims",
+    "configmaps",
+    "foundationmodels.drover.dev",
+)
+
+
+class PluginError(Exception):
+    """A message for the user; the plugin exits 1 with it."""
+
+
+class Kubectl:
+    def __init__(self, binary: str, flags: Sequence[str]) -> None:
+        self.binary, self.flags = binary, list(flags)
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [self.binary, *self.flags, *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    def get(self, *args: str) -> dict[str, Any] | None:
+        """`kubectl get ARGS -o json`; None when the object or its type does not exist."""
+        proc = self.run("get", *args, "-o", "json")
+        if proc.returncode != 0:
+            err = proc.stderr
+            if "NotFound" in err or "doesn't have a resource type" in err:
+                return None
+            raise PluginError(f"kubectl get {' '.join(args)}: {err.strip()}")
+        out: dict[str, Any] = json.loads(proc.stdout)
+        return out
+
+
+def find_resource(kubectl: Kubectl, name: str) -> dict[str, Any]:
+    """KIND/NAME, or NAME looked up among the four kinds (InferenceService first)."""
+    if "/" in name:
+        kind, _, bare = name.partition("/")
+        plural = KINDS.get(kind.lower().split(".")[0])
+        if plural is None:
+            raise PluginError(f"{kind} is not a Drover kind; use one of {', '.join(sorted(KINDS))}")
+        candidates: Sequence[tuple[str, str]] = [(plural, bare)]
+    else:
+        candidates = [(plural, name) for plural in SEARCH_ORDER]
+    for plural, bare in candidates:
+        found = kubectl.get(plural, bare)
+        if found is not None:
+            return found
+    raise PluginError(f"no Drover resource named {name} (kubectl get drover lists them)")
+
+
+def owned_objects(kubectl: Kubectl) -> list[dict[str, Any]]:
+    objects: list[dict[str, Any]] = []
+    for plural in CHILD_TYPES:
+        listed = kubectl.get(plural)
+        objects += (listed or {}).get("items", [])
+    return objects
+
+
+def status(kubectl: Kubectl, name: str) -> str:
+    root = find_resource(kubectl, name)
+    return render_status(root, owned_objects(kubectl))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # kubectl's habit: -n and friends before or after the command (`drover -n ml status x`).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-n", "--namespace", default=argparse.SUPPRESS, help="namespace")
+    common.add_argument("--context", default=argparse.SUPPRESS, help="kubeconfig context")
+    common.add_argument("--kubeconfig", default=argparse.SUPPRESS, help="kubeconfig file")
+    parser = argparse.ArgumentParser(
+        prog="kubectl drover",
+        description="Drover's resources, as a platform engineer reads them.",
+        parents=[common],
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    show = commands.add_parser(
+        "status",
+        parents=[common],
+        help="a resource, its conditions and everything it owns, as a tree",
+    )
+    show.add_argument("name", help="NAME or KIND/NAME (e.g. infsvc/support-bot)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    binary = os.environ.get("KUBECTL") or shutil.which("kubectl")
+    if binary is None:
+        print("kubectl drover: kubectl is not on the PATH", file=sys.stderr)
+        return 1
+    flags = [
+        f"--{key}={value}"
+        for key in ("kubeconfig", "context", "namespace")
+        if (value := getattr(args, key, None))
+    ]
+    try:
+        sys.stdout.write(status(Kubectl(binary, flags), args.name))
+    except PluginError as exc:
+        print(f"kubectl drover: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,150 @@
+"""`kubectl drover status` run by the real kubectl (plugin discovery on the PATH) against the
+local control plane: the resource, its conditions and the objects it owns."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(sys.executable).parent  # where pip put the kubectl-drover console script
+
+
+@pytest.fixture
+def plugin(drover_crds: Path, tmp_path: Path):
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not on the PATH")
+    if not (SCRIPTS / "kubectl-drover").exists():
+        pytest.skip("kubectl-drover is not installed (pip install -e .)")
+    env = {
+        **os.environ,
+        "PATH": f"{SCRIPTS}{os.pathsep}{os.environ.get('PATH', '')}",
+        "KUBECONFIG": str(drover_crds),
+        "KUBECACHEDIR": str(tmp_path / "kubecache"),
+    }
+
+    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["kubectl", *args], env=env, capture_output=True, text=True, timeout=120, input=stdin
+        )
+
+    return run
+
+
+def apply(plugin, manifest: dict) -> dict:
+    done = plugin("apply", "-o", "json", "-f", "-", stdin=json.dumps(manifest))
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_kubectl_lists_the_plugin(plugin) -> None:
+    listed = plugin("plugin", "list")
+    assert "kubectl-drover" in listed.stdout, listed.stdout + listed.stderr
+
+
+def test_status_shows_the_resource_its_conditions_and_children(plugin, namespace: str) -> None:
+    svc = apply(
+        plugin,
+        {
+            "apiVersion": "drover.dev/v1alpha1",
+            "kind": "InferenceService",
+            "metadata": {"name": "support-bot", "namespace": namespace},
+            "spec": {"model": {"name": "tiny-llama"}, "replicas": {"min": 1, "max": 2}},
+        },
+    )
+    status = {
+        "phase": "Ready",
+        "observedGeneration": svc["metadata"]["generation"],
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "AllConditionsReady",
+                "message": "All of ModelReady, ServingReady.",
+                "lastTransitionTime": "2026-05-01T12:00:00Z",
+                "observedGeneration": svc["metadata"]["generation"],
+            },
+            {
+                "type": "ServingReady",
+                "status": "True",
+                "reason": "Serving",
+                "message": "Serve applications support-bot, v-0a1b run",
+                "lastTransitionTime": "2026-05-01T12:00:00Z",
+                "observedGeneration": svc["metadata"]["generation"],
+            },
+        ],
+    }
+    patched = plugin(
+        "patch",
+        "-n",
+        namespace,
+        "inferenceservices.drover.dev",
+        "support-bot",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": status}),
+    )
+    assert patched.returncode == 0, patched.stderr
+    owner = {
+        "apiVersion": "drover.dev/v1alpha1",
+        "kind": "InferenceService",
+        "name": "support-bot",
+        "uid": svc["metadata"]["uid"],
+        "controller": True,
+    }
+    apply(
+        plugin,
+        {
+            "apiVersion": "ray.io/v1",
+            "kind": "RayService",
+            "metadata": {
+                "name": "support-bot-rs",
+                "namespace": namespace,
+                "ownerReferences": [owner],
+            },
+            "spec": {
+                "rayClusterConfig": {
+                    "headGroupSpec": {
+                        "rayStartParams": {},
+                        "template": {
+                            "spec": {"containers": [{"name": "ray-head", "image": "ray:2"}]}
+                        },
+                    }
+                }
+            },
+        },
+    )
+    apply(
+        plugin,
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "not-owned", "namespace": namespace},
+            "data": {"a": "b"},
+        },
+    )
+
+    shown = plugin("drover", "status", "support-bot", "-n", namespace)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0] == f"InferenceService/support-bot in {namespace}: Ready Ready=True"
+    assert lines[1].split()[:3] == ["Ready", "True", "AllConditionsReady"]
+    assert lines[2].split()[:3] == ["ServingReady", "True", "Serving"]
+    assert lines[-1].startswith("└─ RayService/support-bot-rs:")
+    assert "not-owned" not in shown.stdout
+
+    by_kind = plugin("drover", "status", "infsvc/support-bot", "-n", namespace)
+    assert by_kind.stdout == shown.stdout
+
+
+def test_status_of_a_missing_resource_says_how_to_find_one(plugin, namespace: str) -> None:
+    missing = plugin("drover", "status", "nothing-here", "-n", namespace)
+    assert missing.returncode == 1
+    assert "no Drover resource named nothing-here" in missing.stderr
+    assert "kubectl get drover" in missing.stderr
