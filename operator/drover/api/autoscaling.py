@@ -1,7 +1,9 @@
 """API layer: the `autoscaling` block of an InferenceService spec and its status.
 
-The spec says how load maps to replicas (the HPA rule with a tolerance band, stabilization
-windows, rate limits, scale to zero, panic mode); the status keeps everything the decision needs
+The spec says how load maps to replicas: either a per-replica `target` (the HPA rule with a
+tolerance band, stabilization windows, rate limits, scale to zero, panic mode) or a service level
+(`slo`: a time to first token and the share of requests that must meet it), from which the
+autoscaler works out its own target and headroom. The status keeps everything the decision needs
 from the past, so an operator restarted at any moment decides exactly as if it had never stopped.
 Defaults come from `bench/autoscale.py` on the Azure LLM conversation trace; each says why.
 """
@@ -27,6 +29,8 @@ __all__ = [
     "ScaleDownRules",
     "ScaleToZeroSpec",
     "ScaleUpRules",
+    "SloSpec",
+    "SloStatus",
 ]
 
 # How many past scale decisions status keeps for people (`kubectl get -o yaml`).
@@ -187,8 +191,41 @@ class PanicSpec(ApiModel):
     )
 
 
+class SloSpec(ApiModel):
+    """A service level: the share of requests whose time to first token must meet a bound."""
+
+    ttft_seconds: float = Field(
+        gt=0,
+        le=600,
+        description=(
+            "The time to first token each request should meet, in seconds (e.g. 2). Queueing "
+            "for a free sequence slot is what breaks it; prefill alone should fit well inside it."
+        ),
+    )
+    attainment: float = Field(
+        default=0.99,
+        ge=0.5,
+        lt=1,
+        description=(
+            "The share of requests that must meet ttftSeconds over windowSeconds (e.g. 0.99). "
+            "Below it the autoscaler raises its headroom; well above it, it lowers it."
+        ),
+    )
+    window_seconds: int = Field(
+        default=600,
+        ge=60,
+        le=86400,
+        description=(
+            "The window the attainment is measured over (from the router's time-to-first-token "
+            "histogram). Default 600: long enough to hold a few hundred requests at a few "
+            "requests per second, so 99% means something."
+        ),
+    )
+
+
 class AutoscalingSpec(ApiModel):
-    """Load-based autoscaling: desired = ceil(current x value / target), within tolerance."""
+    """Load-based autoscaling: desired = ceil(current x value / target), within tolerance; or,
+    with `slo`, the replicas that keep the stated time to first token."""
 
     signal: AutoscalingSignal = Field(
         default=AutoscalingSignal.IN_FLIGHT_REQUESTS,
@@ -203,12 +240,25 @@ class AutoscalingSpec(ApiModel):
             "the batch size."
         ),
     )
-    target: float = Field(
+    target: float | None = Field(
+        default=None,
         gt=0,
         description=(
             "The value of the signal each replica should carry, e.g. 8 in-flight requests for a "
             "model served with runtime.maxNumSeqs 16. Set it below a replica's capacity so a burst "
-            "queues less while new replicas start."
+            "queues less while new replicas start. Set either target or slo."
+        ),
+    )
+    slo: SloSpec | None = Field(
+        default=None,
+        description=(
+            "A service level instead of a target (e.g. {ttftSeconds: 2, attainment: 0.99}): the "
+            "autoscaler plans sequence slots (runtime.maxNumSeqs per replica) for the larger of "
+            "the mean in-flight requests plus a square-root queueing margin and the peak it saw "
+            "over a planning span (two observed replica start-ups), so a burst's size sets the "
+            "headroom. A shortfall in the attainment it measures raises a learnt headroom and "
+            "lengthens the span; a comfortable margin lowers them. See status.autoscaling.slo. "
+            "Needs signal inFlightRequests. Set either target or slo."
         ),
     )
     tolerance: float = Field(
@@ -248,6 +298,18 @@ class AutoscalingSpec(ApiModel):
 
     __rules__ = (
         Rule(
+            cel="has(self.target) != has(self.slo)",
+            message="set exactly one of target (load per replica) or slo (a service level)",
+            check=lambda m: (m.target is None) != (m.slo is None),
+        ),
+        Rule(
+            cel="!has(self.slo) || self.signal == 'inFlightRequests'",
+            message="slo needs signal inFlightRequests: it plans in-flight requests against the "
+            "engine's runtime.maxNumSeqs",
+            check=lambda m: m.slo is None or m.signal is AutoscalingSignal.IN_FLIGHT_REQUESTS,
+            field_path=".signal",
+        ),
+        Rule(
             cel="self.panic.windowSeconds <= self.windowSeconds",
             message="panic.windowSeconds must not be longer than windowSeconds",
             check=lambda m: m.panic.window_seconds <= m.window_seconds,
@@ -273,6 +335,48 @@ class RecommendationRecord(ApiModel):
 
     time: datetime = Field(description="When the recommendation took this value.")
     replicas: int = Field(ge=0, description="Replicas the load alone asked for.")
+
+
+class SloStatus(ApiModel):
+    """What SLO mode measured and learnt; the next decision starts from it."""
+
+    attainment: float | None = Field(
+        default=None,
+        description="Measured share of requests within ttftSeconds over the SLO window "
+        "(none: no data or too few requests).",
+    )
+    requests: float | None = Field(
+        default=None, ge=0, description="How many requests the measured attainment rests on."
+    )
+    headroom: float = Field(
+        default=1.0,
+        gt=0,
+        description="The learnt factor on the slots planned (1-4): raised when the measured "
+        "attainment falls short, lowered when it keeps more than half the error budget unspent.",
+    )
+    span_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        description="The learnt planning span: how far back the peak in-flight total is read. "
+        "Doubled on a shortfall (bursts further apart than it), shortened while well met.",
+    )
+    last_adjust_time: datetime | None = Field(
+        default=None, description="When the headroom or the span last changed."
+    )
+    peak: float | None = Field(
+        default=None, description="The peak in-flight total over the planning span."
+    )
+    mean: float | None = Field(
+        default=None, description="The mean in-flight total over windowSeconds."
+    )
+    startup_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        description="Observed time from ordering replicas to their serving (none: not seen yet).",
+    )
+    starting_since: datetime | None = Field(
+        default=None, description="Since when ordered replicas have been starting."
+    )
 
 
 class AutoscalingStatus(ApiModel):
@@ -310,4 +414,7 @@ class AutoscalingStatus(ApiModel):
         default_factory=list,
         max_length=HISTORY_LIMIT,
         description="The last scale changes, oldest first; also used for the step limits.",
+    )
+    slo: SloStatus | None = Field(
+        default=None, description="SLO mode's measurements and learnt headroom (slo set only)."
     )

@@ -3,7 +3,10 @@
 Pure: `decide_replicas` reads a load snapshot, the autoscaling spec, the replica bounds and the
 previous status, and returns the desired replicas, a reason sentence and the new status. All the
 memory a decision needs lives in that status, so a restarted operator decides as if it never
-stopped. Called by the InferenceService autoscaling timer; used unchanged by bench/autoscale.py.
+stopped. With `spec.slo` the target and the load to plan for come from `drover.policy.slo`
+instead of `spec.target`; everything else (tolerance, stabilization, rate limits, panic, scale to
+zero) is the same. Called by the InferenceService autoscaling timer; used unchanged by
+bench/autoscale.py.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from drover.api.autoscaling import (
     ScaleDecisionRecord,
     ScaleDownRules,
     ScaleUpRules,
+    SloStatus,
 )
 from drover.policy._window import recommendations_in_window, record_recommendation
+from drover.policy.slo import plan_slo
 
 __all__ = ["LoadSnapshot", "ScaleDecision", "ScaleOutcome", "decide_replicas", "load_total"]
 
@@ -49,6 +54,9 @@ class LoadSnapshot:
     `current_replicas` counts the replicas ordered (starting or serving), `ready_replicas` those
     serving as Serve counts them (None: unknown, never guessed); while 0 < ready < current, a
     scale-up steps from the ready ones.
+    SLO mode reads three more: `peak_total`, the highest short-window (panic window) total over
+    the planning span (`drover.policy.slo.planning_span_seconds`), and `ttft_attainment`, the
+    share of the `ttft_requests` requests of the SLO window whose time to first token met it.
     """
 
     signal: AutoscalingSignal
@@ -59,6 +67,9 @@ class LoadSnapshot:
     total: float | None = None
     burst_value: float | None = None
     burst_total: float | None = None
+    peak_total: float | None = None
+    ttft_attainment: float | None = None
+    ttft_requests: float | None = None
 
 
 class ScaleOutcome(StrEnum):
@@ -173,6 +184,7 @@ def _rate_limit(
 def _panic(
     snapshot: LoadSnapshot,
     spec: AutoscalingSpec,
+    target: float,
     total: float,
     current: int,
     panic_until: datetime | None,
@@ -184,7 +196,7 @@ def _panic(
     lasts until a whole `windowSeconds` has passed without one."""
     burst = load_total(snapshot, burst=True)
     burst = total if burst is None else burst
-    surge = burst >= spec.panic.threshold_multiplier * spec.target * current
+    surge = burst >= spec.panic.threshold_multiplier * target * current
     if surge:
         panic_until = now + timedelta(seconds=spec.window_seconds)
     if panic_until is not None and not surge and now >= panic_until:
@@ -210,23 +222,25 @@ def decide_replicas(
     bounds: tuple[int, int],
     status: AutoscalingStatus | None,
     now: datetime,
+    capacity: int | None = None,
 ) -> ScaleDecision:
     """Decide the replica count for `snapshot` under `spec` within `bounds` = (min, max).
 
     A min of 0 does not by itself allow zero replicas: only `scaleToZero.enabled` does, after
-    `idleSeconds` of idle load, and never on missing data.
+    `idleSeconds` of idle load, and never on missing data. `capacity` (sequence slots per
+    replica, the engine's runtime.maxNumSeqs) is needed with `spec.slo`.
     """
     current = max(snapshot.current_replicas, 0)
     floor = max(bounds[0], 1)
     ceiling = max(bounds[1], floor)
     label = _LABELS[snapshot.signal]
-    target = spec.target
     prev = status
     panic_until = prev.panic_until if prev else None
     history = list(prev.history) if prev else []
     recs = list(prev.recommendations) if prev else []
     last_decision = prev.last_decision_time if prev else None
     keep = max(spec.scale_up.stabilization_seconds, spec.scale_down.stabilization_seconds)
+    slo_status = prev.slo if prev and spec.slo else None
 
     total = load_total(snapshot)
     if total is None:
@@ -241,10 +255,24 @@ def decide_replicas(
         return _finish(
             snapshot, spec, prev, now, current, desired, None, reason,
             ScaleOutcome.METRICS_UNAVAILABLE, False, panic_until, None, recs, history,
-            last_decision,
+            last_decision, slo_status,
         )  # fmt: skip
 
     per_replica = total / current if current > 0 else total
+    # The load the recommendation plans for, and per replica: the mean against spec.target, or
+    # in SLO mode the peak plus queueing margin against the slots left by the learnt headroom.
+    planned, slo_why = total, ""
+    if spec.slo is not None:
+        if capacity is None:
+            raise ValueError("decide_replicas needs capacity (runtime.maxNumSeqs) with spec.slo")
+        plan = plan_slo(
+            spec.slo, spec, total, snapshot.peak_total, snapshot.ttft_attainment,
+            snapshot.ttft_requests, capacity, current, snapshot.ready_replicas, slo_status, now,
+        )  # fmt: skip
+        planned, target, slo_why, slo_status = plan.load, plan.target, plan.why, plan.status
+    else:
+        assert spec.target is not None  # the spec's rule: exactly one of target or slo
+        target = spec.target
     zero = spec.scale_to_zero
     idle = total <= zero.activation_threshold
     idle_since = (prev.idle_since if prev and prev.idle_since else now) if idle else None
@@ -258,9 +286,9 @@ def decide_replicas(
             )
             return _finish(
                 snapshot, spec, prev, now, 0, 0, total, reason, ScaleOutcome.HELD, False,
-                None, idle_since, [], history, last_decision,
+                None, idle_since, [], history, last_decision, slo_status,
             )  # fmt: skip
-        desired = min(max(math.ceil(total / target), floor), ceiling)
+        desired = min(max(math.ceil(planned / target), floor), ceiling)
         reason = (
             f"replicas 0→{desired}: waking up, total {label} {_fmt(total)} > activation threshold "
             f"{_fmt(zero.activation_threshold)}"
@@ -270,15 +298,18 @@ def decide_replicas(
         recs = record_recommendation([], None, now, desired, keep)
         return _finish(
             snapshot, spec, prev, now, 0, desired, total, reason, ScaleOutcome.WOKE_UP, False,
-            None, None, recs, history, now,
+            None, None, recs, history, now, slo_status,
         )  # fmt: skip
 
-    burst, surge, panic_until = _panic(snapshot, spec, total, current, panic_until, now)
+    burst, surge, panic_until = _panic(snapshot, spec, target, total, current, panic_until, now)
     panicking = panic_until is not None
 
-    ratio = total / (current * target)
+    ratio = planned / (current * target)
     within = abs(ratio - 1) <= spec.tolerance
-    raw = current if within else math.ceil(total / target)
+    if spec.slo is not None:
+        # The plan already holds its margin: never sit below it, only the way down is banded.
+        within = 1 - spec.tolerance <= ratio <= 1
+    raw = current if within else math.ceil(planned / target)
     rec = min(max(raw, floor), ceiling)
     window_up = recommendations_in_window(
         recs, last_decision, now, spec.scale_up.stabilization_seconds
@@ -292,6 +323,8 @@ def decide_replicas(
         f"{label} {_fmt(per_replica)} per replica {cmp} target {_fmt(target)}"
         f" (tolerance {spec.tolerance:.0%})"
     )
+    if slo_why:
+        why = f"{slo_why}: {_fmt(planned / current)} per replica {cmp} {_fmt(target)}"
 
     if zero.enabled and idle and idle_since is not None and not panicking:
         idle_for = (now - idle_since).total_seconds()
@@ -304,6 +337,7 @@ def decide_replicas(
             return _finish(
                 snapshot, spec, prev, now, current, 0, per_replica, reason,
                 ScaleOutcome.SCALED_TO_ZERO, False, None, idle_since, [], history, now,
+                slo_status,
             )  # fmt: skip
 
     suffix = ""
@@ -341,7 +375,7 @@ def decide_replicas(
         suffix += f" (held at min {floor})"
     return _finish(
         snapshot, spec, prev, now, current, desired, per_replica, head + why + suffix, outcome,
-        panicking, panic_until, idle_since, recs, history, now,
+        panicking, panic_until, idle_since, recs, history, now, slo_status,
     )  # fmt: skip
 
 
@@ -361,6 +395,7 @@ def _finish(
     recs: list[RecommendationRecord],
     history: list[ScaleDecisionRecord],
     last_decision: datetime | None,
+    slo: SloStatus | None,
 ) -> ScaleDecision:
     last_scale = prev.last_scale_time if prev else None
     if desired != current:
@@ -381,5 +416,6 @@ def _finish(
         last_decision_time=last_decision,
         recommendations=recs,
         history=history,
+        slo=slo,
     )
     return ScaleDecision(desired, reason, outcome, panicking, new)
