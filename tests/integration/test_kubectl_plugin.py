@@ -148,3 +148,35 @@ def test_status_of_a_missing_resource_says_how_to_find_one(plugin, namespace: st
     assert missing.returncode == 1
     assert "no Drover resource named nothing-here" in missing.stderr
     assert "kubectl get drover" in missing.stderr
+
+
+def test_rollout_sets_the_annotation_the_operator_acts_on(plugin, namespace: str) -> None:
+    apply(
+        plugin,
+        {
+            "apiVersion": "drover.dev/v1alpha1",
+            "kind": "InferenceService",
+            "metadata": {"name": "support-bot", "namespace": namespace},
+            "spec": {"model": {"name": "tiny-llama"}, "replicas": {"min": 1, "max": 2}},
+        },
+    )
+    for action in ("pause", "promote"):
+        done = plugin("drover", "-n", namespace, "rollout", action, "infsvc/support-bot")
+        assert done.returncode == 0, done.stderr
+        assert f"{action} requested" in done.stdout
+        got = plugin(
+            "get",
+            "-n",
+            namespace,
+            "infsvc",
+            "support-bot",
+            "-o",
+            r"jsonpath={.metadata.annotations.drover\.dev/rollout}",
+        )
+        assert got.stdout == action
+
+    wrong_kind = plugin("drover", "-n", namespace, "rollout", "abort", "ftjob/support-bot")
+    assert wrong_kind.returncode == 1
+    assert "not ftjob" in wrong_kind.stderr
+    unknown = plugin("drover", "-n", namespace, "rollout", "restart", "support-bot")
+    assert unknown.returncode == 2  # argparse: invalid choice

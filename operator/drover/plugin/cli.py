@@ -1,8 +1,8 @@
-"""Plugin layer, I/O: `kubectl drover status NAME` — read through kubectl, print the tree.
+"""Plugin layer, I/O: `kubectl drover status NAME` (read through kubectl, print the tree) and
+`kubectl drover rollout promote|abort|pause|resume NAME` (the `drover.dev/rollout` annotation).
 
-Every read goes through the `kubectl` on the PATH (`kubectl get -o json`), so the plugin honours
-the same kubeconfig, context and credentials as the kubectl that runs it. `tree.render_status`
-does the rest.
+Every call goes through the `kubectl` on the PATH, so the plugin honours the same kubeconfig,
+context and credentials as the kubectl that runs it. `tree.render_status` does the rendering.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from drover.plugin.tree import render_status
+from drover.policy.rollout import ROLLOUT_ANNOTATION, RolloutControl
 
 GROUP = "drover.dev"
 # KIND of KIND/NAME (kind, plural or short name, any case) -> the type `kubectl get` takes.
@@ -108,6 +109,28 @@ def status(kubectl: Kubectl, name: str) -> str:
     return render_status(root, owned_objects(kubectl))
 
 
+def rollout(kubectl: Kubectl, action: RolloutControl, name: str) -> str:
+    """Annotate the InferenceService; the operator acts on it once and clears it."""
+    kind, _, bare = name.rpartition("/")
+    if kind and KINDS.get(kind.lower().split(".")[0]) != "inferenceservices.drover.dev":
+        raise PluginError(f"rollout acts on an InferenceService, not {kind}")
+    if kubectl.get("inferenceservices.drover.dev", bare) is None:
+        raise PluginError(f"no InferenceService named {bare} (kubectl get infsvc lists them)")
+    done = kubectl.run(
+        "annotate",
+        "inferenceservices.drover.dev",
+        bare,
+        f"{ROLLOUT_ANNOTATION}={action.value}",
+        "--overwrite",
+    )
+    if done.returncode != 0:
+        raise PluginError(done.stderr.strip())
+    return (
+        f"InferenceService/{bare}: {action.value} requested ({ROLLOUT_ANNOTATION}); "
+        f"kubectl drover status {bare} shows the rollout\n"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     # kubectl's habit: -n and friends before or after the command (`drover -n ml status x`).
     common = argparse.ArgumentParser(add_help=False)
@@ -126,6 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a resource, its conditions and everything it owns, as a tree",
     )
     show.add_argument("name", help="NAME or KIND/NAME (e.g. infsvc/support-bot)")
+    control = commands.add_parser(
+        "rollout", parents=[common], help="promote, abort, pause or resume a canary rollout"
+    )
+    control.add_argument("action", choices=[c.value for c in RolloutControl])
+    control.add_argument("name", help="the InferenceService (NAME or infsvc/NAME)")
     return parser
 
 
@@ -141,7 +169,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if (value := getattr(args, key, None))
     ]
     try:
-        sys.stdout.write(status(Kubectl(binary, flags), args.name))
+        kubectl = Kubectl(binary, flags)
+        if args.command == "rollout":
+            sys.stdout.write(rollout(kubectl, RolloutControl(args.action), args.name))
+        else:
+            sys.stdout.write(status(kubectl, args.name))
     except PluginError as exc:
         print(f"kubectl drover: {exc}", file=sys.stderr)
         return 1
