@@ -1,8 +1,11 @@
-"""Statuses of the four kinds as the operator writes them, for the GitOps health tests.
+"""Statuses of the four kinds as the operator writes them, and the two readers of them that the
+GitOps tests apply: Argo CD's health script (`argocd_health`, real Lua 5.1) and kstatus' rules
+(`kstatus_compute`). The integration test test_gitops_health_live.py applies the same readers to
+statuses the running operator wrote.
 
-Each one goes through the handlers' own `write_status` (set the sub-conditions, summarise,
-stamp observedGeneration) with the conditions and reasons the policy layer decides, so the
-Argo CD and kstatus tests read exactly the shape that reaches the API server.
+Each status here goes through the handlers' own `write_status` (set the sub-conditions,
+summarise, stamp observedGeneration) with the conditions and reasons the policy layer decides,
+so the tests read exactly the shape that reaches the API server.
 """
 
 from __future__ import annotations
@@ -10,15 +13,60 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import kopf
+import lupa.lua51 as lua51
 
 from drover.handlers import finetunejob, foundationmodel, inferenceservice, vectorindex
 from drover.handlers.common import write_status
 from drover.policy.conditions import Cond
 
+ROOT = Path(__file__).resolve().parents[3]
+HEALTH_LUA = ROOT / "charts" / "drover" / "argocd" / "health.lua"
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def _to_lua(runtime: Any, value: Any) -> Any:
+    if isinstance(value, dict):
+        return runtime.table_from({k: _to_lua(runtime, v) for k, v in value.items()})
+    if isinstance(value, list):
+        return runtime.table_from([_to_lua(runtime, v) for v in value])
+    return value
+
+
+def argocd_health(obj: dict[str, Any]) -> dict[str, str]:
+    """Run the chart's health script the way Argo CD does: `obj` global in, a table out."""
+    runtime = lua51.LuaRuntime(unpack_returned_tuples=True)
+    runtime.globals().obj = _to_lua(runtime, obj)
+    result = runtime.execute(HEALTH_LUA.read_text())
+    return {str(k): str(v) for k, v in dict(result).items()}
+
+
+def kstatus_compute(obj: dict[str, Any]) -> tuple[str, str]:
+    """kstatus' verdict on a custom resource (sigs.k8s.io/cli-utils pkg/kstatus/status):
+    `Compute` (status.go) runs `checkGenericProperties` (generic.go) — deletionTimestamp →
+    Terminating; `checkGeneration`: status.observedGeneration present and != metadata.generation
+    → InProgress; a condition Reconciling=True → InProgress; Stalled=True → Failed — and, for a
+    kind it has no rules for (every CRD), otherwise returns Current."""
+    meta, status = obj.get("metadata") or {}, obj.get("status") or {}
+    if meta.get("deletionTimestamp"):
+        return "Terminating", "Resource scheduled for deletion"
+    generation, observed = meta.get("generation"), status.get("observedGeneration")
+    if generation is not None and observed is not None and observed != generation:
+        return "InProgress", (
+            f"{obj['kind']} generation is {generation}, but latest observed generation is "
+            f"{observed}"
+        )
+    for cond in status.get("conditions") or ():
+        if cond.get("type") == "Reconciling" and cond.get("status") == "True":
+            return "InProgress", cond.get("message", "")
+        if cond.get("type") == "Stalled" and cond.get("status") == "True":
+            return "Failed", cond.get("message", "")
+    return "Current", "Resource is current"
+
+
 DECLARED = {
     "FoundationModel": foundationmodel.DECLARED,
     "FineTuneJob": finetunejob.DECLARED,

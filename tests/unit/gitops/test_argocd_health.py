@@ -9,39 +9,17 @@ health_test.yaml over testdata/ objects). Here the objects are what Drover's ope
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
-import lupa.lua51 as lua51
 import pytest
 import yaml
-from gitops_support import Case, cases, resource
+from gitops_support import HEALTH_LUA, ROOT, Case, argocd_health, cases, resource
 
-ROOT = Path(__file__).resolve().parents[3]
-HEALTH_LUA = ROOT / "charts" / "drover" / "argocd" / "health.lua"
 KINDS = ("FoundationModel", "FineTuneJob", "VectorIndex", "InferenceService")
 ARGOCD_HEALTH = {"Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"}
 
 
-def to_lua(runtime: Any, value: Any) -> Any:
-    if isinstance(value, dict):
-        return runtime.table_from({k: to_lua(runtime, v) for k, v in value.items()})
-    if isinstance(value, list):
-        return runtime.table_from([to_lua(runtime, v) for v in value])
-    return value
-
-
-def assess(obj: dict[str, Any], script: str | None = None) -> dict[str, str]:
-    """Run the health script the way Argo CD does: `obj` global in, a table out."""
-    runtime = lua51.LuaRuntime(unpack_returned_tuples=True)
-    runtime.globals().obj = to_lua(runtime, obj)
-    result = runtime.execute(script if script is not None else HEALTH_LUA.read_text())
-    return {str(k): str(v) for k, v in dict(result).items()}
-
-
 @pytest.mark.parametrize("case", cases(), ids=lambda c: c.name)
 def test_health_of_what_the_operator_writes(case: Case) -> None:
-    health = assess(case.obj)
+    health = argocd_health(case.obj)
     assert health["status"] in ARGOCD_HEALTH
     assert health["status"] == case.argocd, health
     assert health["message"], "Argo CD shows the message beside the status"
@@ -49,19 +27,19 @@ def test_health_of_what_the_operator_writes(case: Case) -> None:
 
 def test_degraded_message_says_what_failed() -> None:
     failed = next(c for c in cases() if c.name == "ft-training-failed")
-    assert assess(failed.obj)["message"] == "TrainingFailed: RayJob failed: OOM"
+    assert argocd_health(failed.obj)["message"] == "TrainingFailed: RayJob failed: OOM"
 
 
 def test_rolled_back_names_the_failed_check() -> None:
     rolled_back = next(c for c in cases() if c.name == "is-rolled-back")
-    assert "error rate 0.2 > 0.05" in assess(rolled_back.obj)["message"]
+    assert "error rate 0.2 > 0.05" in argocd_health(rolled_back.obj)["message"]
 
 
 def test_ready_condition_of_an_older_generation_is_progressing() -> None:
     ready = next(c for c in cases() if c.name == "fm-ready").obj
     ready["metadata"]["generation"] = 2
     ready["status"].pop("observedGeneration")  # only the condition's own observedGeneration
-    health = assess(ready)
+    health = argocd_health(ready)
     assert health == {
         "status": "Progressing",
         "message": "Waiting for the Drover operator to observe generation 2",
@@ -70,7 +48,7 @@ def test_ready_condition_of_an_older_generation_is_progressing() -> None:
 
 def test_every_kind_without_status_is_progressing() -> None:
     for kind in KINDS:
-        assert assess(resource(kind, "x"))["status"] == "Progressing"
+        assert argocd_health(resource(kind, "x"))["status"] == "Progressing"
 
 
 def test_argocd_cm_example_registers_the_chart_script_for_every_kind() -> None:

@@ -1,41 +1,17 @@
 """Drover's status read by kstatus' rules, the ones Flux (kustomize-controller `wait`/health
-checks) and `kstatus`-based tools apply to a custom resource.
-
-`kstatus_compute` follows sigs.k8s.io/cli-utils pkg/kstatus/status: `Compute` (status.go) runs
-`checkGenericProperties` (generic.go) — deletionTimestamp → Terminating; `checkGeneration`:
-status.observedGeneration present and != metadata.generation → InProgress; a condition
-Reconciling=True → InProgress; Stalled=True → Failed — and, for a kind it has no rules for (every
-CRD), otherwise returns Current ("the absence of any known conditions means the resource is
-current").
+checks) and `kstatus`-based tools apply to a custom resource (`gitops_support.kstatus_compute`
+follows cli-utils' `Compute` / `checkGenericProperties`: "the absence of any known conditions
+means the resource is current", so Drover must say Reconciling/Stalled).
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import pytest
-from gitops_support import T0, Case, cases, edited
+from gitops_support import T0, Case, cases, edited, kstatus_compute
 
 from drover.policy.conditions import Cond, get_condition, set_conditions, summarise
-
-
-def kstatus_compute(obj: dict[str, Any]) -> tuple[str, str]:
-    meta, status = obj.get("metadata") or {}, obj.get("status") or {}
-    if meta.get("deletionTimestamp"):
-        return "Terminating", "Resource scheduled for deletion"
-    generation, observed = meta.get("generation"), status.get("observedGeneration")
-    if generation is not None and observed is not None and observed != generation:
-        return "InProgress", (
-            f"{obj['kind']} generation is {generation}, but latest observed generation is "
-            f"{observed}"
-        )
-    for cond in status.get("conditions") or ():
-        if cond.get("type") == "Reconciling" and cond.get("status") == "True":
-            return "InProgress", cond.get("message", "")
-        if cond.get("type") == "Stalled" and cond.get("status") == "True":
-            return "Failed", cond.get("message", "")
-    return "Current", "Resource is current"
 
 
 @pytest.mark.parametrize("case", cases(), ids=lambda c: c.name)
