@@ -8,7 +8,9 @@ throughput). The router queues requests FIFO and hands each to the least-loaded 
 with a free slot. A new replica serves after `startup_seconds`; a removed one stops taking
 requests and is billed until its last request finishes. Prometheus scrapes the router's
 in-flight total (queued + served) every `scrape_seconds`; a query at time t sees the samples
-scraped at or before t - `delay_seconds`. TTFT = queue wait + prefill.
+scraped at or before t - `delay_seconds`. TTFT = queue wait + prefill. The router's TTFT
+histogram is modelled exactly: each request's TTFT is recorded when it is dispatched, and a
+query sees those recorded at or before t - `delay_seconds`.
 """
 
 from __future__ import annotations
@@ -56,12 +58,15 @@ def service_seconds(req: Request, model: ReplicaModel) -> tuple[float, float]:
 
 
 class View:
-    """What a policy sees when it decides: replica counts and the scraped in-flight series."""
+    """What a policy sees when it decides: replica counts, the scraped in-flight series and
+    the time to first token of every request served so far (with the time it was recorded)."""
 
     def __init__(self, metrics: MetricsModel) -> None:
         self._delay = metrics.delay_seconds
         self.times: list[float] = []
         self.values: list[float] = []
+        self.ttft_times: list[float] = []
+        self.ttfts: list[float] = []
         self.now = 0.0
         self.current = 0
         self.ready = 0
@@ -80,6 +85,27 @@ class View:
         if end <= start:
             return None
         return sum(self.values[start:end]) / (end - start)
+
+    def peak_mean_total(self, window: float, span: float) -> float | None:
+        """max_over_time(avg_over_time(in_flight[window])[span:]) at the scrape resolution."""
+        end = self._visible()
+        first = bisect.bisect_right(self.times, self.now - self._delay - span)
+        peak: float | None = None
+        for i in range(max(first, 0), end):
+            lo = bisect.bisect_right(self.times, self.times[i] - window)
+            mean = sum(self.values[lo : i + 1]) / (i + 1 - lo)
+            peak = mean if peak is None else max(peak, mean)
+        return peak
+
+    def attainment(self, threshold: float, window: float) -> tuple[float | None, int]:
+        """(share of first tokens within `threshold` over `window`, how many), as a query of
+        the router's TTFT histogram would answer now."""
+        end = bisect.bisect_right(self.ttft_times, self.now - self._delay)
+        start = bisect.bisect_right(self.ttft_times, self.now - self._delay - window)
+        n = end - start
+        if n <= 0:
+            return None, 0
+        return sum(1 for v in self.ttfts[start:end] if v <= threshold) / n, n
 
 
 class Policy(Protocol):
@@ -130,6 +156,7 @@ def simulate(
     ttft_slo: float,
     horizon: float,
     start: float = 0.0,
+    history_seconds: float = 120.0,
 ) -> Result:
     """Replay `requests` from time `start` (<= 0) with the policy acting throughout; score only
     the requests arriving at or after 0, bill replicas and count scale events over [0, horizon].
@@ -157,8 +184,10 @@ def simulate(
         nonlocal met
         arrival, prefill, service = item
         rep.active += 1
+        ttft = now - arrival + prefill
+        view.ttft_times.append(now)  # when served (sorted; its prefill adds under a second)
+        view.ttfts.append(ttft)
         if arrival >= 0:
-            ttft = now - arrival + prefill
             ttfts.append(ttft)
             met += ttft <= ttft_slo
         push(now + service, _COMPLETE, rep)
@@ -196,7 +225,10 @@ def simulate(
 
     cap = model.max_concurrency
     push(start, _SCRAPE)
-    push(start + policy.interval, _DECIDE)
+    # The replay starts with an empty system, which a running service never has: the policy first
+    # decides once the metrics hold `history_seconds` of samples (a freshly started operator
+    # reads Prometheus's history), or the empty start reads as no load at all.
+    push(start + max(policy.interval, history_seconds), _DECIDE)
     i, n = 0, len(requests)
     while i < n or heap:
         if i < n and (not heap or requests[i].arrival < heap[0][0]):
