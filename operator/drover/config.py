@@ -309,6 +309,16 @@ class OperatorRuntime(ApiModel):
         ),
     )
 
+    read_secrets: bool = Field(
+        default=False,
+        description=(
+            "The chart's rbac.readSecrets: the operator may `get` Secrets, so it checks that a "
+            "referenced credentials Secret and key exist and reports a missing one as a "
+            "condition before any pod starts. Off: it never reads Secrets; a missing one "
+            "surfaces as the fetch job's failure."
+        ),
+    )
+
     @field_validator("peering_name")
     @classmethod
     def _peering_name(cls, value: str) -> str:

@@ -34,6 +34,7 @@ ENV_OVERRIDES: dict[str, tuple[tuple[str, ...], str]] = {
     "DROVER_METRICS_PORT": (("operator", "metricsPort"), "str"),
     "DROVER_PEERING_NAME": (("operator", "peeringName"), "str"),
     "DROVER_PEERING_PRIORITY": (("operator", "peeringPriority"), "str"),
+    "DROVER_READ_SECRETS": (("operator", "readSecrets"), "str"),
     "DROVER_DEPENDENCY_RETRY_SECONDS": (("reconcile", "dependencyRetrySeconds"), "str"),
     "DROVER_PROGRESS_POLL_SECONDS": (("reconcile", "progressPollSeconds"), "str"),
     "DROVER_AUTOSCALE_INTERVAL_SECONDS": (("reconcile", "autoscaleIntervalSeconds"), "str"),

@@ -67,7 +67,7 @@ The operator configuration (drover.config.OperatorConfig, camelCase), as YAML: `
 operator's ports and peering.
 */}}
 {{- define "drover.operatorConfig" -}}
-{{- $operator := dict "healthPort" .Values.operator.healthPort "metricsPort" .Values.operator.metricsPort "peeringName" (include "drover.peeringName" .) "peeringPriority" .Values.operator.peeringPriority }}
+{{- $operator := dict "healthPort" .Values.operator.healthPort "metricsPort" .Values.operator.metricsPort "peeringName" (include "drover.peeringName" .) "peeringPriority" .Values.operator.peeringPriority "readSecrets" .Values.rbac.readSecrets }}
 {{- $cfg := deepCopy .Values.config }}
 {{- $images := $cfg.images }}
 {{- $_ := set $images.workers "tag" (default .Chart.AppVersion $images.workers.tag) }}

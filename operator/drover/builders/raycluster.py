@@ -268,7 +268,10 @@ def _volumes(
         {"name": f"cache-{i}", "mountPath": m.mount_path, "readOnly": m.read_only} for i, m in here
     ]
     for i, secret in enumerate(sorted(set(secrets))):
-        volumes.append({"name": f"secret-{i}", "secret": {"secretName": secret}})
+        # optional: a missing Secret lets the pod start and the worker fail the job naming the
+        # Secret (what the operator reports), instead of pods stuck in ContainerCreating on a
+        # FailedMount that only `kubectl describe pod` shows.
+        volumes.append({"name": f"secret-{i}", "secret": {"secretName": secret, "optional": True}})
         volume_mounts.append(
             {"name": f"secret-{i}", "mountPath": f"{SECRET_MOUNT_ROOT}/{secret}", "readOnly": True}
         )

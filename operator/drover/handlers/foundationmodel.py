@@ -30,8 +30,10 @@ from drover.handlers.common import (
     write_status,
 )
 from drover.k8s import children, raydash
+from drover.k8s.secrets import secret_key_state
 from drover.policy.conditions import Cond
-from drover.policy.fetching import Event, decide_fetch
+from drover.policy.dependencies import decide_secret_ready
+from drover.policy.fetching import Event, cache_ready_condition, decide_fetch
 from drover.policy.jobs import classify_rayjob
 from drover.policy.results import newly_unavailable, result_unavailable
 from drover.policy.usage import users_of_model
@@ -53,6 +55,10 @@ def reconcile(
         outcome = children.ensure_child(stamp(pvc, body))
         if outcome is children.Outcome.CREATED:
             logger.info(f"created cache claim {claim} ({fm.spec.cache.size})")
+    missing = _missing_credentials(fm, config)
+    if missing is not None:
+        _hold_for_credentials(body, patch, claim, missing, logger)
+        return
     job_name = fetch_job_name(fm)
     settled = recorded.get("sourceKey") == source_key(fm) and recorded.get("digest")
     rayjob = None
@@ -91,6 +97,33 @@ def reconcile(
     )
     if phase_changed or warn:
         emit(body, decision.event, logger)
+
+
+def _missing_credentials(fm: FoundationModel, config: OperatorConfig) -> Cond | None:
+    """With rbac.readSecrets on: Fetched=False naming a missing credentials Secret or key."""
+    ref = fm.spec.source.credentials_secret_ref
+    if ref is None or not config.operator.read_secrets:
+        return None
+    namespace = fm.namespace or "default"
+    state = secret_key_state(namespace, ref.name, ref.key)
+    field = "spec.source.credentialsSecretRef"
+    return decide_secret_ready("Fetched", field, namespace, ref.name, ref.key, state.value)
+
+
+def _hold_for_credentials(
+    body: Mapping[str, Any], patch: kopf.Patch, claim: str, missing: Cond, logger: Any
+) -> None:
+    """No job yet: its pods would only fail on the absent Secret. The poll timer retries."""
+    changed = write_status(
+        body,
+        patch,
+        fields={"phase": "Pending"},
+        conditions=[cache_ready_condition(claim), missing],
+        declared=DECLARED,
+        when=now(),
+    )
+    if changed:
+        emit(body, Event("Warning", missing.reason, missing.message), logger)
 
 
 def on_delete(

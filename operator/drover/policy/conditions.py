@@ -164,5 +164,7 @@ TERMINAL_REASONS = frozenset(
         "ResultUnavailable",
         "ServingFailed",
         "DependencyFailed",
+        "SecretNotFound",
+        "SecretKeyNotFound",
     }
 )

@@ -40,3 +40,24 @@ def decide_model_ready(
         "WaitingForModel",
         f"waiting for FoundationModel {name} to be Ready (phase {phase})",
     )
+
+
+def decide_secret_ready(
+    cond_type: str, field: str, namespace: str, name: str, key: str, state: str
+) -> Cond | None:
+    """`cond_type` False naming the Secret and the fix when `state` (k8s.secrets.SecretState's
+    value) says it or its key is missing; None when present or unknown (nothing to report)."""
+    create = (
+        f"create it in namespace {namespace} (kubectl -n {namespace} create secret generic "
+        f"{name} --from-literal={key}=...) or fix {field}"
+    )
+    if state == "no-secret":
+        return Cond(cond_type, False, "SecretNotFound", f"Secret {name} does not exist; {create}")
+    if state == "no-key":
+        return Cond(
+            cond_type,
+            False,
+            "SecretKeyNotFound",
+            f"Secret {name} has no key {key}; add the key to it or fix {field}.key",
+        )
+    return None

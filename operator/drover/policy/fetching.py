@@ -36,6 +36,11 @@ def cache_dir(model: str, digest: str) -> str:
     return f"{model}/{digest.split(':')[-1][:12]}"
 
 
+def cache_ready_condition(claim: str) -> Cond:
+    """CacheReady once the cache claim is ensured (a pending bind shows on the job, not here)."""
+    return Cond("CacheReady", True, "ClaimBound", f"weights cache on claim {claim}")
+
+
 def decide_fetch(
     *,
     model: str,
@@ -52,7 +57,7 @@ def decide_fetch(
 
     `result_unavailable` (policy.results) says the succeeded job's result was given up on.
     """
-    cache_ready = Cond("CacheReady", True, "ClaimBound", f"weights cache on claim {claim}")
+    cache_ready = cache_ready_condition(claim)
     if recorded.get("sourceKey") == source_key and recorded.get("digest"):
         return FetchDecision(
             "Ready",

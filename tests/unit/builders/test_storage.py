@@ -61,7 +61,8 @@ def test_a_claim_used_only_by_workers_is_not_mounted_on_the_head() -> None:
     )
     assert names == {"cache": "cache-0", "notes": "cache-1", "shared": "cache-2"}
     for pod in (head, worker):
-        assert {"name": "secret-0", "secret": {"secretName": "hf-token"}} in pod["volumes"]
+        secret = {"name": "secret-0", "secret": {"secretName": "hf-token", "optional": True}}
+        assert secret in pod["volumes"]
     job = {
         "apiVersion": "ray.io/v1",
         "kind": "RayJob",

@@ -40,6 +40,11 @@ def test_default_chart_config_equals_the_model_defaults(render, tmp_path) -> Non
     assert load_rendered(render(None), tmp_path) == OperatorConfig()
 
 
+def test_secret_checks_follow_the_rbac_grant(render, tmp_path) -> None:
+    assert load_rendered(render({"rbac": {"readSecrets": True}}), tmp_path).operator.read_secrets
+    assert not load_rendered(render(None), tmp_path).operator.read_secrets
+
+
 @pytest.mark.parametrize("values", [ALL_ON, NAMESPACED], ids=["all-features", "namespaced"])
 def test_configured_chart_config_loads_with_every_value(render, tmp_path, values) -> None:
     config = load_rendered(render(values), tmp_path)
@@ -122,7 +127,9 @@ def test_values_schema_covers_every_config_key() -> None:
     assert schema_keys("config") == top
     assert "watchNamespaces" in SCHEMA["properties"]
     # The chart's operator section adds container-only knobs (extraArgs, extraEnv).
-    assert aliases(OperatorRuntime) <= schema_keys("operator")
+    # readSecrets follows rbac.readSecrets: the grant and the check are one switch.
+    assert aliases(OperatorRuntime) - {"readSecrets"} <= schema_keys("operator")
+    assert "readSecrets" in schema_keys("rbac")
     toleration = SCHEMA["properties"]["config"]["properties"]["acceleratorClasses"][
         "additionalProperties"
     ]["properties"]["tolerations"]["items"]
