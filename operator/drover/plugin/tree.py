@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,6 +14,9 @@ Obj = Mapping[str, Any]
 # The summary conditions first, then the kind's own sub-conditions in the order written.
 SUMMARY = ("Ready", "Progressing", "Degraded")
 KSTATUS_MIRRORS = ("Reconciling", "Stalled")  # repeat Progressing/Degraded for kstatus
+# The fetch's progress as drover.policy.fetching words it in the Fetched condition's message.
+FETCHED_MB = re.compile(r"(\d+(?:\.\d+)?)/(\d+(?:\.\d+)?) MB")
+BAR_WIDTH = 24
 
 
 def ref(obj: Obj) -> str:
@@ -91,6 +95,36 @@ def _table(rows: Sequence[tuple[str, ...]], indent: str) -> list[str]:
     ]
 
 
+def bar(fraction: float, width: int = BAR_WIDTH) -> str:
+    """`[#########---------------]  38%` for 0 <= fraction <= 1."""
+    fraction = min(max(fraction, 0.0), 1.0)
+    filled = round(fraction * width)
+    return f"[{'#' * filled}{'-' * (width - filled)}] {round(fraction * 100):3d}%"
+
+
+def progress_line(obj: Obj) -> str | None:
+    """A progress bar for a fine-tune that trains or a model whose weights are downloading."""
+    status = obj.get("status") or {}
+    if obj.get("kind") == "FineTuneJob" and status.get("phase") not in ("Succeeded", "Failed"):
+        progress = status.get("progress") or {}
+        total = progress.get("totalSteps")
+        if not total:
+            return None
+        step = progress.get("step", 0)
+        text = f"training {bar(step / total)}  step {step}/{total}"
+        if progress.get("loss") is not None:
+            text += f"  loss {progress['loss']:.4g}"
+        return text
+    if obj.get("kind") == "FoundationModel":
+        for cond in status.get("conditions") or ():
+            if cond.get("type") == "Fetched" and cond.get("status") == "Unknown":
+                found = FETCHED_MB.search(str(cond.get("message", "")))
+                if found and float(found.group(2)) > 0:
+                    done, total = float(found.group(1)), float(found.group(2))
+                    return f"fetching {bar(done / total)}  {found.group(0)}"
+    return None
+
+
 def render_status(root: Obj, objects: Sequence[Obj]) -> str:
     """The resource, its conditions, then every object it owns (recursively) as a tree."""
     meta, status = root.get("metadata", {}), root.get("status") or {}
@@ -98,6 +132,8 @@ def render_status(root: Obj, objects: Sequence[Obj]) -> str:
     lines = [f"{ref(root)} in {meta.get('namespace', 'default')}: {state(root)}"]
     if generation is not None and observed is not None and observed != generation:
         lines.append(f"  (status is of generation {observed}; the spec is at {generation})")
+    if (progress := progress_line(root)) is not None:
+        lines.append("  " + progress)
     lines += _table(condition_rows(root), "  ")
     lines += _children(root, objects, "", set())
     return "\n".join(lines) + "\n"

@@ -68,3 +68,34 @@ def test_status_prints_summary_conditions_first_and_the_tree() -> None:
 def test_a_status_of_an_older_generation_says_so() -> None:
     stale = {**SERVICE, "metadata": {**SERVICE["metadata"], "generation": 3}}
     assert "(status is of generation 1; the spec is at 3)" in render_status(stale, [])
+
+
+def test_a_training_fine_tune_shows_a_progress_bar() -> None:
+    job = obj(
+        "FineTuneJob",
+        "support-lora",
+        "u-ft",
+        phase="Running",
+        progress={"step": 40, "totalSteps": 100, "percent": 40, "loss": 0.59412},
+    )
+    assert render_status(job, []).splitlines()[1] == (
+        "  training [##########--------------]  40%  step 40/100  loss 0.5941"
+    )
+
+
+def test_a_fetch_shows_its_bytes_as_a_progress_bar() -> None:
+    fetching = obj(
+        "FoundationModel",
+        "tiny-llama",
+        "u-fm",
+        phase="Fetching",
+        conditions=[cond("Fetched", "Unknown", "Fetching", "RayJob x is running: 1.0/4.0 MB")],
+    )
+    assert render_status(fetching, []).splitlines()[1] == (
+        "  fetching [######------------------]  25%  1.0/4.0 MB"
+    )
+
+
+def test_no_progress_bar_once_finished() -> None:
+    done = obj("FineTuneJob", "x", "u", phase="Succeeded", progress={"step": 5, "totalSteps": 5})
+    assert "training" not in render_status(done, [])
