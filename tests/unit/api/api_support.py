@@ -197,7 +197,20 @@ def read_expectations(path: Path) -> dict[str, str]:
     """The `# expect-<key>: value` header lines of an invalid manifest."""
     out = {}
     for line in path.read_text().splitlines():
+        if line.startswith("# expect-also:"):
+            continue  # see read_also
         if line.startswith("# expect-"):
             key, _, value = line[len("# expect-") :].partition(":")
             out[key.strip()] = value.strip()
+    return out
+
+
+def read_also(path: Path) -> list[tuple[str, str]]:
+    """The `# expect-also: <path> | <message>` lines: further problems of the same manifest,
+    each of which must be reported too (not only the first)."""
+    out = []
+    for line in path.read_text().splitlines():
+        if line.startswith("# expect-also:"):
+            field, _, message = line.removeprefix("# expect-also:").partition("|")
+            out.append((field.strip(), message.strip()))
     return out
