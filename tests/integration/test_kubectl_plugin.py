@@ -28,9 +28,16 @@ def plugin(drover_crds: Path, tmp_path: Path):
         "KUBECACHEDIR": str(tmp_path / "kubecache"),
     }
 
-    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, stdin: str | None = None, extra_env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            ["kubectl", *args], env=env, capture_output=True, text=True, timeout=120, input=stdin
+            ["kubectl", *args],
+            env={**env, **(extra_env or {})},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            input=stdin,
         )
 
     return run
@@ -180,3 +187,95 @@ def test_rollout_sets_the_annotation_the_operator_acts_on(plugin, namespace: str
     assert "not ftjob" in wrong_kind.stderr
     unknown = plugin("drover", "-n", namespace, "rollout", "restart", "support-bot")
     assert unknown.returncode == 2  # argparse: invalid choice
+
+
+class FakeOpenAI:
+    """An OpenAI-compatible chat endpoint on loopback that streams a fixed answer in chunks and
+    records what it was asked (the router's wire format: `data: {...}` events, `data: [DONE]`)."""
+
+    def __init__(self, key: str) -> None:
+        import http.server
+        import threading
+
+        self.requests: list[tuple[str, dict, str | None]] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.requests.append((self.path, body, self.headers.get("Authorization")))
+                if self.headers.get("Authorization") != f"Bearer {key}":
+                    error = {"error": {"message": "Incorrect API key provided."}}
+                    payload = json.dumps(error).encode()
+                    self.send_response(401)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                for piece in ("Refunds ", "take ", "14 days."):
+                    chunk = {"choices": [{"index": 0, "delta": {"content": piece}}]}
+                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                    self.wfile.flush()
+                self.wfile.write(b"data: [DONE]\n\n")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_chat_streams_the_answer_from_the_service_url(plugin, namespace: str) -> None:
+    api = FakeOpenAI(key="sk-test")
+    try:
+        apply(
+            plugin,
+            {
+                "apiVersion": "drover.dev/v1alpha1",
+                "kind": "InferenceService",
+                "metadata": {"name": "support-bot", "namespace": namespace},
+                "spec": {"model": {"name": "tiny-llama"}, "replicas": {"min": 1, "max": 2}},
+            },
+        )
+        root = f"{api.url}/{namespace}/support-bot"
+        patched = plugin(
+            "patch",
+            "-n",
+            namespace,
+            "infsvc",
+            "support-bot",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            json.dumps({"status": {"url": root}}),
+        )
+        assert patched.returncode == 0, patched.stderr
+
+        answer = plugin(
+            "drover",
+            "chat",
+            "support-bot",
+            "-n",
+            namespace,
+            "How",
+            "long?",
+            extra_env={"DROVER_API_KEY": "sk-test"},
+        )
+        assert answer.returncode == 0, answer.stderr
+        assert answer.stdout == "Refunds take 14 days.\n"
+        path, body, auth = api.requests[0]
+        assert path == f"/{namespace}/support-bot/v1/chat/completions"
+        assert body["model"] == "support-bot" and body["stream"] is True
+        assert body["messages"] == [{"role": "user", "content": "How long?"}]
+        assert auth == "Bearer sk-test"
+
+        denied = plugin("drover", "chat", "support-bot", "-n", namespace, stdin="hi")
+        assert denied.returncode == 1
+        assert "HTTP 401: Incorrect API key provided." in denied.stderr
+        assert api.requests[1][1]["messages"][0]["content"] == "hi"  # read from stdin
+    finally:
+        api.server.shutdown()

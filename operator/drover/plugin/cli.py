@@ -1,5 +1,6 @@
-"""Plugin layer, I/O: `kubectl drover status NAME` (read through kubectl, print the tree) and
-`kubectl drover rollout promote|abort|pause|resume NAME` (the `drover.dev/rollout` annotation).
+"""Plugin layer, I/O: `kubectl drover status NAME` (read through kubectl, print the tree),
+`kubectl drover rollout promote|abort|pause|resume NAME` (the `drover.dev/rollout` annotation)
+and `kubectl drover chat NAME` (a streamed chat completion from the service's OpenAI API).
 
 Every call goes through the `kubectl` on the PATH, so the plugin honours the same kubeconfig,
 context and credentials as the kubectl that runs it. `tree.render_status` does the rendering.
@@ -13,8 +14,10 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
-from typing import Any
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Sequence
+from typing import IO, Any
 
 from drover.plugin.tree import render_status
 from drover.policy.rollout import ROLLOUT_ANNOTATION, RolloutControl
@@ -131,6 +134,74 @@ def rollout(kubectl: Kubectl, action: RolloutControl, name: str) -> str:
     )
 
 
+def chat(
+    kubectl: Kubectl,
+    name: str,
+    prompt: str,
+    out: IO[str],
+    *,
+    model: str | None = None,
+    url: str | None = None,
+    api_key: str | None = None,
+    max_tokens: int = 256,
+) -> None:
+    """Stream one chat completion from the InferenceService's OpenAI-compatible API to `out`."""
+    bare = name.rpartition("/")[2]
+    svc = kubectl.get("inferenceservices.drover.dev", bare)
+    if svc is None:
+        raise PluginError(f"no InferenceService named {bare} (kubectl get infsvc lists them)")
+    root = url or (svc.get("status") or {}).get("url")
+    if not root:
+        raise PluginError(
+            f"InferenceService {bare} has no status.url yet; wait for Ready, or pass --url "
+            "(e.g. after kubectl port-forward)"
+        )
+    body = {
+        "model": model or bare,
+        "messages": [{"role": "user", "content": prompt}],
+        "max_tokens": max_tokens,
+        "stream": True,
+    }
+    headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    request = urllib.request.Request(
+        f"{root.rstrip('/')}/v1/chat/completions", json.dumps(body).encode(), headers
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=300) as response:
+            for text in stream_deltas(response):
+                out.write(text)
+                out.flush()
+    except urllib.error.HTTPError as exc:
+        raise PluginError(f"{root}: HTTP {exc.code}: {_error_message(exc.read())}") from exc
+    except urllib.error.URLError as exc:
+        raise PluginError(f"{root}: {exc.reason} (is it reachable from here? see --url)") from exc
+    out.write("\n")
+
+
+def stream_deltas(lines: Iterable[bytes]) -> Iterable[str]:
+    """The content deltas of an OpenAI chat-completion event stream (`data: {...}` lines)."""
+    for raw in lines:
+        line = raw.decode("utf-8", errors="replace").strip()
+        if not line.startswith("data:"):
+            continue
+        data = line[len("data:") :].strip()
+        if data == "[DONE]":
+            return
+        for choice in json.loads(data).get("choices") or ():
+            content = (choice.get("delta") or {}).get("content")
+            if content:
+                yield str(content)
+
+
+def _error_message(raw: bytes) -> str:
+    try:
+        return str(json.loads(raw)["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return raw.decode("utf-8", errors="replace").strip()
+
+
 def build_parser() -> argparse.ArgumentParser:
     # kubectl's habit: -n and friends before or after the command (`drover -n ml status x`).
     common = argparse.ArgumentParser(add_help=False)
@@ -154,11 +225,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     control.add_argument("action", choices=[c.value for c in RolloutControl])
     control.add_argument("name", help="the InferenceService (NAME or infsvc/NAME)")
+    talk = commands.add_parser(
+        "chat", parents=[common], help="stream a chat answer from an InferenceService"
+    )
+    talk.add_argument("name", help="the InferenceService (NAME or infsvc/NAME)")
+    talk.add_argument("prompt", nargs="*", help="the user message (default: read stdin)")
+    talk.add_argument("--model", help="NAME:VERSION to pin a version (default: NAME, weighted)")
+    talk.add_argument("--url", help="API root instead of status.url (e.g. a port-forward)")
+    talk.add_argument("--max-tokens", type=int, default=256)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # A chat prompt may follow options (`chat bot -n ml how long?`): leftovers are its words.
+    args, rest = parser.parse_known_args(argv)
+    if rest and (args.command != "chat" or any(word.startswith("-") for word in rest)):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if rest:
+        args.prompt = [*args.prompt, *rest]
     binary = os.environ.get("KUBECTL") or shutil.which("kubectl")
     if binary is None:
         print("kubectl drover: kubectl is not on the PATH", file=sys.stderr)
@@ -172,6 +257,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         kubectl = Kubectl(binary, flags)
         if args.command == "rollout":
             sys.stdout.write(rollout(kubectl, RolloutControl(args.action), args.name))
+        elif args.command == "chat":
+            prompt = " ".join(args.prompt) if args.prompt else sys.stdin.read()
+            chat(
+                kubectl,
+                args.name,
+                prompt,
+                sys.stdout,
+                model=args.model,
+                url=args.url,
+                api_key=os.environ.get("DROVER_API_KEY"),  # not a flag: it would show in ps
+                max_tokens=args.max_tokens,
+            )
         else:
             sys.stdout.write(status(kubectl, args.name))
     except PluginError as exc:
