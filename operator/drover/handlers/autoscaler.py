@@ -1,6 +1,7 @@
 """Handlers layer: the autoscaler timer of an InferenceService.
 
-Reads the stable version's load (and its engine's healthy replicas) from Prometheus, asks
+Reads the stable version's load (and its engine's healthy replicas) from Prometheus, in SLO mode
+also its peak over the planning span and its time-to-first-token histogram, asks
 `decide_replicas`, records the decision in `status.autoscaling` (the memory the next decision
 needs, so a restart loses nothing) and `MetricsUnavailable` when it has no load to decide from,
 and emits an event on each change. The serving handler turns the recorded count into the Serve
@@ -9,13 +10,14 @@ config's `num_replicas` — never into a field of the spec a GitOps repository o
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 import kopf
 
-from drover.api.autoscaling import AutoscalingStatus
+from drover.api.autoscaling import AutoscalingSpec, AutoscalingStatus
 from drover.api.inferenceservice import InferenceService
 from drover.api.rollout import ServedVersion
 from drover.api.versions import version_app, version_id
@@ -27,9 +29,12 @@ from drover.k8s.metrics import (
     ENGINE_SIGNALS,
     MetricsUnavailable,
     Selector,
+    peak_query,
     problem_of,
+    query_by,
     query_one,
     signal_query,
+    ttft_buckets_query,
 )
 from drover.observability import METRICS_UNAVAILABLE, SCALE_EVENTS
 from drover.policy.autoscale import LoadSnapshot, ScaleOutcome, decide_replicas
@@ -42,6 +47,7 @@ from drover.policy.metrics_health import (
     withdraw_metrics_condition,
 )
 from drover.policy.serving import ready_replicas
+from drover.policy.slo import attainment_from_buckets, planning_span_seconds
 from drover.policy.upgrade import UPGRADE_REASON
 
 # kopf hands a timer the body from the watch stream, which can lag behind this process's own last
@@ -59,6 +65,42 @@ def _behind(uid: str, previous: AutoscalingStatus | None, when: datetime) -> boo
         return False
     seen = previous.last_decision_time if previous else None
     return seen is None or seen < written
+
+
+def _slo_inputs(
+    config: OperatorConfig,
+    spec: AutoscalingSpec,
+    selector: Selector,
+    previous: AutoscalingStatus | None,
+    when: datetime,
+) -> tuple[float | None, float | None, float | None]:
+    """SLO mode's extra readings: (peak in-flight over the planning span, attainment of the TTFT
+    bound over the SLO window, requests it rests on). Each is None when Prometheus has no
+    answer; the decision then plans on the mean and learns nothing, it does not hold."""
+    if spec.slo is None:
+        return None, None, None
+    url, timeout = config.prometheus.url, config.prometheus.timeout_seconds
+    span = planning_span_seconds(spec, previous.slo if previous else None)
+    peak: float | None = None
+    attained: float | None = None
+    requests: float | None = None
+    with contextlib.suppress(MetricsUnavailable):  # the mean still decides
+        peak = query_one(
+            url,
+            peak_query(spec.signal.value, selector, spec.panic.window_seconds, span),
+            at=when,
+            timeout=timeout,
+        )
+    try:
+        by_le = query_by(
+            url, ttft_buckets_query(selector, spec.slo.window_seconds), "le", at=when,
+            timeout=timeout,
+        )  # fmt: skip
+        buckets = {float(le): count for le, count in by_le.items()}
+        attained, requests = attainment_from_buckets(buckets, spec.slo.ttft_seconds)
+    except (MetricsUnavailable, ValueError):
+        pass  # nothing learnt this time
+    return peak, attained, requests
 
 
 def autoscale(
@@ -120,6 +162,7 @@ def autoscale(
         total, burst, failure = None, None, exc
     missing = f"{spec.signal.value} of version {selector.version} of {ns}/{svc.name}"
     problem = problem_of(failure, promql, missing) if total is None else None
+    peak, attained, served = _slo_inputs(config, spec, selector, previous, when)
     snapshot = LoadSnapshot(
         signal=spec.signal,
         value=None if total is None or not ready else total / ready,
@@ -128,9 +171,13 @@ def autoscale(
         sample_time=when,
         total=total,
         burst_total=burst,
+        peak_total=peak,
+        ttft_attainment=attained,
+        ttft_requests=served,
     )
+    bounds = (svc.spec.replicas.min, svc.spec.replicas.max)
     decision = decide_replicas(
-        snapshot, spec, (svc.spec.replicas.min, svc.spec.replicas.max), previous, when
+        snapshot, spec, bounds, previous, when, capacity=svc.spec.runtime.max_num_seqs
     )
     METRICS_UNAVAILABLE.labels(ns, svc.name).set(1 if problem else 0)
     metrics_cond = decide_metrics_condition(

@@ -101,6 +101,19 @@ def signal_query(signal: str, sel: Selector, window_seconds: float) -> str:
     raise ValueError(f"unknown autoscaling signal {signal!r}")
 
 
+def peak_query(signal: str, sel: Selector, window_seconds: float, span_seconds: float) -> str:
+    """PromQL for the highest `window_seconds` total of `signal` over the last `span_seconds`
+    (a subquery stepped by the window): the burst SLO mode plans for."""
+    inner = signal_query(signal, sel, window_seconds)
+    return f"max_over_time(({inner})[{_window(span_seconds)}:{_window(window_seconds)}])"
+
+
+def ttft_buckets_query(sel: Selector, window_seconds: float) -> str:
+    """PromQL for the router's time-to-first-token histogram of one version over the window:
+    requests per cumulative bucket, by `le` (SLO mode's measured attainment)."""
+    return f"sum by (le) (increase({TTFT}_bucket{sel}[{_window(window_seconds)}]))"
+
+
 # --- replica counts ----------------------------------------------------------------------------
 
 

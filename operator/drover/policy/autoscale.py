@@ -261,7 +261,7 @@ def decide_replicas(
     per_replica = total / current if current > 0 else total
     # The load the recommendation plans for, and per replica: the mean against spec.target, or
     # in SLO mode the peak plus queueing margin against the slots left by the learnt headroom.
-    planned, slo_why = total, ""
+    planned, slo_why, learnt = total, "", ""
     if spec.slo is not None:
         if capacity is None:
             raise ValueError("decide_replicas needs capacity (runtime.maxNumSeqs) with spec.slo")
@@ -270,6 +270,7 @@ def decide_replicas(
             snapshot.ttft_requests, capacity, current, snapshot.ready_replicas, slo_status, now,
         )  # fmt: skip
         planned, target, slo_why, slo_status = plan.load, plan.target, plan.why, plan.status
+        learnt = plan.change
     else:
         assert spec.target is not None  # the spec's rule: exactly one of target or slo
         target = spec.target
@@ -360,6 +361,8 @@ def decide_replicas(
             side = "scaleUp" if rec > current else "scaleDown"
             window = (spec.scale_up if rec > current else spec.scale_down).stabilization_seconds
             why += f"; load asks for {rec}, {side} waits out its {window}s stabilization window"
+    if learnt and learnt not in why:
+        why += learnt  # panic's reason replaced the plan's: still say what SLO mode learnt
     if desired != current and floor <= current <= ceiling:
         desired, suffix = _rate_limit(spec, prev, now, current, snapshot.ready_replicas, desired)
     desired = min(max(desired, floor), ceiling)

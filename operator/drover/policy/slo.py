@@ -133,6 +133,7 @@ class SloPlan:
     target: float
     why: str
     status: SloStatus
+    change: str = ""  # what was learnt this time ("; raised headroom ..."), also inside `why`
 
 
 def _track_startup(
@@ -251,4 +252,4 @@ def plan_slo(
         startup_seconds=startup,
         starting_since=since,
     )
-    return SloPlan(load=load, target=target, why=why, status=status)
+    return SloPlan(load=load, target=target, why=why, status=status, change=change)

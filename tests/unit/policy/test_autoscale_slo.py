@@ -335,3 +335,11 @@ def test_slo_spec_defaults_and_wire_names() -> None:
     status = decide(snap(40, 4, peak=50, attained=0.99, requests=500)).status.to_wire()
     assert set(status["slo"]) >= {"attainment", "requests", "headroom", "peak", "mean"}
     assert "spanSeconds" not in status["slo"]  # only a learnt span is stored
+
+
+def test_a_panic_reason_still_says_what_slo_mode_learnt() -> None:
+    load = snap(40, 2, attained=0.9, requests=3000)
+    load = LoadSnapshot(**{**load.__dict__, "burst_total": 80.0})  # 40 per replica over 15 s
+    d = decide(load)
+    assert "panic: in-flight 40 per replica over 15s" in d.reason
+    assert "raised headroom 1.00→1.50" in d.reason
