@@ -19,6 +19,7 @@ from drover.api.base import ApiModel, Rule
 # place for the InferenceService model.
 from drover.api.rollout_status import (
     ACTIVE_PHASES,
+    Evidence,
     MetricResult,
     RejectedVersion,
     RolloutPhase,
@@ -55,16 +56,18 @@ class Warmup(ApiModel):
     """Generations sent to the canary after it is ready and before it gets user traffic."""
 
     requests: int = Field(
-        default=100,
+        default=150,
         ge=0,
         le=10000,
         description=(
-            "Warm-up generations (shaped like recent traffic) sent to the canary alone before "
-            "it gets user traffic. They load caches and kernels, and their errorRate and the "
-            "evaluation prompts form a pre-traffic analysis, so a broken version is rejected "
-            "before any user sees it. Default 100: with errorRate max 0.01 one stray error "
-            "still passes, while a version failing 5% of requests fails 96% of the time "
-            "(bench/canary.py). 0 with no evaluation prompts skips the warm-up."
+            "Warm-up generations sent to the canary alone before it gets user traffic. They "
+            "load caches and kernels, and their errors and the evaluation prompts form a "
+            "pre-traffic analysis: the first evidence of errorRate's sequential test, so a "
+            "broken version is rejected before any user sees it. A warm-up that leaves the test "
+            "undecided is sent again. Default 150: with errorRate max 0.01, 150 clean answers "
+            "pass in one round, and a version failing 5% of requests is rejected before user "
+            "traffic in every run of bench/canary.py. 0 with no evaluation prompts skips the "
+            "warm-up."
         ),
     )
     max_tokens: int = Field(
@@ -142,13 +145,24 @@ class AnalysisMetric(ApiModel):
         )
     )
     max: float | None = Field(
-        default=None, ge=0, le=1, description="errorRate: the canary fails above this fraction."
+        default=None,
+        ge=0,
+        le=1,
+        description=(
+            "errorRate: the acceptable fraction of failed requests. Tested sequentially on the "
+            "canary's requests: a version at this rate is rolled back at most 1% of the time, "
+            "one at 5x it (e.g. 5% for 0.01) passes at most 5% of the time, and sparse traffic "
+            "holds the step until the evidence decides."
+        ),
     )
     max_seconds: float | None = Field(
         default=None,
         gt=0,
         le=3600,
-        description="Latency/TTFT: the canary fails above this many seconds.",
+        description=(
+            "Latency/TTFT/ITL: the quantile's limit in seconds. Tested on the share of the "
+            "canary's requests beyond it (acceptable: 5% for a p95; regressed: 5x that)."
+        ),
     )
     min: float | None = Field(
         default=None,
@@ -161,8 +175,13 @@ class AnalysisMetric(ApiModel):
         ge=1,
         le=100,
         description=(
-            "The canary fails above this multiple of the stable version's value measured over "
-            "the same window (e.g. 1.2: at most 20% worse than stable)."
+            "The regression to catch, as a multiple of the stable version over the same "
+            "windows. Latency, TTFT and ITL: the canary's requests beyond the stable's quantile "
+            "are counted against the shares that versions 1 + (this - 1) / 5 and this many "
+            "times slower would have there (read off the stable's histogram): with 1.5, a "
+            "version up to 1.1x slower passes, one 1.5x slower is rolled back, each with 99% "
+            "probability. "
+            "errorRate: acceptable up to this multiple of the stable's rate."
         ),
     )
 
@@ -240,6 +259,7 @@ def _default_metrics() -> list[AnalysisMetric]:
         AnalysisMetric(name=MetricName.ERROR_RATE, max=0.01),
         AnalysisMetric(name=MetricName.LATENCY_P95, max_relative_to_stable=1.5),
         AnalysisMetric(name=MetricName.TTFT_P95, max_relative_to_stable=1.5),
+        AnalysisMetric(name=MetricName.ITL_P95, max_relative_to_stable=1.5),
     ]
 
 
@@ -251,20 +271,20 @@ class Analysis(ApiModel):
         ge=10,
         le=3600,
         description=(
-            "Seconds between analyses. Each covers the requests since the step began or since "
-            "the last conclusive analysis (an inconclusive one lets samples accumulate). "
-            "Default 60, as Flagger and Argo Rollouts: at a 1% step a service of ~50 req/s "
-            "gives the canary minRequests in one interval."
+            "Seconds between analyses. Each adds the requests since the last one to the "
+            "rollout's evidence (status.rollout.evidence) and judges on all of it. Default 60, "
+            "as Flagger and Argo Rollouts."
         ),
     )
     failure_limit: int = Field(
-        default=1,
+        default=0,
         ge=0,
         le=100,
         description=(
             "Failed analyses tolerated in a rollout; one more rolls back (Argo Rollouts' "
-            "meaning). Default 1: one blip does not reject a good version, a bad one is rolled "
-            "back at its second analysis. 0 rolls back at the first failed analysis."
+            "meaning). Default 0: a metric fails only once its sequential test has the "
+            "evidence (a blip is not enough), so a second failure would only let a bad version "
+            "serve one more interval."
         ),
     )
     min_requests: int = Field(
@@ -272,10 +292,9 @@ class Analysis(ApiModel):
         ge=1,
         le=1000000,
         description=(
-            "Canary observations a traffic metric needs in the window (its histogram's or "
-            "counter's count); fewer is inconclusive. Default 10: enough to see a 3x latency "
-            "regression against 1.5x stable, small enough that a 1% step is judged within one "
-            "interval (bench/canary.py)."
+            "Canary observations (requests, or streamed answers for itl) a traffic metric "
+            "needs, summed over the rollout, before it can pass; a failure needs only its "
+            "test's evidence. Default 10: the sequential test usually needs more to pass."
         ),
     )
     on_inconclusive: InconclusivePolicy = Field(
@@ -289,9 +308,12 @@ class Analysis(ApiModel):
         default_factory=_default_metrics,
         max_length=20,
         description=(
-            "Checks of each analysis. Default: errorRate max 0.01, latencyP95 and ttftP95 at "
-            "most 1.5x stable (relative, so the same policy fits any model and hardware). "
-            "An empty list checks nothing and only paces the steps."
+            "Checks of each analysis, each a sequential test over the rollout's windows (any "
+            "failing fails the analysis; all must pass for a step to advance). Default: "
+            "errorRate max 0.01; latencyP95, ttftP95 and itlP95 against 1.5x stable (relative, "
+            "so the same policy fits any model and hardware; itlP95 sees streamed answers, one "
+            "mean gap each, and passes when neither version streams). An empty list checks "
+            "nothing and only paces the steps."
         ),
     )
     evaluation_prompts: list[EvaluationPrompt] = Field(
@@ -376,6 +398,7 @@ __all__ = [
     "Analysis",
     "AnalysisMetric",
     "EvaluationPrompt",
+    "Evidence",
     "InconclusivePolicy",
     "MetricName",
     "MetricResult",

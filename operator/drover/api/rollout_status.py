@@ -69,6 +69,42 @@ class Verdict(StrEnum):
     INCONCLUSIVE = "Inconclusive"
 
 
+class Evidence(ApiModel):
+    """What a sequential test of one metric rests on, summed over the rollout's analyses.
+
+    Each analysis adds the canary's observations of its window (requests, or inter-token gaps for
+    itl metrics) and the events among them (errors, or observations beyond the latency cut) to a
+    log-likelihood ratio of "regressed" (h1) against "acceptable" (h0) (Wald's SPRT). The metric
+    fails once the ratio reaches rejectAt and passes while it sits at acceptAt (it never goes
+    lower, so good evidence cannot be banked against a later regression).
+    """
+
+    canary_samples: float = Field(default=0.0, ge=0, description="Canary observations counted.")
+    canary_events: float = Field(
+        default=0.0, ge=0, description="Errors, or observations beyond the latency cut, of those."
+    )
+    stable_samples: float = Field(
+        default=0.0, ge=0, description="Stable observations in the same windows."
+    )
+    stable_events: float = Field(default=0.0, ge=0, description="Errors among those.")
+    log_likelihood_ratio: float = Field(
+        default=0.0, description="The test statistic: ln P(data | h1) / P(data | h0)."
+    )
+    accept_at: float = Field(
+        default=0.0, description="Lower boundary, ln(beta / (1 - alpha)): pass at or below it."
+    )
+    reject_at: float = Field(
+        default=0.0, description="Upper boundary, ln((1 - beta) / alpha): fail at or above it."
+    )
+    h0: float = Field(
+        default=0.0, description="Event probability of an acceptable canary (latest window)."
+    )
+    h1: float = Field(
+        default=0.0, description="Event probability of a regressed canary (latest window)."
+    )
+    windows: int = Field(default=0, ge=0, description="Analysis windows counted.")
+
+
 class MetricResult(ApiModel):
     """One measurement of one analysis metric."""
 
@@ -81,6 +117,11 @@ class MetricResult(ApiModel):
     measured_at: datetime = Field(description="When the measurement was taken.")
     samples: int | None = Field(default=None, description="Canary requests in the window.")
     message: str = Field(default="", description="Why this verdict, in a sentence.")
+    evidence: Evidence | None = Field(
+        default=None,
+        description="The sequential test this verdict rests on (traffic metrics and warm-up "
+        "errors); absent for evaluation prompts.",
+    )
 
 
 class RejectedVersion(ApiModel):
@@ -130,8 +171,8 @@ class RolloutStatus(ApiModel):
     window_started_at: datetime | None = Field(
         default=None,
         description=(
-            "Start of the current analysis window: the step's start or the last conclusive "
-            "analysis (an inconclusive one lets samples accumulate)."
+            "Start of the current analysis window: the step's start or the last measured "
+            "analysis (earlier windows are summed in evidence)."
         ),
     )
     canary_deployed_at: datetime | None = Field(
@@ -141,6 +182,11 @@ class RolloutStatus(ApiModel):
     inconclusives: int = Field(default=0, ge=0, description="Inconclusive analyses so far.")
     analysis: list[MetricResult] = Field(
         default_factory=list, description="Results of the latest analysis."
+    )
+    evidence: dict[str, Evidence] = Field(
+        default_factory=dict,
+        description="Each metric's sequential test so far in this rollout (warm-up and every "
+        "step), keyed by metric name; the next analysis adds its window to it.",
     )
     rejected: list[RejectedVersion] = Field(
         default_factory=list, description="Versions rolled back; not retried until spec changes."

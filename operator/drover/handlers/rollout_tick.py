@@ -137,7 +137,11 @@ def _measure(
     canary_id, stable_id = version_id(decision.canary.digest), version_id(stable.digest)
     if RolloutAction.WARM_UP in decision.actions:
         limit = svc.spec.runtime.max_tokens
-        return serving.warm_up(url, svc.name, canary_id, spec, now=now, max_tokens=limit), None
+        evidence = decision.status.evidence
+        warmed = serving.warm_up(
+            url, svc.name, canary_id, spec, now=now, max_tokens=limit, evidence=evidence
+        )
+        return warmed, None
     start = decision.analysis_window_start
     if RolloutAction.RUN_ANALYSIS not in decision.actions or start is None:
         return None, None
@@ -151,6 +155,7 @@ def _measure(
         stable=stable_id,
         window_start=start,
         now=now,
+        evidence=decision.status.evidence,
         timeout=config.prometheus.timeout_seconds,
         max_tokens=svc.spec.runtime.max_tokens,
     )

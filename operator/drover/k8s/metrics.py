@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from drover.policy.metrics_health import MetricsProblem, MetricsReason
+from drover.policy.sequential import Histogram
 
 REQUESTS = "ray_drover_requests_total"
 LATENCY = "ray_drover_request_latency_seconds"
@@ -129,36 +130,42 @@ def healthy_replicas_query(namespace: str, applications: Sequence[str], deployme
 
 
 # --- analysis metrics ------------------------------------------------------------------------
+# The analysis reads counts, not ready-made rates or quantiles: the sequential test in
+# drover.policy.analysis needs how many requests a value rests on, and the latency test counts
+# the canary's requests beyond the stable's quantile of the same window, bucket by bucket.
 
-_QUANTILES = {"P50": 0.5, "P95": 0.95, "P99": 0.99}
-
-
-def analysis_query(metric: str, sel: Selector, window_seconds: float) -> str:
-    """PromQL for an analysis metric (errorRate, latencyP95, ttftP50, ...) of one version."""
-    w = _window(window_seconds)
-    if metric == "errorRate":
-        failed = sel.with_('code=~"5.."')
-        errors = f"sum(increase({REQUESTS}{failed}[{w}]))"
-        total = f"sum(increase({REQUESTS}{sel}[{w}]))"
-        return f"({errors} or vector(0)) / {total}"
-    for prefix, series in (("latency", LATENCY), ("ttft", TTFT), ("itl", ITL)):
-        if metric.startswith(prefix) and metric[len(prefix) :] in _QUANTILES:
-            q = _QUANTILES[metric[len(prefix) :]]
-            return f"histogram_quantile({q}, sum by (le) (rate({series}_bucket{sel}[{w}])))"
-    raise ValueError(f"metric {metric!r} is not measured in Prometheus")
+_HISTOGRAMS = (("latency", LATENCY), ("ttft", TTFT), ("itl", ITL))
 
 
-def samples_query(metric: str, sel: Selector, window_seconds: float) -> str:
-    """PromQL for how many observations an analysis metric rests on in the window: requests for
-    the error rate, the histogram's count for latency and time to first token."""
-    w = _window(window_seconds)
-    if metric.startswith("latency"):
-        return f"sum(increase({LATENCY}_count{sel}[{w}]))"
-    if metric.startswith("ttft"):
-        return f"sum(increase({TTFT}_count{sel}[{w}]))"
-    if metric.startswith("itl"):
-        return f"sum(increase({ITL}_count{sel}[{w}]))"
-    return f"sum(increase({REQUESTS}{sel}[{w}]))"
+def requests_query(sel: Selector, window_seconds: float, *, failed: bool = False) -> str:
+    """PromQL for one version's requests in the window (only the 5xx ones with `failed`)."""
+    chosen = sel.with_('code=~"5.."') if failed else str(sel)
+    return f"sum(increase({REQUESTS}{chosen}[{_window(window_seconds)}]))"
+
+
+def buckets_query(metric: str, sel: Selector, window_seconds: float) -> str:
+    """PromQL for one version's histogram of an analysis metric (latencyP95, ttftP50, itlP95,
+    ...) over the window: observations per cumulative bucket, by `le`."""
+    for prefix, series in _HISTOGRAMS:
+        if metric.startswith(prefix):
+            w = _window(window_seconds)
+            return f"sum by (le) (increase({series}_bucket{sel}[{w}]))"
+    raise ValueError(f"metric {metric!r} is not a histogram in Prometheus")
+
+
+def query_histogram(
+    base_url: str, promql: str, *, at: datetime | None = None, timeout: float = 5.0
+) -> Histogram | None:
+    """A `sum by (le)` answer as a Histogram; None when there is no series or no +Inf bucket.
+    Raises MetricsUnavailable."""
+    by_le = query_by(base_url, promql, "le", at=at, timeout=timeout)
+    try:
+        pairs = [(float(le), count) for le, count in by_le.items()]
+    except ValueError:
+        raise MetricsUnavailable(f"{promql!r} answered a non-numeric le label") from None
+    if not any(math.isinf(le) for le, _ in pairs):
+        return None
+    return Histogram.of(pairs)
 
 
 # --- the HTTP API ----------------------------------------------------------------------------

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from drover.api.rollout import (
     Analysis,
     EvaluationPrompt,
+    Evidence,
     MetricName,
     MetricResult,
     RolloutSpec,
@@ -25,13 +26,21 @@ from drover.api.rollout import (
 from drover.k8s.metrics import (
     MetricsUnavailable,
     Selector,
-    analysis_query,
+    buckets_query,
     problem_of,
+    query_histogram,
     query_one,
-    samples_query,
+    requests_query,
 )
-from drover.policy.analysis import evaluate_metric, evaluation_pass_rate, judge_warmup
+from drover.policy.analysis import (
+    Window,
+    evaluate_metric,
+    evaluation_pass_rate,
+    judge_metric,
+    judge_warmup,
+)
 from drover.policy.metrics_health import MetricsProblem
+from drover.policy.sequential import Histogram
 
 VERSION_HEADER = "x-drover-version"
 CONCURRENCY = 8
@@ -103,6 +112,7 @@ def warm_up(
     now: datetime,
     max_tokens: int = 64,
     api_key: str | None = None,
+    evidence: Mapping[str, Evidence] | None = None,
 ) -> list[MetricResult]:
     """Send the warm-up requests and evaluation prompts to the canary; judge them.
 
@@ -122,7 +132,7 @@ def warm_up(
     )
     failed = sum(a is None for a in answers)
     rate = _pass_rate(url, model, version, prompts, api_key, tokens) if prompts else None
-    return judge_warmup(spec, sent, failed, rate, measured_at=now)
+    return judge_warmup(spec, sent, failed, rate, measured_at=now, prior=evidence)
 
 
 def measure(
@@ -136,84 +146,90 @@ def measure(
     stable: str,
     window_start: datetime,
     now: datetime,
+    evidence: Mapping[str, Evidence] | None = None,
     timeout: float = 5.0,
     max_tokens: int = 64,
     api_key: str | None = None,
 ) -> tuple[list[MetricResult], list[MetricsProblem]]:
-    """Each analysis metric of the canary (and the stable, for relative thresholds), and the
-    Prometheus queries that failed or found no series (a canary without requests in the window
-    has series, just no increase: that is too little data, not missing metrics)."""
+    """Each analysis metric of the canary over [window_start, now], added to `evidence` (the
+    rollout's sequential tests so far) and judged; and the Prometheus queries that failed or
+    found no series (a canary without requests in the window has series, just no increase:
+    that is too little data, not missing metrics)."""
     window = max((now - window_start).total_seconds(), 1.0)
     analysis: Analysis = spec.analysis
     results: list[MetricResult] = []
     problems: list[MetricsProblem] = []
-    canary_sel = Selector(model, namespace, canary)
+    canary_sel, stable_sel = Selector(model, namespace, canary), Selector(model, namespace, stable)
+    prior = evidence or {}
     for metric in spec.effective_metrics():
+        name = metric.name.value
         if metric.name == MetricName.EVALUATION_PASS_RATE:
             prompts = analysis.evaluation_prompts
             rate = _pass_rate(url, model, canary, prompts, api_key, min(64, max_tokens))
             count = len(analysis.evaluation_prompts)
             results.append(evaluate_metric(metric, rate, None, count, 1, measured_at=now))
             continue
+        relative = metric.max_relative_to_stable is not None
+        ask = _Asker(prometheus_url, window, now, timeout)
         try:
-            value, stable_value, samples = _prometheus_values(
-                prometheus_url,
-                metric.name.value,
-                metric.max_relative_to_stable is not None,
-                canary_sel,
-                Selector(model, namespace, stable),
-                window,
-                now,
-                timeout,
-            )
+            observed, missing = ask.window(name, relative, canary_sel, stable_sel)
         except MetricsUnavailable as exc:
-            query = analysis_query(metric.name.value, canary_sel, window)
-            problems.append(problem_of(exc, query, ""))
+            problems.append(problem_of(exc, ask.last, ""))
             results.append(
                 MetricResult(
-                    metric=metric.name.value,
+                    metric=name,
                     verdict=Verdict.INCONCLUSIVE,
                     measured_at=now,
                     message=str(exc),
+                    evidence=prior.get(name),
                 )
             )
             continue
-        if samples is None:
-            query = samples_query(metric.name.value, canary_sel, window)
-            missing = f"{metric.name.value} of version {canary} of {namespace}/{model}"
-            problems.append(problem_of(None, query, missing))
+        if missing is not None:
+            what = f"{name} of version {canary} of {namespace}/{model}"
+            problems.append(problem_of(None, missing, what))
         results.append(
-            evaluate_metric(
-                metric,
-                value,
-                stable_value,
-                int(samples or 0),
-                analysis.min_requests,
-                measured_at=now,
-            )
+            judge_metric(metric, observed, prior.get(name), analysis.min_requests, measured_at=now)
         )
     return results, problems
 
 
-def _prometheus_values(
-    prometheus_url: str,
-    metric: str,
-    relative: bool,
-    canary: Selector,
-    stable: Selector,
-    window: float,
-    now: datetime,
-    timeout: float,
-) -> tuple[float | None, float | None, float | None]:
-    value = query_one(
-        prometheus_url, analysis_query(metric, canary, window), at=now, timeout=timeout
-    )
-    stable_value = None
-    if relative:
-        stable_value = query_one(
-            prometheus_url, analysis_query(metric, stable, window), at=now, timeout=timeout
-        )
-    samples = query_one(
-        prometheus_url, samples_query(metric, canary, window), at=now, timeout=timeout
-    )
-    return value, stable_value, samples
+class _Asker:
+    """The Prometheus queries of one metric's window; `last` is the query asked last."""
+
+    def __init__(self, prometheus_url: str, window: float, now: datetime, timeout: float) -> None:
+        self.url, self.window_s, self.now, self.timeout = prometheus_url, window, now, timeout
+        self.last = ""
+
+    def _one(self, promql: str) -> float | None:
+        self.last = promql
+        return query_one(self.url, promql, at=self.now, timeout=self.timeout)
+
+    def _histogram(self, promql: str) -> Histogram | None:
+        self.last = promql
+        return query_histogram(self.url, promql, at=self.now, timeout=self.timeout)
+
+    def window(
+        self, metric: str, relative: bool, canary: Selector, stable: Selector
+    ) -> tuple[Window, str | None]:
+        """The window's observations, and the canary query that found no series (or None)."""
+        w = self.window_s
+        if metric == MetricName.ERROR_RATE:
+            total = self._one(requests_query(canary, w))
+            missing = self.last if total is None else None
+            failed = self._one(requests_query(canary, w, failed=True)) or 0.0
+            stable_total = stable_failed = 0.0
+            if relative:
+                stable_total = self._one(requests_query(stable, w)) or 0.0
+                stable_failed = self._one(requests_query(stable, w, failed=True)) or 0.0
+            observed = Window(
+                canary_requests=total or 0.0,
+                canary_errors=failed,
+                stable_requests=stable_total,
+                stable_errors=stable_failed,
+            )
+            return observed, missing
+        hist = self._histogram(buckets_query(metric, canary, w))
+        missing = self.last if hist is None else None
+        base = self._histogram(buckets_query(metric, stable, w)) if relative else None
+        return Window(canary=hist, stable=base), missing

@@ -25,7 +25,7 @@ from drover.api.rollout import (
     Verdict,
     VersionRef,
 )
-from drover.policy.analysis import AnalysisAction, decide_analysis
+from drover.policy.analysis import AnalysisAction, decide_analysis, restart_evidence
 
 HISTORY_LIMIT = 10
 REJECTED_LIMIT = 10
@@ -177,6 +177,7 @@ class _Tick:
 
     def enter_step(self, index: int, spec: RolloutSpec, why: str) -> None:
         self.st.step, self.st.step_started_at, self.st.window_started_at = index, self.now, self.now
+        self.st.evidence = restart_evidence(self.st.evidence)
         weight = spec.steps[index].weight
         self.enter(P.STEP, f"step {index + 1}/{len(spec.steps)}: canary at {weight}% ({why})")
         self.event("Normal", "RolloutStep", self.st.reason)
@@ -313,6 +314,7 @@ def _analyse(t: _Tick, spec: RolloutSpec, observed: RolloutObservation) -> None:
     got = observed.analysis
     stale = got is not None and any(r.measured_at < started for r in got)
     fresh = None if got is None or stale else list(got)
+    measured = fresh is not None
     waited = now - started
     if fresh is None:
         warming = st.phase == P.WARMING
@@ -341,14 +343,17 @@ def _analyse(t: _Tick, spec: RolloutSpec, observed: RolloutObservation) -> None:
         verdict.failures,
         verdict.inconclusives,
     )
+    st.evidence.update({r.metric: r.evidence for r in fresh if r.evidence is not None})
     name = "Warm-up" if st.phase == P.WARMING else "Analysis"
     kind = "Normal" if verdict.verdict == Verdict.SUCCESSFUL else "Warning"
     t.event(kind, f"{name}{verdict.verdict}", verdict.reason)
     if verdict.action == AnalysisAction.ROLLBACK:
         t.finish(RolloutResult.ROLLED_BACK, verdict.reason)
         return
-    if verdict.verdict != Verdict.INCONCLUSIVE:
-        st.window_started_at = now  # a conclusive analysis starts a fresh, independent window
+    if measured:
+        # The window's observations are summed in st.evidence: the next window starts here,
+        # decided or not, so no request is counted twice.
+        st.window_started_at = now
     if st.phase == P.WARMING:
         if verdict.action == AnalysisAction.CONTINUE:
             t.enter_step(0, spec, "warm-up passed")

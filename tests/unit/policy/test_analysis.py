@@ -220,17 +220,33 @@ def spec_with(**analysis: object) -> RolloutSpec:
     return RolloutSpec.model_validate({"analysis": analysis})
 
 
-def test_warm_up_tolerates_one_stray_error_in_a_hundred_but_not_two() -> None:
+@pytest.mark.parametrize(
+    ("failed", "verdict"),
+    [(0, Verdict.SUCCESSFUL), (1, Verdict.INCONCLUSIVE), (6, Verdict.INCONCLUSIVE), (7, F)],
+)
+def test_warm_up_errors_are_a_sequential_test_at_the_error_rate_limit(
+    failed: int, verdict: Verdict
+) -> None:
+    # errorRate max 0.01 against 0.05: 150 clean answers pass, 7 failures of 150 fail, and in
+    # between the warm-up is "not yet" (warmed again, its requests adding up).
+    results = judge_warmup(RolloutSpec(), 150, failed, None, measured_at=NOW)
+    assert [(r.metric, r.verdict) for r in results] == [("errorRate", verdict)]
+    assert results[0].evidence is not None and results[0].evidence.canary_samples == 150
+
+
+def test_a_second_warm_up_adds_to_the_first_one_evidence() -> None:
     spec = RolloutSpec()
-    one = judge_warmup(spec, 100, 1, None, measured_at=NOW)
-    two = judge_warmup(spec, 100, 2, None, measured_at=NOW)
-    assert [(r.metric, r.verdict) for r in one] == [("errorRate", Verdict.SUCCESSFUL)]
-    assert [(r.metric, r.verdict) for r in two] == [("errorRate", Verdict.FAILED)]
+    first = judge_warmup(spec, 150, 1, None, measured_at=NOW)[0]
+    assert first.verdict == Verdict.INCONCLUSIVE and first.evidence is not None
+    second = judge_warmup(spec, 150, 1, None, measured_at=NOW, prior={"errorRate": first.evidence})
+    assert second[0].verdict == Verdict.SUCCESSFUL
+    assert second[0].evidence is not None and second[0].evidence.canary_samples == 300
+    assert second[0].evidence.canary_events == 2 and second[0].samples == 300
 
 
 def test_warm_up_caps_min_requests_at_the_requests_sent() -> None:
-    results = judge_warmup(spec_with(minRequests=50), 5, 0, None, measured_at=NOW)
-    assert results[0].verdict == Verdict.SUCCESSFUL and results[0].samples == 5
+    results = judge_warmup(spec_with(minRequests=500), 150, 0, None, measured_at=NOW)
+    assert results[0].verdict == Verdict.SUCCESSFUL and results[0].samples == 150
 
 
 def test_warm_up_skips_relative_thresholds_and_judges_the_prompts() -> None:

@@ -21,12 +21,15 @@ from tests.unit.policy.rollout_support import (
 
 from drover.api.rollout import (
     Analysis,
+    Evidence,
+    RolloutStatus,
     Verdict,
     Warmup,
 )
 from drover.policy.rollout import (
     RolloutControl,
 )
+from drover.policy.sequential import Sprt
 
 # --- settled phases --------------------------------------------------------------------------
 
@@ -248,12 +251,26 @@ def test_rejected_version_is_not_retried_until_the_spec_changes() -> None:
     assert changed.status.history[-1].result == "RolledBack"
 
 
-def test_inconclusive_analysis_holds_the_weight_and_keeps_accumulating() -> None:
+def test_inconclusive_analysis_holds_the_weight_and_keeps_its_evidence_in_status() -> None:
     s = tick(at_step(0), 50).status
-    d = tick(s, 50, analysis=results(Verdict.INCONCLUSIVE, 50))
+    measured = results(Verdict.INCONCLUSIVE, 50)
+    measured[0].evidence = Evidence(canary_samples=7, log_likelihood_ratio=-1.0, windows=1)
+    d = tick(s, 50, analysis=measured)
     assert d.status.phase == P.STEP and d.canary_weight == 5
     assert d.status.inconclusives == 1 and d.status.failures == 0
-    assert d.status.window_started_at == at(20)
+    # The window's requests are summed in status.evidence, so the next window starts now:
+    # nothing is counted twice, and a restarted operator continues from the same sums.
+    assert d.status.window_started_at == at(50)
+    assert d.status.evidence["errorRate"].canary_samples == 7
+    again = tick(RolloutStatus.model_validate(d.status.to_wire()), 80)
+    assert again.analysis_window_start == at(50)
+    assert again.status.evidence == d.status.evidence
+
+
+def test_missing_results_keep_the_window_open() -> None:
+    s = tick(at_step(0), 50).status
+    d = tick(s, 80)  # nothing measured within intervalSeconds: the window was never read
+    assert d.status.inconclusives == 1 and d.status.window_started_at == at(20)
 
 
 def test_inconclusive_counts_as_failure_with_on_inconclusive_rollback() -> None:
@@ -280,3 +297,23 @@ def test_missing_analysis_results_for_an_interval_count_as_inconclusive() -> Non
     d = tick(s, 80)
     assert d.status.phase == P.STEP and d.status.inconclusives == 1
     assert d.status.analysis[0].verdict == Verdict.INCONCLUSIVE
+
+
+def test_a_new_step_restarts_the_evidence_at_the_pass_boundary() -> None:
+    # Evidence banked far below the pass boundary at 5% is dropped at 50%, so a regression that
+    # shows only at the higher weight needs no more evidence than at the first step.
+    s = tick(at_step(0), 80).status
+    banked = Evidence(canary_samples=900, log_likelihood_ratio=-40.0, accept_at=Sprt().accept_at)
+    measured = results(Verdict.SUCCESSFUL, 80)
+    measured[0].evidence = banked
+    d = tick(s, 80, analysis=measured)
+    assert d.status.step == 1 and d.canary_weight == 50
+    kept = d.status.evidence["errorRate"]
+    assert kept.log_likelihood_ratio == Sprt().accept_at and kept.canary_samples == 900
+
+
+def test_by_default_the_first_failed_sequential_test_rolls_back() -> None:
+    spec = SPEC.model_copy(update={"analysis": Analysis(interval_seconds=30)})
+    s = tick(at_step(0), 50, spec=spec).status
+    d = tick(s, 50, analysis=results(Verdict.FAILED, 50), spec=spec)
+    assert d.status.phase == P.ROLLED_BACK and d.canary_weight == 0
