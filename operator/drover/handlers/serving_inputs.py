@@ -60,11 +60,21 @@ def read_inputs(svc: InferenceService, namespace: str) -> ServingInputs:
         inputs.index = _index_plan(svc.spec.retrieval.vector_index.name, namespace)
         if inputs.index is None:
             name = svc.spec.retrieval.vector_index.name
-            inputs.condition = Cond(
-                "ModelReady",
-                False,
-                "WaitingForIndex",
-                f"waiting for VectorIndex {name} to be Ready",
+            inputs.condition = (
+                Cond(
+                    "ModelReady",
+                    False,
+                    "WaitingForIndex",
+                    f"waiting for VectorIndex {name} to be Ready",
+                )
+                if children.get_object("VectorIndex", namespace, name) is not None
+                else Cond(
+                    "ModelReady",
+                    False,
+                    "IndexNotFound",
+                    f"VectorIndex {name} does not exist; create it or fix "
+                    "spec.retrieval.vectorIndex.name",
+                )
             )
             return inputs
     digests = [models[n]["status"]["digest"] for n in names]
