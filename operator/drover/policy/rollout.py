@@ -54,9 +54,11 @@ class RolloutAction(StrEnum):
     DEPLOY_STABLE = "DeployStable"  # first version of a service: served directly, no canary
     DEPLOY_CANARY = "DeployCanary"  # deploy `decision.canary` beside the stable at weight 0
     # WarmUp: send warmup.requests generations and the evaluation prompts to the canary alone and
-    # report errorRate (minRequests capped at warmup.requests) and evaluationPassRate.
+    # report errorRate (added to status.evidence; minRequests capped at warmup.requests) and
+    # evaluationPassRate.
     WARM_UP = "WarmUp"
-    RUN_ANALYSIS = "RunAnalysis"  # measure [analysis_window_start, now], report as analysis
+    # RunAnalysis: measure [analysis_window_start, now], add it to status.evidence, report.
+    RUN_ANALYSIS = "RunAnalysis"
     PROMOTE_CANARY = "PromoteCanary"  # the canary becomes the stable at 100%, old one removed
 
 
