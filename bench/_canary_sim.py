@@ -2,7 +2,12 @@
 
 One `Run` replays a trace through a stable and a canary version behind a smooth weighted router
 and drives Drover's real rollout state machine and analysis, as the operator's handler would:
-it measures when asked (RunAnalysis, WarmUp) and decides again in the same tick.
+it measures when asked (RunAnalysis, WarmUp) and decides again in the same tick. What it measures
+is what Prometheus would answer: request and error counts per version, and histograms in the
+router's own buckets (`drover_workers.serve.metrics`), for the analysis window. A policy is judged
+either by Drover's sequential analysis (`judge_metric`, evidence carried in status) or, for the
+baselines, by comparing each window's value with its threshold (`evaluate_metric`), as Flagger
+and Argo Rollouts do.
 """
 
 from __future__ import annotations
@@ -10,7 +15,6 @@ from __future__ import annotations
 import bisect
 import math
 import random
-import statistics
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,6 +22,8 @@ from typing import Any
 from _sim import ReplicaModel, service_seconds
 from _trace import Request, Trace, rotate
 from drover.api.rollout import (
+    AnalysisMetric,
+    Evidence,
     MetricName,
     MetricResult,
     RolloutPhase,
@@ -26,8 +32,16 @@ from drover.api.rollout import (
     ServedVersion,
     VersionRef,
 )
-from drover.policy.analysis import evaluate_metric, judge_warmup
+from drover.policy.analysis import (
+    Window,
+    evaluate_metric,
+    judge_metric,
+    judge_warmup,
+    metric_quantile,
+)
 from drover.policy.rollout import RolloutAction, RolloutObservation, next_rollout
+from drover.policy.sequential import Histogram
+from drover_workers.serve.metrics import ITL_BUCKETS, LATENCY_BUCKETS
 
 EPOCH = datetime(2023, 11, 16, 18, 0, tzinfo=UTC)
 OLD = VersionRef(model="chat", digest="sha256:" + "a" * 64)
@@ -52,8 +66,9 @@ VERSIONS = (
     Version("good"),
     Version("good, 10% slower", slowdown=1.1),
     Version("bad: 20% errors", error_rate=0.2),
-    Version("bad: 3x latency", slowdown=3.0),
     Version("bad: 5% errors", error_rate=0.05),
+    Version("bad: 3x latency", slowdown=3.0),
+    Version("bad: 1.5x latency", slowdown=1.5),
 )
 
 
@@ -67,22 +82,30 @@ class Served:
     def __init__(self) -> None:
         self.done: list[tuple[float, float, bool]] = []  # completion time, latency, error
         self.first: list[tuple[float, float]] = []  # first-token time, ttft
+        self.gaps: list[tuple[float, float]] = []  # completion time, mean inter-token gap
 
-    def add(self, arrival: float, latency: float, ttft: float, error: bool) -> None:
+    def add(self, arrival: float, latency: float, ttft: float, error: bool, generated: int) -> None:
         self.done.append((arrival + latency, latency, error))
+        if not error and generated > 1:  # every answer streamed, as chat clients do
+            self.gaps.append((arrival + latency, (latency - ttft) / (generated - 1)))
         if not error:
             self.first.append((arrival + ttft, ttft))
 
-    def values(self, start: float, end: float) -> dict[str, tuple[int, float | None]]:
-        """Each metric's (sample count, value) over [start, end], as its own histogram has it."""
-        done, first = _between(self.done, start, end), _between(self.first, start, end)
-        ok = [r[1] for r in done if not r[2]]
-        n = len(done)
-        return {
-            MetricName.ERROR_RATE: (n, (sum(r[2] for r in done) / n) if n else None),
-            MetricName.LATENCY_P95: (len(ok), _p95(ok)),
-            MetricName.TTFT_P95: (len(first), _p95([r[1] for r in first])),
-        }
+    def window(self, metric: str, start: float, end: float) -> Window:
+        """What Prometheus holds of this version over [start, end] for one metric: request and
+        error counts (errorRate), else a histogram in the router's buckets. Filled in as the
+        canary's side of a Window; `Run.measure` moves the stable's to the other side."""
+        if metric == MetricName.ERROR_RATE:
+            done = _between(self.done, start, end)
+            return Window(canary_requests=len(done), canary_errors=sum(r[2] for r in done))
+        if metric.startswith("ttft"):
+            values = [r[1] for r in _between(self.first, start, end)]
+        elif metric.startswith("itl"):
+            values = [r[1] for r in _between(self.gaps, start, end)]
+            return Window(canary=Histogram.from_samples(ITL_BUCKETS, values))
+        else:  # the router observes every answer's latency, failed ones too
+            values = [r[1] for r in _between(self.done, start, end)]
+        return Window(canary=Histogram.from_samples(LATENCY_BUCKETS, values))
 
 
 def _between(rows: list[Any], start: float, end: float) -> list[Any]:
@@ -90,21 +113,21 @@ def _between(rows: list[Any], start: float, end: float) -> list[Any]:
     return rows[bisect.bisect_left(rows, (start,)) : bisect.bisect_right(rows, (end, math.inf))]
 
 
-def _p95(values: list[float]) -> float | None:
-    if not values:
-        return None
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=20, method="inclusive")[18]
-
-
 class Run:
     """One rollout of one version under one policy on one replay of the trace."""
 
     def __init__(
-        self, spec: RolloutSpec, version: Version, arrivals: list[Request], args: Any, seed: int
+        self,
+        spec: RolloutSpec,
+        version: Version,
+        arrivals: list[Request],
+        args: Any,
+        seed: int,
+        *,
+        sequential: bool = True,
     ) -> None:
         self.spec, self.version, self.arrivals, self.args = spec, version, arrivals, args
+        self.sequential = sequential
         self.rng = random.Random(seed)
         self.model = ReplicaModel()
         self.stable, self.canary = Served(), Served()
@@ -141,7 +164,8 @@ class Run:
             if self.deployed_at is not None and not ready and self.weights[1] > 0:
                 self.counts["failed"] += 1  # routed to a canary that cannot serve: never expected
             latency, ttft, error, fault = self.serve(req, on_canary)
-            (self.canary if on_canary else self.stable).add(req.arrival, latency, ttft, error)
+            served = self.canary if on_canary else self.stable
+            served.add(req.arrival, latency, ttft, error, req.generated_tokens)
             if on_canary and self.first_traffic is None:
                 self.first_traffic = req.arrival
             if req.arrival >= ROLLOUT_AT:
@@ -150,17 +174,29 @@ class Run:
                 self.counts["failed"] += fault  # base errors happen with or without a rollout
         return i
 
-    def measure(self, start: float, now: float) -> list[MetricResult]:
-        canary, stable = self.canary.values(start, now), self.stable.values(start, now)
+    def measure(
+        self, start: float, now: float, evidence: dict[str, Evidence]
+    ) -> list[MetricResult]:
         at = EPOCH + timedelta(seconds=now)
         need = self.spec.analysis.min_requests
-        return [
-            evaluate_metric(
-                m, canary[m.name][1], stable[m.name][1], canary[m.name][0], need, measured_at=at
+        out = []
+        for m in self.spec.effective_metrics():
+            if m.name == MetricName.EVALUATION_PASS_RATE:
+                continue
+            c, s = self.canary.window(m.name, start, now), self.stable.window(m.name, start, now)
+            window = Window(
+                canary_requests=c.canary_requests,
+                canary_errors=c.canary_errors,
+                stable_requests=s.canary_requests,
+                stable_errors=s.canary_errors,
+                canary=c.canary,
+                stable=s.canary,
             )
-            for m in self.spec.effective_metrics()
-            if m.name in canary
-        ]
+            if self.sequential:
+                out.append(judge_metric(m, window, evidence.get(m.name), need, measured_at=at))
+            else:
+                out.append(_threshold_result(m, window, need, at))
+        return out
 
     def warm_up(self, now: float, recent: list[Request]) -> None:
         """Warm-up generations shaped like recent traffic, sent to the canary alone."""
@@ -174,8 +210,14 @@ class Run:
         done = now + max((o[0] for o in outcomes), default=0.0)
         errors = sum(o[2] for o in outcomes)
         at = EPOCH + timedelta(seconds=done)
-        results = judge_warmup(self.spec, n, errors, None, measured_at=at)
+        prior = self.evidence() if self.sequential else None
+        results = judge_warmup(self.spec, n, errors, None, measured_at=at, prior=prior)
+        if not self.sequential:  # the baselines judge a warm-up by its value, as before
+            results = [_threshold_warmup(r, self.spec, n, errors, at) for r in results]
         self.pending = (done, results)
+
+    def evidence(self) -> dict[str, Evidence]:
+        return RolloutStatus.model_validate(self.status_json).evidence if self.status_json else {}
 
     def decide(self, now: float, recent: list[Request]) -> RolloutPhase:
         analysis = None
@@ -202,7 +244,7 @@ class Run:
             if RolloutAction.RUN_ANALYSIS not in d.actions or d.analysis_window_start is None:
                 break
             start = (d.analysis_window_start - EPOCH).total_seconds()
-            analysis = self.measure(start, now)
+            analysis = self.measure(start, now, d.status.evidence)
         if d.canary is None:
             self.deployed_at = self.ready_at = None
         return d.status.phase
@@ -240,6 +282,30 @@ class Run:
             "failed_requests": self.counts["failed"],
             "requests": self.counts["total"],
         }
+
+
+def _threshold_result(metric: AnalysisMetric, w: Window, need: int, at: datetime) -> MetricResult:
+    """The baselines' check: this window's value against its threshold, nothing carried over."""
+    if metric.name == MetricName.ERROR_RATE:
+        n = w.canary_requests
+        value = w.canary_errors / n if n else None
+        stable = w.stable_errors / w.stable_requests if w.stable_requests else None
+        return evaluate_metric(metric, value, stable, int(n), need, measured_at=at)
+    q = metric_quantile(metric.name) or 0.95
+    value = w.canary.quantile(q) if w.canary else None
+    stable = w.stable.quantile(q) if w.stable else None
+    count = int(w.canary.count) if w.canary else 0
+    return evaluate_metric(metric, value, stable, count, need, measured_at=at)
+
+
+def _threshold_warmup(
+    result: MetricResult, spec: RolloutSpec, sent: int, failed: int, at: datetime
+) -> MetricResult:
+    metric = next((m for m in spec.effective_metrics() if m.name == result.metric), None)
+    if metric is None or result.metric != MetricName.ERROR_RATE:
+        return result
+    need = min(spec.analysis.min_requests, sent)
+    return evaluate_metric(metric, failed / sent, None, sent, need, measured_at=at)
 
 
 def replay(trace: Trace, speed: float, offset: float) -> list[Request]:
