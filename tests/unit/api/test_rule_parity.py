@@ -115,6 +115,11 @@ SAMPLES: dict[str, list[dict[str, Any]]] = {
         {"target": 1, "windowSeconds": 60, "panic": {"windowSeconds": 60}},
         {"target": 1, "windowSeconds": 10},
         {"target": 1, "windowSeconds": 30, "panic": {"windowSeconds": 31}},
+        {"slo": {"ttftSeconds": 2}},
+        {"slo": {"ttftSeconds": 2}, "signal": "inFlightRequests"},
+        {"target": 1, "slo": {"ttftSeconds": 2}},
+        {},
+        {"slo": {"ttftSeconds": 2}, "signal": "queueDepth"},
     ],
     "AnalysisMetric": [
         {"name": "errorRate", "max": 0.01},
