@@ -29,12 +29,12 @@ from drover.k8s.metrics import (
     ENGINE_SIGNALS,
     MetricsUnavailable,
     Selector,
+    buckets_query,
     peak_query,
     problem_of,
-    query_by,
+    query_histogram,
     query_one,
     signal_query,
-    ttft_buckets_query,
 )
 from drover.observability import METRICS_UNAVAILABLE, SCALE_EVENTS
 from drover.policy.autoscale import LoadSnapshot, ScaleOutcome, decide_replicas
@@ -47,7 +47,7 @@ from drover.policy.metrics_health import (
     withdraw_metrics_condition,
 )
 from drover.policy.serving import ready_replicas
-from drover.policy.slo import attainment_from_buckets, planning_span_seconds
+from drover.policy.slo import attainment_of, planning_span_seconds
 from drover.policy.upgrade import UPGRADE_REASON
 
 # kopf hands a timer the body from the watch stream, which can lag behind this process's own last
@@ -91,15 +91,12 @@ def _slo_inputs(
             at=when,
             timeout=timeout,
         )
-    try:
-        by_le = query_by(
-            url, ttft_buckets_query(selector, spec.slo.window_seconds), "le", at=when,
+    with contextlib.suppress(MetricsUnavailable):  # nothing learnt this time
+        histogram = query_histogram(
+            url, buckets_query("ttft", selector, spec.slo.window_seconds), at=when,
             timeout=timeout,
         )  # fmt: skip
-        buckets = {float(le): count for le, count in by_le.items()}
-        attained, requests = attainment_from_buckets(buckets, spec.slo.ttft_seconds)
-    except (MetricsUnavailable, ValueError):
-        pass  # nothing learnt this time
+        attained, requests = attainment_of(histogram, spec.slo.ttft_seconds)
     return peak, attained, requests
 
 

@@ -109,12 +109,6 @@ def peak_query(signal: str, sel: Selector, window_seconds: float, span_seconds: 
     return f"max_over_time(({inner})[{_window(span_seconds)}:{_window(window_seconds)}])"
 
 
-def ttft_buckets_query(sel: Selector, window_seconds: float) -> str:
-    """PromQL for the router's time-to-first-token histogram of one version over the window:
-    requests per cumulative bucket, by `le` (SLO mode's measured attainment)."""
-    return f"sum by (le) (increase({TTFT}_bucket{sel}[{_window(window_seconds)}]))"
-
-
 # --- replica counts ----------------------------------------------------------------------------
 
 

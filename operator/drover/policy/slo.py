@@ -38,17 +38,17 @@ is unchanged; see `drover.policy.autoscale`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from drover.api.autoscaling import AutoscalingSpec, SloSpec, SloStatus
+from drover.policy.sequential import Histogram
 
 __all__ = [
     "DEFAULT_STARTUP_SECONDS",
     "MAX_HEADROOM",
     "SloPlan",
-    "attainment_from_buckets",
+    "attainment_of",
     "plan_slo",
     "planning_span_seconds",
     "staffing_beta",
@@ -104,30 +104,12 @@ def staffing_beta(attainment: float, decay: float = 0.0) -> float:
     return hi
 
 
-def attainment_from_buckets(
-    buckets: Mapping[float, float], threshold: float
-) -> tuple[float | None, float]:
-    """(share of observations at or below `threshold`, how many) from a cumulative histogram's
-    bucket counts keyed by upper bound (+Inf included), interpolating linearly inside the bucket
-    that holds the threshold as Prometheus's histogram_quantile does. None: no observations."""
-    if not buckets:
+def attainment_of(histogram: Histogram | None, threshold: float) -> tuple[float | None, float]:
+    """(share of a TTFT histogram's observations at or below `threshold`, how many), inside a
+    bucket interpolated as histogram_quantile does. None: no observations."""
+    if histogram is None or histogram.count <= 0:
         return None, 0.0
-    bounds = sorted(buckets)
-    total = buckets[bounds[-1]]
-    if total <= 0:
-        return None, 0.0
-    below_bound, below_count = 0.0, 0.0
-    for bound in bounds:
-        count = buckets[bound]
-        if threshold <= bound:
-            if math.isinf(bound):
-                within = below_count
-            else:
-                frac = (threshold - below_bound) / (bound - below_bound)
-                within = below_count + frac * (count - below_count)
-            return min(max(within / total, 0.0), 1.0), total
-        below_bound, below_count = bound, count
-    return 1.0, total
+    return 1 - histogram.above(threshold) / histogram.count, histogram.count
 
 
 @dataclass(frozen=True)

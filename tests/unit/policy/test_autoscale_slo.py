@@ -13,11 +13,12 @@ from pydantic import ValidationError
 
 from drover.api.autoscaling import AutoscalingSignal, AutoscalingSpec, AutoscalingStatus, SloStatus
 from drover.policy.autoscale import LoadSnapshot, ScaleDecision, ScaleOutcome, decide_replicas
+from drover.policy.sequential import Histogram
 from drover.policy.slo import (
     DEFAULT_STARTUP_SECONDS,
     MAX_HEADROOM,
     MAX_SPAN_SECONDS,
-    attainment_from_buckets,
+    attainment_of,
     planning_span_seconds,
     staffing_beta,
 )
@@ -116,13 +117,14 @@ def test_a_looser_ttft_or_a_shorter_hold_needs_a_smaller_margin() -> None:
         ({1.0: 0, 2.5: 40, math.inf: 40}, 0.25, 0.0, 40),  # below the first bound, none there
         ({1.0: 5, math.inf: 20}, 30.0, 0.25, 20),  # only +Inf above: counts what is known
         ({math.inf: 0}, 2.0, None, 0),  # no requests: no attainment
-        ({}, 2.0, None, 0),
+        (None, 2.0, None, 0),  # no series at all
     ],
 )
 def test_attainment_is_read_from_the_ttft_histogram_like_prometheus(
-    buckets: dict[float, float], threshold: float, want: float | None, count: float
+    buckets: dict[float, float] | None, threshold: float, want: float | None, count: float
 ) -> None:
-    got, n = attainment_from_buckets(buckets, threshold)
+    histogram = None if buckets is None else Histogram.of(list(buckets.items()))
+    got, n = attainment_of(histogram, threshold)
     assert n == count
     assert got == (None if want is None else pytest.approx(want))
 
