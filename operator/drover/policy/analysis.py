@@ -229,11 +229,12 @@ def judge_metric(
 
     Each canary observation is a Bernoulli event: a failed request (errorRate), or a request
     beyond the latency cut (the stable's quantile of the same window for relative thresholds,
-    maxSeconds for absolute ones). h0 is the acceptable event rate (errorRate's max; 1 - q for a
-    q-quantile) and h1 the regressed one (`regressed_rate`, or for relative latency the share a
-    canary `maxRelativeToStable` times slower would put beyond the cut, read off the stable's
-    histogram). Failed once the log-likelihood ratio reaches the upper boundary; successful once
-    it sits on the lower one with at least `min_requests` canary observations counted;
+    maxSeconds for absolute ones). h0 is the acceptable event rate and h1 the regressed one:
+    errorRate's max and `regressed_rate` of it; 1 - q and `regressed_rate` of it for a q-quantile
+    under maxSeconds; for relative latency the shares that canaries 1 + ACCEPTABLE_SLOWDOWN *
+    (ratio - 1) and `ratio` times slower would put beyond the cut, read off the stable's
+    histogram. Failed once the log-likelihood ratio reaches the upper boundary; successful once
+    it is at or below the lower one with at least `min_requests` canary observations counted;
     inconclusive ("not yet") in between. `prior` is the evidence so far (None: none yet).
     """
     name = str(metric.name)

@@ -29,9 +29,9 @@ REGRESSION_RATIO = 5.0
 # the way to it (1.1x for 1.5) is still acceptable, as a canary at errorRate's max is.
 ACCEPTABLE_SLOWDOWN = 0.2
 # The stable's quantile is the cut the canary's requests are counted against; estimated from
-# fewer than this many tail observations (5 for a p95: 100 requests) it is too noisy to hold
+# fewer than this many tail observations (2 for a p95: 40 requests) it is too noisy to hold
 # the canary to, and the window adds nothing to the test.
-MIN_STABLE_TAIL = 5.0
+MIN_STABLE_TAIL = 2.0
 # A relative latency test whose regressed tail share (estimated from the stable's histogram) is
 # below this multiple of the acceptable one cannot tell the two apart in reasonable time; the
 # tail share is then taken as this multiple.

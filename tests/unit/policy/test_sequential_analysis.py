@@ -183,7 +183,7 @@ def test_latency_is_judged_on_the_canary_requests_against_the_stable_quantile(
 
 
 def test_a_stable_window_too_small_for_its_quantile_is_not_counted() -> None:
-    window = Window(canary=hist([3.0] * 10), stable=hist(spread(40)))
+    window = Window(canary=hist([3.0] * 10), stable=hist(spread(30)))
     r = judge_metric(LATENCY, window, None, 5, measured_at=NOW)
     assert r.verdict == U and "not counted" in r.message and r.evidence is None
 
