@@ -1,6 +1,7 @@
 """Canary rollouts judged on a real Prometheus with deterministic series (TSDB blocks): the
 operator promotes a good canary through every step, rolls back a failing one at its first
-analysis, holds an inconclusive one, and compares latency relative to the stable version.
+analysis, holds an inconclusive one, adds a sparse one's windows up in status until they pass,
+and compares latency relative to the stable version.
 """
 
 from __future__ import annotations
@@ -211,3 +212,26 @@ def test_a_canary_with_slower_token_streams_is_rolled_back_on_inter_token_latenc
     verdicts = {r["metric"]: r["verdict"] for r in done["analysis"]}
     assert verdicts == {"errorRate": "Successful", "itlP95": "Failed"}
     assert_rolled_back(k8s_api, namespace, done)
+
+
+def test_a_sparse_canary_is_held_until_its_windows_add_up_to_a_pass(
+    k8s_api, namespace, start_operator, dashboard, prometheus
+) -> None:
+    # 1 request/s to the canary, 10 s windows: one window (~10 requests) is too little for
+    # errorRate max 0.05 to pass; the evidence in status adds up over the windows until it does.
+    spec = rollout_spec(ERRORS, min_requests=5)
+    start_canary(k8s_api, namespace, start_operator, dashboard, prometheus, spec, rate=1)
+    held = wait_for(
+        "a first analysis that holds",
+        lambda: (r := rollout(k8s_api, namespace)).get("inconclusives", 0) >= 1 and r,
+        timeout=90,
+    )
+    first = held["analysis"][0]
+    assert first["verdict"] == "Inconclusive" and "not yet" in first["message"]
+    assert held["failures"] == 0 and held["step"] == 0
+    done = settled(k8s_api, namespace, "Promoted")
+    evidence = done["evidence"]["errorRate"]
+    assert evidence["windows"] >= 2 and evidence["canarySamples"] >= 19
+    assert evidence["logLikelihoodRatio"] <= evidence["acceptAt"]
+    assert evidence["canaryEvents"] == 0 and evidence["h0"] == 0.05 and evidence["h1"] == 0.25
+    assert done["history"][-1]["result"] == "Promoted" and not done.get("rejected")
