@@ -98,6 +98,12 @@ def test_the_pipeline_runs_end_to_end(stack: dict[str, Any], kube: Path) -> None
     index = found[("VectorIndex", "handbook")]["status"]
     assert index["version"] == 1 and index["chunks"] > 0 and index["dimensions"] == 384
     assert index["embedderDigest"] == found[("FoundationModel", "minilm")]["status"]["digest"]
+    # What Argo CD (the chart's health check) and Flux (kstatus) make of the finished pipeline.
+    from tests.unit.gitops.gitops_support import argocd_health, kstatus_compute
+
+    for (kind, name), obj in found.items():
+        assert argocd_health(obj)["status"] == "Healthy", (kind, name, argocd_health(obj))
+        assert kstatus_compute(obj)[0] == "Current", (kind, name, kstatus_compute(obj))
 
     svc = found[("InferenceService", "support-bot")]["status"]
     from openai import OpenAI
@@ -258,6 +264,10 @@ def test_a_bad_version_is_rolled_back_and_nothing_fails_after(
     assert [r["model"] for r in status["rollout"]["rejected"]] == ["tiny-llama"]
     assert status["rollout"]["reason"]
     assert not [t for t in load.failures_at if t > rolled_back_at], "requests failed after rollback"
+    from tests.unit.gitops.gitops_support import argocd_health
+
+    health = argocd_health(walker.get("InferenceService", "support-bot"))
+    assert health["status"] == "Degraded", health  # until the spec names another model
     assert load.ok > 20
 
 

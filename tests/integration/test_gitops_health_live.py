@@ -1,10 +1,12 @@
 """Argo CD's health script (the chart's, run by real Lua) and kstatus' rules over statuses the
 running operator wrote: a FoundationModel fetching, fetched, failed, and edited while the
-operator is down (its status then describes an older generation)."""
+operator is down (its status then describes an older generation); an InferenceService whose
+canary was rolled back (Argo CD: Degraded)."""
 
 from __future__ import annotations
 
 from kubernetes import client
+from tests.fixtures import prometheus as prometheus_fixtures
 from tests.integration.conftest import wait_for
 from tests.integration.support import (
     create,
@@ -14,7 +16,17 @@ from tests.integration.support import (
     manifest,
     rayjobs,
 )
+from tests.integration.test_rollout_prometheus import (
+    ERRORS,
+    LATENCY,
+    SVC,
+    rollout_spec,
+    settled,
+    start_canary,
+)
 from tests.unit.gitops.gitops_support import argocd_health, kstatus_compute
+
+prometheus = prometheus_fixtures.prometheus  # the session's block-fed Prometheus
 
 
 def model(api: client.ApiClient, namespace: str) -> dict:
@@ -83,3 +95,19 @@ def test_a_failed_fetch_is_degraded_and_stalled(k8s_api, namespace, start_operat
     assert health["message"].startswith("FetchFailed: ") and "401" in health["message"]
     status, message = kstatus_compute(failed)
     assert status == "Failed" and "401" in message
+
+
+def test_a_rolled_back_canary_is_degraded_for_argo_cd(
+    k8s_api, namespace, start_operator, dashboard, prometheus
+):
+    spec = rollout_spec(ERRORS, LATENCY)
+    start_canary(
+        k8s_api, namespace, start_operator, dashboard, prometheus, spec, rate=5, error_rate=0.2
+    )
+    settled(k8s_api, namespace, "RolledBack")
+    service = get(k8s_api, "inferenceservices", namespace, SVC)
+    health = argocd_health(service)
+    assert health["status"] == "Degraded", health
+    assert health["message"].startswith("RolledBack: ") and "errorRate 0.2" in health["message"]
+    # The stable version still serves: kstatus (Flux) sees a Current service.
+    assert kstatus_compute(service)[0] == "Current"
