@@ -161,6 +161,17 @@ class ScaleToZeroSpec(ApiModel):
             "at zero wakes up; at or below it counts as idle. Default 0: any request wakes it."
         ),
     )
+    hold_seconds: int = Field(
+        default=300,
+        ge=1,
+        le=3600,
+        description=(
+            "While no replica is ready (waking from zero), the router holds each request up to "
+            "this long instead of answering 503, and counts it in flight: the load that wakes "
+            "the service (Knative's activator). Default 300, a model replica's start-up with "
+            "cached weights; a request still waiting then gets 503 with Retry-After."
+        ),
+    )
 
 
 class PanicSpec(ApiModel):

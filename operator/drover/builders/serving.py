@@ -70,6 +70,9 @@ def build_router_args(svc: InferenceService, index: IndexPlan | None) -> dict[st
         "service": _service_ref(svc),
         "runtime": {"maxTokens": rt.max_tokens, "maxQueuedRequests": rt.max_concurrent_requests},
     }
+    autoscaling = svc.spec.autoscaling
+    if autoscaling is not None and autoscaling.scale_to_zero.enabled:
+        args["runtime"]["holdSeconds"] = autoscaling.scale_to_zero.hold_seconds
     if index is not None and svc.spec.retrieval is not None:
         args["retrieval"] = {
             "indexPath": f"{model_mount_path(index.claim)}/{index.path}",
@@ -206,7 +209,7 @@ def build_serve_config(
     for engine in plan_engines(versions):
         deployment: dict[str, Any] = {
             "name": MODEL_DEPLOYMENT,
-            "num_replicas": engine.replicas,
+            **replica_count(engine.replicas),
             # Serve's own back-pressure: requests beyond this wait in the router.
             "max_ongoing_requests": svc.spec.runtime.max_concurrent_requests,
             **with_claim_resources(options, engine_claims(engine)),
@@ -224,6 +227,18 @@ def build_serve_config(
             }
         )
     return {"applications": [router, *models]}
+
+
+def replica_count(replicas: int) -> dict[str, Any]:
+    """A model deployment's replica count in Serve's config. Serve's schema refuses
+    `num_replicas: 0` (ray/serve/schema.py DeploymentSchema: PositiveInt, a 400 from the
+    dashboard's REST API), so zero is Serve's own autoscaling held at zero: min 0, max 1, no
+    initial replica. Nothing sends to a version at zero (the router holds its requests, counted
+    in flight, until the operator's autoscaler orders replicas), so Serve never scales it up by
+    itself; the next count the operator orders replaces the autoscaling_config in place."""
+    if replicas > 0:
+        return {"num_replicas": replicas}
+    return {"autoscaling_config": {"min_replicas": 0, "initial_replicas": 0, "max_replicas": 1}}
 
 
 # Ray Serve's high-throughput mode (Ray >= 2.55; KubeRay's guide "Enable High Throughput on Ray

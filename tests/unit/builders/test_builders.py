@@ -374,3 +374,19 @@ def test_injected_faults_reach_only_their_version_in_place(service, config) -> N
     args_faults = parse_model_args(bad_app["args"]).faults
     assert args_faults is not None and args_faults.error_rate == 0
     assert args_faults.startup_delay_seconds == 5
+
+
+def test_the_router_holds_requests_at_zero_only_when_scale_to_zero_is_on() -> None:
+    from drover.api import InferenceService
+    from drover.builders.serving import build_router_args
+    from drover_workers.serve.config import RouterArgs
+
+    doc = load("04-service.yaml")
+    assert (
+        "holdSeconds"
+        not in build_router_args(InferenceService.model_validate(doc), None)["runtime"]
+    )
+    doc["spec"]["autoscaling"] = {"target": 4, "scaleToZero": {"enabled": True, "holdSeconds": 90}}
+    args = build_router_args(InferenceService.model_validate(doc), None)
+    assert args["runtime"]["holdSeconds"] == 90
+    assert RouterArgs.model_validate(args).runtime.hold_seconds == 90

@@ -365,3 +365,19 @@ def test_a_cpu_engine_gets_a_kv_cache_sized_from_its_pod_not_the_node() -> None:
     assert kv_cache_bytes(_runtime(kvCacheMemory="64Mi"), cpu, replica_cpus=1.0) == 64 << 20
     assert kv_cache_bytes(_runtime(), _gpu(1), replica_cpus=1.0) is None  # gpuMemoryUtilization
     assert build_engine_args(_runtime(), 1 << 30)["kvCacheMemoryBytes"] == 1 << 30
+
+
+def test_zero_replicas_is_serve_autoscaling_held_at_zero_since_serve_refuses_num_replicas_0() -> (
+    None
+):
+    from pydantic import ValidationError
+    from ray.serve.schema import DeploymentSchema
+
+    from drover.builders.serving import replica_count
+
+    with pytest.raises(ValidationError, match="num_replicas"):  # ray/serve/schema.py PositiveInt
+        DeploymentSchema.model_validate({"name": "model", "num_replicas": 0})
+    zero = DeploymentSchema.model_validate({"name": "model", **replica_count(0)})
+    config = zero.autoscaling_config
+    assert (config["min_replicas"], config["initial_replicas"], config["max_replicas"]) == (0, 0, 1)
+    assert replica_count(3) == {"num_replicas": 3}

@@ -15,12 +15,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
 from tests.fixtures.ray_cluster import RayHead
 
 APP = "chatbot-app"
 PREFIX = "/chatbot"
 API_KEY = "sk-drover-test-key"
 BASE_WEIGHTS = {"v1": 90, "v2": 10, "v3": 0}
+HOLD_SECONDS = 120  # the router's hold in the "scaling" configuration
 DOCS = {
     "refunds.md": "Customers can ask for a refund within 14 days of delivery. Refunds go back to"
     " the original payment card from the Orders page.",
@@ -105,6 +107,8 @@ class ServeHarness:
         args = self.args(kind)
         names = [v["name"] for v in args["versions"]]
         router_args = {k: v for k, v in args.items() if k not in ("versions", "faults")}
+        if kind == "scaling":  # scale to zero is on: the router holds requests while at zero
+            router_args["runtime"] = {**router_args["runtime"], "holdSeconds": HOLD_SECONDS}
         adapters = {v["name"]: v for v in args["versions"] if "adapterPath" in v}
         asked = {d["name"].removeprefix("model-"): d for d in deployments if d["name"] != "router"}
         routes = {
@@ -240,6 +244,11 @@ class ServeHarness:
         try:
             with urllib.request.urlopen(f"{self.head.serve_url}{PREFIX}/healthz", timeout=10) as r:
                 health = json.loads(r.read())
+        except urllib.error.HTTPError as err:  # 503 while no version is ready (at zero)
+            try:
+                health = json.loads(err.read())
+            except ValueError:
+                return False
         except (urllib.error.URLError, OSError):
             return False
         ready = set(health["ready"])
@@ -266,3 +275,21 @@ class ServeHarness:
         import openai
 
         return openai.OpenAI(base_url=self.base_url, api_key=api_key, max_retries=0, timeout=60)
+
+
+def metric_samples(url: str) -> list[tuple[str, dict[str, str], float]]:
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        text = resp.read().decode()
+    out = []
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out.append((sample.name, dict(sample.labels), float(sample.value)))
+    return out
+
+
+def metric_value(
+    samples: list[tuple[str, dict[str, str], float]], name: str, **labels: str
+) -> float:
+    return sum(
+        v for n, lab, v in samples if n == name and all(lab.get(k) == x for k, x in labels.items())
+    )

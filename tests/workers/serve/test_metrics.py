@@ -5,29 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import time
-import urllib.request
 
 import openai
-from prometheus_client.parser import text_string_to_metric_families
 from serve_harness import ServeHarness
+from serve_harness import metric_samples as _samples
+from serve_harness import metric_value as _value
 
 from drover_workers.serve import metrics as m
-
-
-def _samples(url: str) -> list[tuple[str, dict[str, str], float]]:
-    with urllib.request.urlopen(url, timeout=30) as resp:
-        text = resp.read().decode()
-    out = []
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            out.append((sample.name, dict(sample.labels), float(sample.value)))
-    return out
-
-
-def _value(samples: list[tuple[str, dict[str, str], float]], name: str, **labels: str) -> float:
-    return sum(
-        v for n, lab, v in samples if n == name and all(lab.get(k) == x for k, x in labels.items())
-    )
 
 
 def test_metrics_appear_with_service_namespace_and_version_labels(chatbot: ServeHarness) -> None:

@@ -3,6 +3,7 @@ format and the retrieval prompt. No Ray."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
 import pytest
@@ -19,7 +20,12 @@ from drover_workers.serve.config import (
 )
 from drover_workers.serve.engine import engine_kwargs
 from drover_workers.serve.retrieval import augment, query_of
-from drover_workers.serve.routing import WeightedPicker, effective_weights, ready_from_status
+from drover_workers.serve.routing import (
+    WeightedPicker,
+    effective_weights,
+    hold_until_ready,
+    ready_from_status,
+)
 
 ROUTER_ARGS = {
     "service": {"name": "bot", "namespace": "ml"},
@@ -314,3 +320,51 @@ def test_retrieval_context_goes_before_the_question() -> None:
     prompt = augment({"prompt": "alpha?"}, sources)["prompt"]
     assert prompt.endswith("alpha?")
     assert "Alpha facts" in prompt
+
+
+class _Clock:
+    """A fake monotonic clock that `sleep` advances; `ready_at` is when a version appears."""
+
+    def __init__(self, ready_at: float | None) -> None:
+        self.now, self.ready_at, self.polls = 0.0, ready_at, 0
+
+    async def ready(self) -> set[str]:
+        self.polls += 1
+        return {"v1"} if self.ready_at is not None and self.now >= self.ready_at else set()
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.mark.parametrize(
+    ("ready_at", "hold", "expected", "waited"),
+    [
+        (0.0, 60, "v1", 0.0),  # ready already: no wait
+        (7.3, 60, "v1", 7.5),  # answered at the first poll after the replica is ready
+        (None, 2, None, 2.0),  # never ready: gives up at the deadline, not a poll later
+        (2.0, 2, "v1", 2.0),  # ready exactly at the deadline: the last poll still finds it
+    ],
+)
+def test_the_activator_holds_until_a_version_is_ready_or_the_deadline(
+    ready_at, hold, expected, waited
+) -> None:
+    clock = _Clock(ready_at)
+    picker = WeightedPicker()
+    version = asyncio.run(
+        hold_until_ready(
+            clock.ready,
+            lambda ready: picker.next_version({"v1": 100}, ready)[0],
+            hold,
+            poll_seconds=0.25,
+            clock=lambda: clock.now,
+            sleep=clock.sleep,
+        )
+    )
+    assert version == expected
+    assert clock.now == pytest.approx(waited)
+
+
+def test_the_router_holds_only_when_scale_to_zero_says_so() -> None:
+    assert parse_router_args(ROUTER_ARGS).runtime.hold_seconds == 0  # 503 at once
+    held = {**ROUTER_ARGS, "runtime": {"maxTokens": 64, "holdSeconds": 300}}
+    assert parse_router_args(held).runtime.hold_seconds == 300

@@ -85,6 +85,14 @@ class RuntimeSpec(WorkerModel):
         default=64, ge=1, description="Requests per version a router replica holds before 429."
     )
     retry_after_seconds: int = Field(default=1, ge=1, description="Retry-After on 429/503.")
+    hold_seconds: float = Field(
+        default=0,
+        ge=0,
+        le=3600,
+        description="While no version is ready (a service waking from zero), the router holds "
+        "each request up to this long, counted as in flight (the autoscaler's wake signal), "
+        "instead of answering 503 at once; 0 answers 503 at once.",
+    )
     max_surge_percent: int = Field(
         default=100,
         ge=0,

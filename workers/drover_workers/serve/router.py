@@ -34,7 +34,12 @@ from drover_workers.serve.config import (
 from drover_workers.serve.metrics import RouterMetrics
 from drover_workers.serve.protocol import ApiError
 from drover_workers.serve.retrieval import Retriever, augment, query_of
-from drover_workers.serve.routing import WeightedPicker, effective_weights, ready_from_status
+from drover_workers.serve.routing import (
+    WeightedPicker,
+    effective_weights,
+    hold_until_ready,
+    ready_from_status,
+)
 
 log = logging.getLogger("ray.serve")
 VERSION_HEADER = "x-drover-version"
@@ -169,10 +174,30 @@ class Router:
                 raise self._unavailable(f"version {pinned} is not ready yet", "version_not_ready")
             return pinned
         version, reason = self.picker.next_version(self.weights, ready)
+        if version is None and not ready and self.args.runtime.hold_seconds > 0:
+            version = await self._hold()
+            reason = f"no version became ready within {self.args.runtime.hold_seconds:g}s"
         if version is None:
             message = f"service {self.service} cannot answer: {reason}"
             raise self._unavailable(message, "no_ready_version")
         return version
+
+    async def _hold(self) -> str | None:
+        """The activator: nothing is ready (the service is at zero, or starting). Hold the
+        request, counted in flight on the version with the most traffic weight, so the
+        autoscaler sees load at zero and wakes that version; answer once one is ready."""
+        waking = max(sorted(self.weights), key=lambda v: self.weights[v], default=None)
+        if waking is not None:
+            self._admit(waking)  # 429 when too many already wait
+        try:
+            return await hold_until_ready(
+                self.ready_versions,
+                lambda ready: self.picker.next_version(self.weights, ready)[0],
+                self.args.runtime.hold_seconds,
+            )
+        finally:
+            if waking is not None:
+                self._release(waking)
 
     def _unavailable(self, message: str, code: str) -> ApiError:
         """503 with Retry-After: nothing ready can answer yet."""

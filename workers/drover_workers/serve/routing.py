@@ -7,7 +7,9 @@ its exact share over any window of requests, which keeps canary exposure precise
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from drover_workers.serve.config import MODEL_DEPLOYMENT
@@ -36,6 +38,27 @@ class WeightedPicker:
                 best = version
         self._credit[best] -= total
         return best, f"weight {live[best] / total:.0%} of ready versions"
+
+
+async def hold_until_ready(
+    ready: Callable[[], Awaitable[set[str]]],
+    pick: Callable[[set[str]], str | None],
+    hold_seconds: float,
+    *,
+    poll_seconds: float = 0.25,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+) -> str | None:
+    """The activator's wait (Knative's activator, llm-d's flow control): poll readiness until
+    `pick` finds a version for the request, or give up (None) after `hold_seconds`."""
+    deadline = clock() + hold_seconds
+    while True:
+        version = pick(await ready())
+        if version is not None:
+            return version
+        if clock() >= deadline:
+            return None
+        await sleep(min(poll_seconds, max(deadline - clock(), 0.0)))
 
 
 def effective_weights(weights: dict[str, float], ready: set[str]) -> dict[str, float]:
