@@ -27,9 +27,10 @@ from drover.api.rollout import (
     Verdict,
 )
 from drover.policy.sequential import (
-    ACCEPTABLE_SLOWDOWN,
+    LIMIT_MARGIN,
     MIN_STABLE_TAIL,
     MIN_TAIL_RATIO,
+    REGRESSION_RATIO,
     Histogram,
     Sprt,
     regressed_rate,
@@ -201,16 +202,18 @@ def _latency_test(metric: AnalysisMetric, w: Window) -> _Test | str:
                 f"the stable answered {stable.count:.0f} requests in this window, its "
                 f"quantile needs {need:.0f}: the window is not counted"
             )
-        cut = cut_or_none
-        # The shares beyond the stable's quantile of a canary ACCEPTABLE_SLOWDOWN of the way to
-        # `ratio` slower (h0: with 1.5, 1.1x) and `ratio` times slower (h1), read off the
-        # stable's own histogram (a pure slow-down). Between the two the test may go either way.
-        acceptable = 1.0 + ACCEPTABLE_SLOWDOWN * (ratio - 1.0)
-        h0 = max(stable.above(cut / acceptable) / stable.count, h0)
-        tail = stable.above(cut / ratio) / stable.count
-        h1 = min(max(tail, MIN_TAIL_RATIO * h0), (1.0 + h0) / 2.0)
-        threshold = ratio * cut
-        limit = f"{_fmt(ratio)} x stable {_fmt(cut)} = {_fmt(threshold)}"
+        # Counted against the limit itself, so the test asks what the limit states: a canary `ratio`
+        # times slower than the stable (at the limit) puts 1 - q of its requests beyond it (h1:
+        # at the limit is the regression to catch); one LIMIT_MARGIN below the limit puts the
+        # stable's own share beyond (1 + LIMIT_MARGIN) x its quantile there (h0, read off the
+        # stable's histogram, at least 1 - q over REGRESSION_RATIO, at most half of h1).
+        # Between the two the test may go either way.
+        threshold = ratio * cut_or_none
+        cut = threshold
+        h1 = 1.0 - q
+        tail = stable.above(cut_or_none * (1.0 + LIMIT_MARGIN)) / stable.count
+        h0 = min(max(tail, h1 / REGRESSION_RATIO), h1 / MIN_TAIL_RATIO)
+        limit = f"{_fmt(ratio)} x stable {_fmt(cut_or_none)} = {_fmt(threshold)}"
     events = canary.above(cut) if canary is not None and n > 0 else 0.0
     unit = f"{'gaps' if str(metric.name).startswith('itl') else 'requests'} above {_fmt(cut)}s"
     return _Test(n, events, h0, h1, value, threshold, limit, unit)
@@ -228,14 +231,14 @@ def judge_metric(
     """Add one window to a traffic metric's sequential test and judge the canary on it.
 
     Each canary observation is a Bernoulli event: a failed request (errorRate), or a request
-    beyond the latency cut (the stable's quantile of the same window for relative thresholds,
-    maxSeconds for absolute ones). h0 is the acceptable event rate and h1 the regressed one:
-    errorRate's max and `regressed_rate` of it; 1 - q and `regressed_rate` of it for a q-quantile
-    under maxSeconds; for relative latency the shares that canaries 1 + ACCEPTABLE_SLOWDOWN *
-    (ratio - 1) and `ratio` times slower would put beyond the cut, read off the stable's
-    histogram. Failed once the log-likelihood ratio reaches the upper boundary; successful once
-    it is at or below the lower one with at least `min_requests` canary observations counted;
-    inconclusive ("not yet") in between. `prior` is the evidence so far (None: none yet).
+    beyond the latency limit (maxSeconds, or `ratio` x the stable's quantile of the same
+    window). h0 is the acceptable event rate and h1 the regressed one: errorRate's max and
+    `regressed_rate` of it; 1 - q and `regressed_rate` of it for a q-quantile under maxSeconds;
+    for relative latency the share a canary LIMIT_MARGIN below the limit would put beyond it
+    (read off the stable's histogram) and 1 - q, the share of a canary at the limit. Failed once
+    the log-likelihood ratio reaches the upper boundary; successful once it is at or below the
+    lower one with at least `min_requests` canary observations counted; inconclusive ("not yet")
+    in between. `prior` is the evidence so far (None: none yet).
     """
     name = str(metric.name)
     base = prior or Evidence(accept_at=sprt.accept_at, reject_at=sprt.reject_at)

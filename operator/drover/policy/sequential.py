@@ -25,22 +25,24 @@ BETA = 0.01
 # this multiple of it: with errorRate max 0.01, a version failing 5% of requests is the one the
 # test is sized to catch.
 REGRESSION_RATIO = 5.0
-# A relative latency threshold r names the slow-down to catch; a canary slower by this share of
-# the way to it (1.1x for 1.5) is still acceptable, as a canary at errorRate's max is.
-ACCEPTABLE_SLOWDOWN = 0.2
+# A relative latency threshold r is the limit: a canary r times slower than the stable is the
+# regression to catch, and one this margin below it (r / 1.2: 1.25x for 1.5, 2.5x for 3) is
+# acceptable, so a canary within the limit stated is never rolled back for being near it.
+LIMIT_MARGIN = 0.2
 # The stable's quantile is the cut the canary's requests are counted against; estimated from
 # fewer than this many tail observations (2 for a p95: 40 requests) it is too noisy to hold
 # the canary to, and the window adds nothing to the test.
 MIN_STABLE_TAIL = 2.0
-# A relative latency test whose regressed tail share (estimated from the stable's histogram) is
-# below this multiple of the acceptable one cannot tell the two apart in reasonable time; the
-# tail share is then taken as this multiple.
+# A relative latency test whose acceptable share beyond the limit (estimated from the stable's
+# histogram) is above the regressed share over this multiple cannot tell the two apart in
+# reasonable time; the acceptable share is then taken as the regressed one over this multiple.
 MIN_TAIL_RATIO = 2.0
 
 __all__ = [
-    "ACCEPTABLE_SLOWDOWN",
     "ALPHA",
     "BETA",
+    "LIMIT_MARGIN",
+    "REGRESSION_RATIO",
     "Histogram",
     "Sprt",
     "regressed_rate",

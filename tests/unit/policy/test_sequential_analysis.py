@@ -14,7 +14,11 @@ from drover.policy.analysis import Window, judge_metric, restart_evidence
 from drover.policy.sequential import Histogram, Sprt, regressed_rate
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-BOUNDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# The router's latency buckets (drover_workers.serve.metrics.LATENCY_BUCKETS): the R10 series,
+# 1.25x apart, fine enough that a count against a limit is off by less than LIMIT_MARGIN.
+R10 = (1.0, 1.25, 1.6, 2.0, 2.5, 3.15, 4.0, 5.0, 6.3, 8.0)
+BOUNDS = (*(round(m * 10.0**e, 6) for e in range(-3, 2) for m in R10), 60.0)
+COARSE = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 ERRORS = AnalysisMetric(name="errorRate", max=0.01)
 LATENCY = AnalysisMetric(name="latencyP95", max_relative_to_stable=1.5)
 ITL = AnalysisMetric(name="itlP95", max_relative_to_stable=1.5)
@@ -190,8 +194,8 @@ def test_a_stable_window_too_small_for_its_quantile_is_not_counted() -> None:
 
 def test_latency_evidence_adds_up_across_windows_until_a_slow_canary_fails() -> None:
     prior, verdicts = None, []
-    for _ in range(3):  # two requests a window, each 3x slower than the stable's
-        window = Window(canary=hist([x * 3 for x in spread(2)]), stable=hist(spread(2000)))
+    for _ in range(3):  # one request a window, 3x slower than the stable's: beyond the limit
+        window = Window(canary=hist([x * 3 for x in spread(1)]), stable=hist(spread(2000)))
         r = judge_metric(LATENCY, window, prior, 5, measured_at=NOW)
         prior, verdicts = r.evidence, [*verdicts, r.verdict]
     assert verdicts == [U, U, F]
@@ -222,3 +226,34 @@ def test_a_new_step_drops_the_evidence_banked_below_the_pass_boundary() -> None:
     assert restarted["errorRate"].log_likelihood_ratio == pytest.approx(banked.accept_at)
     assert restarted["errorRate"].canary_samples == 2000  # the counts stay
     assert restarted["latencyP95"] == rising.evidence  # evidence against is kept
+
+
+@pytest.mark.parametrize(
+    ("slowdown", "verdict"),
+    [
+        (2.4, S),  # within a 3x limit (below 3 / 1.2): passes, however slow it looks
+        (3.6, F),  # beyond the limit
+    ],
+)
+def test_a_relative_latency_limit_is_the_line_the_test_draws(slowdown: float, verdict) -> None:
+    """The e2e LoRA canary on CPUs was ~2.4x the base at p95 against a 3x limit, and an earlier
+    test (counting against the stable's own p95) rolled it back as regressed."""
+    three = AnalysisMetric(name="latencyP95", max_relative_to_stable=3.0)
+    stable = spread(2000)
+    window = Window(canary=hist([x * slowdown for x in spread(300)]), stable=hist(stable))
+    r = judge_metric(three, window, None, 5, measured_at=NOW)
+    assert r.verdict == verdict, r.message
+
+
+def test_coarse_buckets_would_roll_back_a_canary_within_its_limit() -> None:
+    """Why the router's buckets are 1.25x apart: with buckets 2.5x apart (as they were), a
+    canary 1.2x slower against a 1.5x limit has requests in the bucket the limit falls in, and
+    interpolation counts them beyond it."""
+    slower = [x * 1.2 for x in spread(300)]
+    coarse = Window(
+        canary=Histogram.from_samples(COARSE, slower),
+        stable=Histogram.from_samples(COARSE, spread(2000)),
+    )
+    fine = Window(canary=hist(slower), stable=hist(spread(2000)))
+    assert judge_metric(LATENCY, coarse, None, 5, measured_at=NOW).verdict == F
+    assert judge_metric(LATENCY, fine, None, 5, measured_at=NOW).verdict == S

@@ -4,6 +4,7 @@ format and the retrieval prompt. No Ray."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import Counter
 
 import pytest
@@ -368,3 +369,14 @@ def test_the_router_holds_only_when_scale_to_zero_says_so() -> None:
     assert parse_router_args(ROUTER_ARGS).runtime.hold_seconds == 0  # 503 at once
     held = {**ROUTER_ARGS, "runtime": {"maxTokens": 64, "holdSeconds": 300}}
     assert parse_router_args(held).runtime.hold_seconds == 300
+
+
+def test_latency_buckets_are_finer_than_the_canary_analysis_margin() -> None:
+    from drover.policy.sequential import LIMIT_MARGIN
+    from drover_workers.serve.metrics import LATENCY_BUCKETS
+
+    assert sorted(LATENCY_BUCKETS) == LATENCY_BUCKETS and LATENCY_BUCKETS[0] <= 0.005
+    assert 2.0 in LATENCY_BUCKETS and LATENCY_BUCKETS[-1] >= 60
+    widest = max(b / a for a, b in itertools.pairwise(LATENCY_BUCKETS))
+    # R10: at most 1.28 apart (1.6 / 1.25), near the 1.2 margin; 2.5x (as before) is not.
+    assert widest <= 1 + LIMIT_MARGIN + 0.1

@@ -46,7 +46,16 @@ ALL_SERIES = (
 )
 
 BASE_LABELS = ("service", "namespace", "version")
-LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]
+# Latency buckets 1.25x apart (the R10 preferred numbers, 5 ms to 60 s): the canary analysis
+# counts a version's requests beyond a limit such as 1.5 x the stable's p95 by interpolating
+# within the bucket the limit falls in, so the buckets must be finer than its 20% margin (with
+# buckets 2.5x apart a canary within its limit was counted beyond it); the SLO autoscaler reads
+# TTFT attainment at a target such as 2 s the same way.
+_R10 = (1.0, 1.25, 1.6, 2.0, 2.5, 3.15, 4.0, 5.0, 6.3, 8.0)
+LATENCY_BUCKETS = [
+    *(round(m * 10.0**e, 6) for e in range(-3, 2) for m in _R10 if 0.005 <= m * 10.0**e <= 50),
+    60.0,
+]
 ITL_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0]
 
 
