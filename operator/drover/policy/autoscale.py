@@ -12,7 +12,7 @@ bench/autoscale.py.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -216,6 +216,66 @@ def _stabilized(current: int, rec: int, window_up: list[int], window_down: list[
     return current
 
 
+@dataclass(frozen=True)
+class _Context:
+    """What every step of one decision reads: the inputs, the current count and the bounds."""
+
+    snapshot: LoadSnapshot
+    spec: AutoscalingSpec
+    prev: AutoscalingStatus | None
+    now: datetime
+    current: int
+    floor: int
+    ceiling: int
+
+    @property
+    def label(self) -> str:
+        return _LABELS[self.snapshot.signal]
+
+    @property
+    def keep_seconds(self) -> int:
+        """How long recommendations are kept: the longer stabilization window."""
+        rules = self.spec
+        return max(rules.scale_up.stabilization_seconds, rules.scale_down.stabilization_seconds)
+
+
+@dataclass(frozen=True)
+class _Memory:
+    """What the status carries from one decision to the next."""
+
+    panic_until: datetime | None
+    idle_since: datetime | None
+    recommendations: list[RecommendationRecord]
+    history: list[ScaleDecisionRecord]
+    last_decision: datetime | None
+    slo: SloStatus | None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The load a recommendation plans for and the per-replica target it divides by.
+
+    The mean against spec.target, or in SLO mode the peak plus queueing margin against the slots
+    left by the learnt headroom (`why` and `learnt` then say so)."""
+
+    load: float
+    target: float
+    why: str
+    learnt: str
+    slo: SloStatus | None
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One decision before it becomes a status: the count, the load recorded with it, and why."""
+
+    desired: int
+    value: float | None
+    reason: str
+    outcome: ScaleOutcome
+    panicking: bool = False
+
+
 def decide_replicas(
     snapshot: LoadSnapshot,
     spec: AutoscalingSpec,
@@ -230,141 +290,187 @@ def decide_replicas(
     `idleSeconds` of idle load, and never on missing data. `capacity` (sequence slots per
     replica, the engine's runtime.maxNumSeqs) is needed with `spec.slo`.
     """
-    current = max(snapshot.current_replicas, 0)
     floor = max(bounds[0], 1)
-    ceiling = max(bounds[1], floor)
-    label = _LABELS[snapshot.signal]
-    prev = status
-    panic_until = prev.panic_until if prev else None
-    history = list(prev.history) if prev else []
-    recs = list(prev.recommendations) if prev else []
-    last_decision = prev.last_decision_time if prev else None
-    keep = max(spec.scale_up.stabilization_seconds, spec.scale_down.stabilization_seconds)
-    slo_status = prev.slo if prev and spec.slo else None
-
+    current = max(snapshot.current_replicas, 0)
+    ctx = _Context(snapshot, spec, status, now, current, floor, max(bounds[1], floor))
+    memory = _Memory(
+        panic_until=status.panic_until if status else None,
+        idle_since=None,
+        recommendations=list(status.recommendations) if status else [],
+        history=list(status.history) if status else [],
+        last_decision=status.last_decision_time if status else None,
+        slo=status.slo if status and spec.slo else None,
+    )
     total = load_total(snapshot)
     if total is None:
-        # Missing data: hold; only bounds the user changed may still move the count.
-        desired = current if current == 0 else min(max(current, floor), ceiling)
-        reason = f"holding {_replicas(current)}: no {snapshot.signal.value} data from metrics"
-        if desired != current:
-            reason = (
-                f"replicas {current}→{desired}: no load data, moved into bounds "
-                f"[{floor}, {ceiling}]"
-            )
-        return _finish(
-            snapshot, spec, prev, now, current, desired, None, reason,
-            ScaleOutcome.METRICS_UNAVAILABLE, False, panic_until, None, recs, history,
-            last_decision, slo_status,
-        )  # fmt: skip
-
-    per_replica = total / current if current > 0 else total
-    # The load the recommendation plans for, and per replica: the mean against spec.target, or
-    # in SLO mode the peak plus queueing margin against the slots left by the learnt headroom.
-    planned, slo_why, learnt = total, "", ""
-    if spec.slo is not None:
-        if capacity is None:
-            raise ValueError("decide_replicas needs capacity (runtime.maxNumSeqs) with spec.slo")
-        plan = plan_slo(
-            spec.slo, spec, total, snapshot.peak_total, snapshot.ttft_attainment,
-            snapshot.ttft_requests, capacity, current, snapshot.ready_replicas, slo_status, now,
-        )  # fmt: skip
-        planned, target, slo_why, slo_status = plan.load, plan.target, plan.why, plan.status
-        learnt = plan.change
-    else:
-        assert spec.target is not None  # the spec's rule: exactly one of target or slo
-        target = spec.target
-    zero = spec.scale_to_zero
-    idle = total <= zero.activation_threshold
-    idle_since = (prev.idle_since if prev and prev.idle_since else now) if idle else None
-
-    # At zero: wake on load above the activation threshold (or when zero is no longer allowed).
+        return _finish(ctx, _hold_without_data(ctx), memory)
+    plan = _plan(ctx, total, capacity, memory.slo)
+    idle = total <= spec.scale_to_zero.activation_threshold
+    idle_since = (status.idle_since if status and status.idle_since else now) if idle else None
+    memory = replace(memory, idle_since=idle_since, slo=plan.slo)
     if current == 0:
-        if zero.enabled and idle:
-            reason = (
-                f"holding 0 replicas: total {label} {_fmt(total)} ≤ activation threshold "
-                f"{_fmt(zero.activation_threshold)}"
-            )
-            return _finish(
-                snapshot, spec, prev, now, 0, 0, total, reason, ScaleOutcome.HELD, False,
-                None, idle_since, [], history, last_decision, slo_status,
-            )  # fmt: skip
-        desired = min(max(math.ceil(planned / target), floor), ceiling)
+        return _decide_at_zero(ctx, total, plan, memory)
+    return _decide_serving(ctx, total, plan, memory)
+
+
+def _hold_without_data(ctx: _Context) -> _Step:
+    """Missing data: hold; only bounds the user changed may still move the count."""
+    current, floor, ceiling = ctx.current, ctx.floor, ctx.ceiling
+    desired = current if current == 0 else min(max(current, floor), ceiling)
+    reason = f"holding {_replicas(current)}: no {ctx.snapshot.signal.value} data from metrics"
+    if desired != current:
         reason = (
-            f"replicas 0→{desired}: waking up, total {label} {_fmt(total)} > activation threshold "
-            f"{_fmt(zero.activation_threshold)}"
-            if zero.enabled
-            else f"replicas 0→{desired}: below min {floor}"
+            f"replicas {current}→{desired}: no load data, moved into bounds [{floor}, {ceiling}]"
         )
-        recs = record_recommendation([], None, now, desired, keep)
-        return _finish(
-            snapshot, spec, prev, now, 0, desired, total, reason, ScaleOutcome.WOKE_UP, False,
-            None, None, recs, history, now, slo_status,
-        )  # fmt: skip
+    return _Step(desired, None, reason, ScaleOutcome.METRICS_UNAVAILABLE)
 
-    burst, surge, panic_until = _panic(snapshot, spec, target, total, current, panic_until, now)
-    panicking = panic_until is not None
 
-    ratio = planned / (current * target)
+def _plan(ctx: _Context, total: float, capacity: int | None, slo: SloStatus | None) -> _Plan:
+    spec, snapshot = ctx.spec, ctx.snapshot
+    if spec.slo is None:
+        assert spec.target is not None  # the spec's rule: exactly one of target or slo
+        return _Plan(total, spec.target, "", "", None)
+    if capacity is None:
+        raise ValueError("decide_replicas needs capacity (runtime.maxNumSeqs) with spec.slo")
+    plan = plan_slo(
+        spec.slo,
+        spec,
+        total,
+        snapshot.peak_total,
+        snapshot.ttft_attainment,
+        snapshot.ttft_requests,
+        capacity,
+        ctx.current,
+        snapshot.ready_replicas,
+        slo,
+        ctx.now,
+    )
+    return _Plan(plan.load, plan.target, plan.why, plan.change, plan.status)
+
+
+def _decide_at_zero(ctx: _Context, total: float, plan: _Plan, memory: _Memory) -> ScaleDecision:
+    """At zero: wake on load above the activation threshold (or when zero is no longer allowed)."""
+    zero, now = ctx.spec.scale_to_zero, ctx.now
+    threshold = _fmt(zero.activation_threshold)
+    if zero.enabled and memory.idle_since is not None:
+        reason = (
+            f"holding 0 replicas: total {ctx.label} {_fmt(total)} ≤ activation threshold "
+            f"{threshold}"
+        )
+        held = replace(memory, panic_until=None, recommendations=[])
+        return _finish(ctx, _Step(0, total, reason, ScaleOutcome.HELD), held)
+    desired = min(max(math.ceil(plan.load / plan.target), ctx.floor), ctx.ceiling)
+    reason = (
+        f"replicas 0→{desired}: waking up, total {ctx.label} {_fmt(total)} > activation "
+        f"threshold {threshold}"
+        if zero.enabled
+        else f"replicas 0→{desired}: below min {ctx.floor}"
+    )
+    recs = record_recommendation([], None, now, desired, ctx.keep_seconds)
+    woken = replace(
+        memory, panic_until=None, idle_since=None, recommendations=recs, last_decision=now
+    )
+    return _finish(ctx, _Step(desired, total, reason, ScaleOutcome.WOKE_UP), woken)
+
+
+def _decide_serving(ctx: _Context, total: float, plan: _Plan, memory: _Memory) -> ScaleDecision:
+    """Above zero: the HPA rule, panic, stabilization, scale to zero, rate limits and bounds."""
+    spec, now, current = ctx.spec, ctx.now, ctx.current
+    burst, surge, panic_until = _panic(
+        ctx.snapshot, spec, plan.target, total, current, memory.panic_until, now
+    )
+    per_replica = total / current
+    ratio = plan.load / (current * plan.target)
     within = abs(ratio - 1) <= spec.tolerance
     if spec.slo is not None:
         # The plan already holds its margin: never sit below it, only the way down is banded.
         within = 1 - spec.tolerance <= ratio <= 1
-    raw = current if within else math.ceil(planned / target)
-    rec = min(max(raw, floor), ceiling)
-    window_up = recommendations_in_window(
-        recs, last_decision, now, spec.scale_up.stabilization_seconds
+    raw = current if within else math.ceil(plan.load / plan.target)
+    rec = min(max(raw, ctx.floor), ctx.ceiling)
+    recs = record_recommendation(
+        memory.recommendations, memory.last_decision, now, rec, ctx.keep_seconds
     )
-    window_down = recommendations_in_window(
-        recs, last_decision, now, spec.scale_down.stabilization_seconds
-    )
-    recs = record_recommendation(recs, last_decision, now, rec, keep)
-    cmp = "within" if within else (">" if ratio > 1 else "<")
-    why = (
-        f"{label} {_fmt(per_replica)} per replica {cmp} target {_fmt(target)}"
-        f" (tolerance {spec.tolerance:.0%})"
-    )
-    if slo_why:
-        why = f"{slo_why}: {_fmt(planned / current)} per replica {cmp} {_fmt(target)}"
-
-    if zero.enabled and idle and idle_since is not None and not panicking:
-        idle_for = (now - idle_since).total_seconds()
+    decided = replace(memory, panic_until=panic_until, recommendations=recs, last_decision=now)
+    zero = spec.scale_to_zero
+    if zero.enabled and memory.idle_since is not None and panic_until is None:
+        idle_for = (now - memory.idle_since).total_seconds()
         if idle_for >= zero.idle_seconds:
             reason = (
-                f"replicas {current}→0: total {label} {_fmt(total)} ≤ "
+                f"replicas {current}→0: total {ctx.label} {_fmt(total)} ≤ "
                 f"{_fmt(zero.activation_threshold)} for {idle_for:.0f}s ≥ idleSeconds "
                 f"{zero.idle_seconds}"
             )
-            return _finish(
-                snapshot, spec, prev, now, current, 0, per_replica, reason,
-                ScaleOutcome.SCALED_TO_ZERO, False, None, idle_since, [], history, now,
-                slo_status,
-            )  # fmt: skip
+            step = _Step(0, per_replica, reason, ScaleOutcome.SCALED_TO_ZERO)
+            return _finish(ctx, step, replace(decided, panic_until=None, recommendations=[]))
 
-    suffix = ""
-    if panicking:
-        # No stabilization and no scale down; the step limit still holds, or a queue that
-        # builds while new replicas start would order replicas again and again.
-        need = math.ceil(burst / target) if surge else rec
-        desired = max(min(max(need, rec, floor), ceiling), min(current, ceiling))
-        if surge:
-            why = (
-                f"panic: {label} {_fmt(burst / current)} per replica over "
-                f"{spec.panic.window_seconds}s ≥ {_fmt(spec.panic.threshold_multiplier)}x "
-                f"target {_fmt(target)}"
-            )
-        else:
-            why = f"panic mode until {panic_until:%H:%M:%S}, no scale down; {why}"
+    cmp = "within" if within else (">" if ratio > 1 else "<")
+    why = (
+        f"{ctx.label} {_fmt(per_replica)} per replica {cmp} target {_fmt(plan.target)}"
+        f" (tolerance {spec.tolerance:.0%})"
+    )
+    if plan.why:
+        why = f"{plan.why}: {_fmt(plan.load / current)} per replica {cmp} {_fmt(plan.target)}"
+    if panic_until is not None:
+        desired, why = _desired_in_panic(ctx, plan.target, burst, surge, rec, panic_until, why)
     else:
-        desired = _stabilized(current, rec, window_up, window_down)
-        if desired == current and rec != current:
-            side = "scaleUp" if rec > current else "scaleDown"
-            window = (spec.scale_up if rec > current else spec.scale_down).stabilization_seconds
-            why += f"; load asks for {rec}, {side} waits out its {window}s stabilization window"
-    if learnt and learnt not in why:
-        why += learnt  # panic's reason replaced the plan's: still say what SLO mode learnt
+        desired, why = _desired_stabilized(ctx, rec, memory, why)
+    if plan.learnt and plan.learnt not in why:
+        why += plan.learnt  # panic's reason replaced the plan's: still say what SLO mode learnt
+    return _finish(ctx, _bounded(ctx, desired, raw, per_replica, why, panic_until), decided)
+
+
+def _desired_in_panic(
+    ctx: _Context,
+    target: float,
+    burst: float,
+    surge: bool,
+    rec: int,
+    panic_until: datetime,
+    why: str,
+) -> tuple[int, str]:
+    """Panic: no stabilization and no scale down (the step limit still holds, applied later, or
+    a queue that builds while new replicas start would order replicas again and again)."""
+    need = math.ceil(burst / target) if surge else rec
+    desired = max(min(max(need, rec, ctx.floor), ctx.ceiling), min(ctx.current, ctx.ceiling))
+    if not surge:
+        return desired, f"panic mode until {panic_until:%H:%M:%S}, no scale down; {why}"
+    panic = ctx.spec.panic
+    return desired, (
+        f"panic: {ctx.label} {_fmt(burst / ctx.current)} per replica over "
+        f"{panic.window_seconds}s ≥ {_fmt(panic.threshold_multiplier)}x target {_fmt(target)}"
+    )
+
+
+def _desired_stabilized(ctx: _Context, rec: int, memory: _Memory, why: str) -> tuple[int, str]:
+    """Out of panic: HPA's stabilization windows over the recommendations before this one."""
+    spec, current = ctx.spec, ctx.current
+    recs, last = memory.recommendations, memory.last_decision
+    window_up = recommendations_in_window(recs, last, ctx.now, spec.scale_up.stabilization_seconds)
+    window_down = recommendations_in_window(
+        recs, last, ctx.now, spec.scale_down.stabilization_seconds
+    )
+    desired = _stabilized(current, rec, window_up, window_down)
+    if desired == current and rec != current:
+        side = "scaleUp" if rec > current else "scaleDown"
+        window = (spec.scale_up if rec > current else spec.scale_down).stabilization_seconds
+        why += f"; load asks for {rec}, {side} waits out its {window}s stabilization window"
+    return desired, why
+
+
+def _bounded(
+    ctx: _Context,
+    desired: int,
+    raw: int,
+    per_replica: float,
+    why: str,
+    panic_until: datetime | None,
+) -> _Step:
+    """The step after the rate limits and the bounds, with the reason saying which bit."""
+    current, floor, ceiling = ctx.current, ctx.floor, ctx.ceiling
+    suffix = ""
     if desired != current and floor <= current <= ceiling:
-        desired, suffix = _rate_limit(spec, prev, now, current, snapshot.ready_replicas, desired)
+        ready = ctx.snapshot.ready_replicas
+        desired, suffix = _rate_limit(ctx.spec, ctx.prev, ctx.now, current, ready, desired)
     desired = min(max(desired, floor), ceiling)
     if desired > current:
         outcome, head = ScaleOutcome.SCALED_UP, f"replicas {current}→{desired}: "
@@ -376,49 +482,32 @@ def decide_replicas(
         suffix += f" (capped at max {ceiling})"
     elif desired == floor and raw < floor and desired <= current:
         suffix += f" (held at min {floor})"
-    return _finish(
-        snapshot, spec, prev, now, current, desired, per_replica, head + why + suffix, outcome,
-        panicking, panic_until, idle_since, recs, history, now, slo_status,
-    )  # fmt: skip
+    return _Step(desired, per_replica, head + why + suffix, outcome, panic_until is not None)
 
 
-def _finish(
-    snapshot: LoadSnapshot,
-    spec: AutoscalingSpec,
-    prev: AutoscalingStatus | None,
-    now: datetime,
-    current: int,
-    desired: int,
-    value: float | None,
-    reason: str,
-    outcome: ScaleOutcome,
-    panicking: bool,
-    panic_until: datetime | None,
-    idle_since: datetime | None,
-    recs: list[RecommendationRecord],
-    history: list[ScaleDecisionRecord],
-    last_decision: datetime | None,
-    slo: SloStatus | None,
-) -> ScaleDecision:
-    last_scale = prev.last_scale_time if prev else None
+def _finish(ctx: _Context, step: _Step, memory: _Memory) -> ScaleDecision:
+    """The decision with the status that records it (and remembers what the next one needs)."""
+    now, current, desired = ctx.now, ctx.current, step.desired
+    last_scale = ctx.prev.last_scale_time if ctx.prev else None
+    history = memory.history
     if desired != current:
         last_scale = now
-        history = [
-            *history,
-            ScaleDecisionRecord(time=now, from_=current, to=desired, value=value, reason=reason),
-        ][-HISTORY_LIMIT:]
+        record = ScaleDecisionRecord(
+            time=now, from_=current, to=desired, value=step.value, reason=step.reason
+        )
+        history = [*history, record][-HISTORY_LIMIT:]
     new = AutoscalingStatus(
         current_replicas=current,
         desired_replicas=desired,
-        signal=snapshot.signal,
-        value=value,
+        signal=ctx.snapshot.signal,
+        value=step.value,
         last_scale_time=last_scale,
-        reason=reason,
-        panic_until=panic_until,
-        idle_since=idle_since,
-        last_decision_time=last_decision,
-        recommendations=recs,
+        reason=step.reason,
+        panic_until=memory.panic_until,
+        idle_since=memory.idle_since,
+        last_decision_time=memory.last_decision,
+        recommendations=memory.recommendations,
         history=history,
-        slo=slo,
+        slo=memory.slo,
     )
-    return ScaleDecision(desired, reason, outcome, panicking, new)
+    return ScaleDecision(desired, step.reason, step.outcome, step.panicking, new)
