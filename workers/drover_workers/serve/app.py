@@ -22,7 +22,11 @@ from drover_workers.serve.config import (
     parse_router_args,
 )
 from drover_workers.serve.model import ModelServer
+from drover_workers.serve.replica_router import ROUTER_CLASS
 from drover_workers.serve.router import Router
+
+# How often Serve pulls each model replica's engine load for the replica router.
+ROUTING_STATS_PERIOD_S = 1.0
 
 
 def model_spec(cfg: ModelArgs) -> dict[str, Any]:
@@ -40,15 +44,32 @@ def model_spec(cfg: ModelArgs) -> dict[str, Any]:
     }
 
 
+def replica_routing(cfg: ModelArgs) -> dict[str, Any]:
+    """The model deployment's default `request_router_config`: Drover's replica router
+    (prefix-cache and session affinity within a load bound) for text generation, Serve's own
+    (power of two choices) for embeddings. A deployment's `request_router_config` in the Serve
+    config wins over it (the operator writes one; it changes in place)."""
+    if cfg.task != "text-generation":
+        return {}
+    labels = {"service": cfg.service.name, "namespace": cfg.service.namespace}
+    return {
+        "request_router_class": ROUTER_CLASS,
+        "request_router_kwargs": {**labels, "version": cfg.version.name},
+        "request_routing_stats_period_s": ROUTING_STATS_PERIOD_S,
+    }
+
+
 def build_model(args: dict[str, Any]) -> Application:
     """One version's application; raises ServeConfigError naming each bad field."""
     cfg = parse_model_args(args)
     fault_config = cfg.faults.model_dump(by_alias=True) if cfg.faults else {}
+    routing = replica_routing(cfg)
     return ModelServer.options(
         name=MODEL_DEPLOYMENT,
         max_ongoing_requests=max(16, 2 * cfg.runtime.max_num_seqs),
         max_surge_percent=cfg.runtime.max_surge_percent,
         user_config={"faults": fault_config},
+        **({"request_router_config": routing} if routing else {}),
     ).bind(model_spec(cfg))
 
 

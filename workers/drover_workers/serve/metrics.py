@@ -23,6 +23,8 @@ PROMPT_TOKENS = "drover_prompt_tokens_total"
 GENERATED_TOKENS = "drover_generated_tokens_total"
 IN_FLIGHT = "drover_requests_in_flight"
 QUEUE_DEPTH = "drover_queue_depth"
+# Counted by the replica router (replica_router.py) in the router application's process.
+REPLICA_ROUTING = "drover_replica_routing_total"
 
 # What Prometheus sees (histograms add _bucket/_sum/_count to these).
 REQUESTS_SERIES = RAY_PREFIX + REQUESTS
@@ -33,6 +35,7 @@ PROMPT_TOKENS_SERIES = RAY_PREFIX + PROMPT_TOKENS
 GENERATED_TOKENS_SERIES = RAY_PREFIX + GENERATED_TOKENS
 IN_FLIGHT_SERIES = RAY_PREFIX + IN_FLIGHT
 QUEUE_DEPTH_SERIES = RAY_PREFIX + QUEUE_DEPTH
+REPLICA_ROUTING_SERIES = RAY_PREFIX + REPLICA_ROUTING
 
 ALL_SERIES = (
     REQUESTS_SERIES,
@@ -43,6 +46,7 @@ ALL_SERIES = (
     GENERATED_TOKENS_SERIES,
     IN_FLIGHT_SERIES,
     QUEUE_DEPTH_SERIES,
+    REPLICA_ROUTING_SERIES,
 )
 
 BASE_LABELS = ("service", "namespace", "version")
@@ -144,6 +148,17 @@ class ModelMetrics:
             tag_keys=BASE_LABELS,
         )
         self.queue_depth.set(0, tags=self.tags)
+        # The engine's last scheduler stats, for the replica router (record_routing_stats).
+        self.engine: dict[str, Any] = {"waiting": 0, "running": 0, "kvCacheUsage": 0.0}
+
+    def set_engine_stats(self, stats: Any) -> None:
+        """Keep what the replica router reads from vLLM's SchedulerStats."""
+        self.engine = {
+            "waiting": int(stats.num_waiting_reqs),
+            "running": int(stats.num_running_reqs),
+            "kvCacheUsage": float(stats.kv_cache_usage),
+            "loras": sorted(getattr(stats, "running_lora_adapters", None) or ()),
+        }
 
     def set_queue_depth(self, value: int) -> None:
         self.queue_depth.set(value, tags=self.tags)
@@ -184,5 +199,6 @@ class ModelMetrics:
                 super().record(scheduler_stats, *args, **kwargs)
                 if scheduler_stats is not None:
                     replica.set_queue_depth(scheduler_stats.num_waiting_reqs)
+                    replica.set_engine_stats(scheduler_stats)
 
         return VersionStatLogger

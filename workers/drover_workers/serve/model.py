@@ -72,6 +72,12 @@ class ModelServer:
             if gone:
                 log.info("unloaded LoRA adapter ids %s", gone)
 
+    def record_routing_stats(self) -> dict[str, Any]:
+        """The engine's load for the replica router (Serve pulls it every
+        `request_routing_stats_period_s`): waiting and running requests, KV-cache usage and the
+        LoRA adapters running, from vLLM's last scheduler stats."""
+        return dict(self.metrics.engine)
+
     def check_health(self) -> None:
         if self.engine is not None and not self.engine.alive:
             raise RuntimeError("the vLLM engine has stopped")

@@ -43,6 +43,7 @@ from drover_workers.serve.routing import (
 
 log = logging.getLogger("ray.serve")
 VERSION_HEADER = "x-drover-version"
+SESSION_HEADER = "x-session-id"
 READY_REFRESH_SECONDS = 1.0
 
 api = FastAPI(title="Drover router", docs_url=None, redoc_url=None, openapi_url=None)
@@ -57,6 +58,12 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
 @api.exception_handler(RequestValidationError)
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     return JSONResponse(oa.bad(f"invalid request: {exc.errors()}").body, status_code=400)
+
+
+def session_of(request: Request, body: dict[str, Any]) -> str:
+    """The client's session: the `x-session-id` header, else OpenAI's `user` field."""
+    session = request.headers.get(SESSION_HEADER) or body.get("user") or ""
+    return session if isinstance(session, str) else ""
 
 
 @serve.deployment(name="router", ray_actor_options={"num_cpus": 0.5}, max_ongoing_requests=512)
@@ -112,6 +119,12 @@ class Router:
             handle = serve.get_deployment_handle(MODEL_DEPLOYMENT, app_name=app)
             self.handles[engine] = handle
         return handle
+
+    def _engine_call(self, version: str, session: str, method: str, stream: bool = False) -> Any:
+        """The engine method to call; `session` (the client's session or user id) keeps a
+        multi-turn chat on one replica (replica_router.PrefixAffinityRouter)."""
+        handle = self.model(version).options(session_id=session, stream=stream)
+        return getattr(handle, method)
 
     def _for_version(self, version: str, parsed: dict[str, Any]) -> dict[str, Any]:
         """The engine request: the parsed body plus which version (and adapter) it is for."""
@@ -270,13 +283,16 @@ class Router:
             body = oa.load_json(await request.body())
             parsed, stream = self._parse(kind, body)
             version = await self._choose(request, body.get("model"))
+            session = session_of(request, body)
             self._admit(version)
             try:
                 if stream:
-                    response = await self._stream(version, kind, body["model"], parsed, start)
+                    response = await self._stream(
+                        version, kind, body["model"], parsed, start, session
+                    )
                     streaming = True
                     return response
-                response = await self._once(version, kind, body["model"], parsed)
+                response = await self._once(version, kind, body["model"], parsed, session)
                 code = 200
                 return response
             finally:
@@ -317,7 +333,9 @@ class Router:
     def _drover(self, version: str, sources: list[Any]) -> dict[str, Any]:
         return {"version": version, "sources": sources}
 
-    async def _once(self, version: str, kind: str, model: str, parsed: Any) -> Response:
+    async def _once(
+        self, version: str, kind: str, model: str, parsed: Any, session: str = ""
+    ) -> Response:
         headers = {VERSION_HEADER: version}
         now, rid = int(time.time()), f"drover-{uuid.uuid4().hex[:24]}"
         if kind == "embedding":
@@ -327,7 +345,8 @@ class Router:
             body = {"object": "list", "data": data, "model": model, "usage": result["usage"]}
             return JSONResponse({**body, "drover": self._drover(version, [])}, headers=headers)
         parsed, sources = await self._sources(parsed)
-        result = await self.model(version).generate.remote(self._for_version(version, parsed))
+        generate = self._engine_call(version, session, "generate")
+        result = await generate.remote(self._for_version(version, parsed))
         if "error" in result:
             raise oa.bad(result["error"], "prompt" if kind == "completion" else "messages")
         self.metrics.tokens(version, result["usage"])
@@ -336,11 +355,12 @@ class Router:
         return JSONResponse({**body, "drover": self._drover(version, sources)}, headers=headers)
 
     async def _stream(
-        self, version: str, kind: str, model: str, parsed: Any, start: float
+        self, version: str, kind: str, model: str, parsed: Any, start: float, session: str = ""
     ) -> Response:
         parsed, sources = await self._sources(parsed)
         request = self._for_version(version, parsed)
-        pieces = self.model(version).options(stream=True).generate_stream.remote(request)
+        generate = self._engine_call(version, session, "generate_stream", stream=True)
+        pieces = generate.remote(request)
         first = await pieces.__anext__()  # errors before the first byte get a proper status
         if "error" in first:
             raise oa.bad(first["error"], "prompt" if kind == "completion" else "messages")
