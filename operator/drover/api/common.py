@@ -44,6 +44,7 @@ __all__ = [
     "StatusBase",
     "StorageSpec",
     "VersionLabel",
+    "format_timestamp",
     "parse_source_uri",
     "quantity_bytes",
     "sub",
@@ -430,3 +431,9 @@ def parse_timestamp(value: Any) -> datetime.datetime | None:
         return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
+
+
+def format_timestamp(when: datetime.datetime) -> str:
+    """`when` as Kubernetes writes a timestamp (RFC 3339 to the second, `Z`): the one format of
+    every time Drover records in status."""
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")

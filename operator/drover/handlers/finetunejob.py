@@ -11,6 +11,7 @@ from typing import Any
 
 import kopf
 
+from drover.api.common import format_timestamp
 from drover.api.finetunejob import FineTuneJob
 from drover.api.foundationmodel import FoundationModel
 from drover.builders.errors import SpecError
@@ -66,7 +67,7 @@ def reconcile(
                 progress=None,
                 result=None,
                 output_model="",
-                now_iso=_iso(when),
+                now_iso=format_timestamp(when),
             ),
         )
         return
@@ -101,7 +102,7 @@ def reconcile(
         progress=report.progress if report else None,
         result=result,
         output_model=output_model_name(job),
-        now_iso=_iso(when),
+        now_iso=format_timestamp(when),
         result_unavailable=unavailable,
     )
     if decision.create_output and report is not None and report.result is not None:
@@ -120,7 +121,7 @@ def _record(
 ) -> None:
     fields = {"phase": decision.phase, **decision.fields}
     if decision.phase == "Running" and not recorded.get("startTime"):
-        fields["startTime"] = _iso(now())
+        fields["startTime"] = format_timestamp(now())
     write_status(
         body, patch, fields=fields, conditions=decision.conditions, declared=DECLARED, when=now()
     )
@@ -144,7 +145,3 @@ def _fail(
     )
     if changed:
         emit(body, Event("Warning", reason, message), logger)
-
-
-def _iso(when: Any) -> str:
-    return str(when.strftime("%Y-%m-%dT%H:%M:%SZ"))

@@ -11,6 +11,7 @@ from typing import Any
 
 import kopf
 
+from drover.api.common import format_timestamp
 from drover.api.vectorindex import VectorIndex
 from drover.builders.meta import stamp
 from drover.builders.vectorindex import (
@@ -77,7 +78,7 @@ def reconcile(
         job=classify_rayjob(rayjob),
         job_name=job_name,
         result=result,
-        now_iso=now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        now_iso=format_timestamp(now()),
         result_unavailable=unavailable,
     )
     fields = {"phase": decision.phase, "claimName": index_claim_name(vi), **decision.fields}

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from drover.api.common import format_timestamp
+
 Conditions = list[dict[str, Any]]
 
 
@@ -28,10 +30,6 @@ class Cond:
     @property
     def status_text(self) -> str:
         return {True: "True", False: "False", None: "Unknown"}[self.status]
-
-
-def _iso(now: datetime) -> str:
-    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def set_condition(
@@ -53,9 +51,9 @@ def set_condition(
                 "reason": cond.reason,
                 "message": cond.message,
                 "observedGeneration": generation,
-                "lastTransitionTime": _iso(now)
+                "lastTransitionTime": format_timestamp(now)
                 if flipped
-                else existing.get("lastTransitionTime", _iso(now)),
+                else existing.get("lastTransitionTime", format_timestamp(now)),
             }
         )
     if not found:
@@ -66,7 +64,7 @@ def set_condition(
                 "reason": cond.reason,
                 "message": cond.message,
                 "observedGeneration": generation,
-                "lastTransitionTime": _iso(now),
+                "lastTransitionTime": format_timestamp(now),
             }
         )
     return out

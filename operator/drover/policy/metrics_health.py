@@ -15,6 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from drover.api.common import format_timestamp
 from drover.policy.conditions import Cond
 
 CONDITION = "MetricsUnavailable"
@@ -58,7 +59,7 @@ URL_FIX = (
 def _since(previous: Mapping[str, Any] | None, now: datetime) -> str:
     if previous is not None and previous.get("status") == "True":
         return str(previous.get("lastTransitionTime") or "")
-    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_timestamp(now)
 
 
 def decide_metrics_condition(
