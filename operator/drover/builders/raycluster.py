@@ -323,12 +323,48 @@ def build_ray_cluster_spec(
     image = ContainerImage.of(image)
     max_replicas = max(max_workers or workers, workers)
     check_claim_attachments(mounts, max_workers=max_replicas)
+    group = {
+        "groupName": placement.class_name,
+        "replicas": workers,
+        "minReplicas": 0 if autoscaling else workers,
+        "maxReplicas": max_replicas,
+        "rayStartParams": {},
+        "template": {
+            "metadata": {"labels": dict(POD_LABELS)},
+            "spec": _worker_pod_spec(image, placement, mounts, secrets, env),
+        },
+    }
+    worker_groups = [group]
+    if groups:
+        worker_groups = [
+            _claim_group(
+                group, g, [m for m in mounts if m.claim in g.claims], secrets, first=i == 0
+            )
+            for i, g in enumerate(groups)
+        ]
+    spec: dict[str, Any] = {
+        "headGroupSpec": _head_group(image, mounts, secrets, env, serve=serve),
+        "workerGroupSpecs": worker_groups,
+    }
+    if autoscaling:
+        spec["enableInTreeAutoscaling"] = True
+    return spec
+
+
+def _head_group(
+    image: ContainerImage,
+    mounts: Sequence[Mount],
+    secrets: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    serve: bool,
+) -> dict[str, Any]:
+    """The head group: no work scheduled on it (`num-cpus: 0`); Serve's port when it serves."""
     head_volumes, head_mounts = _volumes(mounts, secrets, head=True)
-    worker_volumes, worker_mounts = _volumes(mounts, secrets, head=False)
     head_ports = [("gcs-server", 6379), ("dashboard", 8265), ("client", 10001)]
     if serve:
         head_ports.append(("serve", 8000))
-    head = {
+    return {
         "rayStartParams": {"dashboard-host": "0.0.0.0", "num-cpus": "0"},
         "template": {
             "metadata": {"labels": dict(POD_LABELS)},
@@ -349,6 +385,17 @@ def build_ray_cluster_spec(
             },
         },
     }
+
+
+def _worker_pod_spec(
+    image: ContainerImage,
+    placement: Placement,
+    mounts: Sequence[Mount],
+    secrets: Sequence[str],
+    env: Mapping[str, str],
+) -> dict[str, Any]:
+    """A worker pod on `placement`: its accelerators requested as limits, on its node pool."""
+    worker_volumes, worker_mounts = _volumes(mounts, secrets, head=False)
     limits = {"cpu": placement.cpu, "memory": placement.memory}
     if placement.resource_name and placement.count:
         limits[placement.resource_name] = str(placement.count)
@@ -370,23 +417,4 @@ def build_ray_cluster_spec(
         worker_spec["nodeSelector"] = dict(placement.node_selector)
     if placement.tolerations:
         worker_spec["tolerations"] = [dict(t) for t in placement.tolerations]
-    group = {
-        "groupName": placement.class_name,
-        "replicas": workers,
-        "minReplicas": 0 if autoscaling else workers,
-        "maxReplicas": max_replicas,
-        "rayStartParams": {},
-        "template": {"metadata": {"labels": dict(POD_LABELS)}, "spec": worker_spec},
-    }
-    worker_groups = [group]
-    if groups:
-        worker_groups = [
-            _claim_group(
-                group, g, [m for m in mounts if m.claim in g.claims], secrets, first=i == 0
-            )
-            for i, g in enumerate(groups)
-        ]
-    spec: dict[str, Any] = {"headGroupSpec": head, "workerGroupSpecs": worker_groups}
-    if autoscaling:
-        spec["enableInTreeAutoscaling"] = True
-    return spec
+    return worker_spec
