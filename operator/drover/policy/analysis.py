@@ -264,24 +264,29 @@ def judge_metric(
             message=f"{name}: {test}",
             evidence=base if prior is not None else None,
         )
-    evidence = base
-    if test.samples > 0 or window.stable_requests > 0 or window.stable is not None:
-        evidence = Evidence(
-            canary_samples=base.canary_samples + test.samples,
-            canary_events=base.canary_events + test.events,
-            stable_samples=base.stable_samples
-            + (window.stable.count if window.stable else window.stable_requests),
-            stable_events=base.stable_events + window.stable_errors,
-            log_likelihood_ratio=sprt.step(
-                base.log_likelihood_ratio, test.samples, test.events, test.h0, test.h1
-            ),
-            accept_at=sprt.accept_at,
-            reject_at=sprt.reject_at,
-            h0=test.h0,
-            h1=test.h1,
-            windows=base.windows + 1,
-        )
+    evidence = _with_window(base, test, window, sprt)
     return _sequential_result(name, test, evidence, min_requests, measured_at)
+
+
+def _with_window(base: Evidence, test: _Test, window: Window, sprt: Sprt) -> Evidence:
+    """The evidence with one window's observations added (unchanged by a window without any)."""
+    if test.samples <= 0 and window.stable_requests <= 0 and window.stable is None:
+        return base
+    return Evidence(
+        canary_samples=base.canary_samples + test.samples,
+        canary_events=base.canary_events + test.events,
+        stable_samples=base.stable_samples
+        + (window.stable.count if window.stable else window.stable_requests),
+        stable_events=base.stable_events + window.stable_errors,
+        log_likelihood_ratio=sprt.step(
+            base.log_likelihood_ratio, test.samples, test.events, test.h0, test.h1
+        ),
+        accept_at=sprt.accept_at,
+        reject_at=sprt.reject_at,
+        h0=test.h0,
+        h1=test.h1,
+        windows=base.windows + 1,
+    )
 
 
 def restart_evidence(evidence: Mapping[str, Evidence], sprt: Sprt = _SPRT) -> dict[str, Evidence]:

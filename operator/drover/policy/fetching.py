@@ -76,24 +76,7 @@ def decide_fetch(
             done=True,
         )
     if job.state is JobState.SUCCEEDED and result is not None and result.get("digest"):
-        fields = {
-            **base,
-            "digest": result["digest"],
-            # By convention (not the worker's own view of its mounts): <name>/<12 hex of digest>.
-            "cache": {"claimName": claim, "path": cache_dir(model, str(result["digest"]))},
-            "sizeBytes": int(result.get("sizeBytes") or 0),
-        }
-        if result.get("revision"):
-            fields["revision"] = str(result["revision"])
-        if result.get("contextLength"):
-            fields["contextLength"] = int(result["contextLength"])
-        return FetchDecision(
-            "Ready",
-            (cache_ready, Cond("Fetched", True, "Cached", _cached(fields))),
-            fields,
-            Event("Normal", "Fetched", _cached(fields)),
-            done=True,
-        )
+        return _fetched(model, claim, base, result, cache_ready)
     if job.state is JobState.SUCCEEDED and result_unavailable:
         # Still Fetching, so the poll goes on: once the user deletes the RayJob it is rerun.
         return FetchDecision(
@@ -112,6 +95,34 @@ def decide_fetch(
         "Fetching" if job.state is not JobState.MISSING else "Pending",
         (cache_ready, Cond("Fetched", None, "Fetching", message)),
         base,
+    )
+
+
+def _fetched(
+    model: str,
+    claim: str,
+    base: Mapping[str, Any],
+    result: Mapping[str, Any],
+    cache_ready: Cond,
+) -> FetchDecision:
+    """The fetch finished with a digest: the model is Ready with its weights in the cache."""
+    fields = {
+        **base,
+        "digest": result["digest"],
+        # By convention (not the worker's own view of its mounts): <name>/<12 hex of digest>.
+        "cache": {"claimName": claim, "path": cache_dir(model, str(result["digest"]))},
+        "sizeBytes": int(result.get("sizeBytes") or 0),
+    }
+    if result.get("revision"):
+        fields["revision"] = str(result["revision"])
+    if result.get("contextLength"):
+        fields["contextLength"] = int(result["contextLength"])
+    return FetchDecision(
+        "Ready",
+        (cache_ready, Cond("Fetched", True, "Cached", _cached(fields))),
+        fields,
+        Event("Normal", "Fetched", _cached(fields)),
+        done=True,
     )
 
 

@@ -66,27 +66,7 @@ def decide_index(
             Event("Warning", "IndexBuildFailed", message),
         )
     if job.state is JobState.SUCCEEDED and result is not None:
-        fields = {
-            "version": int(result.get("version") or version),
-            "buildingVersion": None,
-            "buildKey": key,
-            "buildJob": job_name,
-            "builtAt": now_iso,
-        }
-        for src in ("documents", "chunks", "dimensions", "embedderDigest"):
-            if result.get(src) is not None:
-                fields[src] = result[src]
-        fields["path"] = f"{index_dir}/v{fields['version']}"  # inside the index claim
-        message = (
-            f"built version {fields['version']}: {result.get('documents')} documents, "
-            f"{result.get('chunks')} chunks"
-        )
-        return IndexDecision(
-            "Ready",
-            (embedder, Cond("Built", True, "Built", message)),
-            fields,
-            Event("Normal", "Built", message),
-        )
+        return _built(embedder, result, index_dir, key, job_name, version, now_iso)
     if job.state is JobState.SUCCEEDED and result_unavailable:
         # Still Building (a current version keeps serving); deleting the RayJob reruns it.
         return IndexDecision(
@@ -105,4 +85,37 @@ def decide_index(
         ),
         building,
         Event("Normal", "Building", message),
+    )
+
+
+def _built(
+    embedder: Cond,
+    result: Mapping[str, Any],
+    index_dir: str,
+    key: str,
+    job_name: str,
+    version: int,
+    now_iso: str,
+) -> IndexDecision:
+    """The build finished with a result: its version becomes the current one."""
+    fields = {
+        "version": int(result.get("version") or version),
+        "buildingVersion": None,
+        "buildKey": key,
+        "buildJob": job_name,
+        "builtAt": now_iso,
+    }
+    for src in ("documents", "chunks", "dimensions", "embedderDigest"):
+        if result.get(src) is not None:
+            fields[src] = result[src]
+    fields["path"] = f"{index_dir}/v{fields['version']}"  # inside the index claim
+    message = (
+        f"built version {fields['version']}: {result.get('documents')} documents, "
+        f"{result.get('chunks')} chunks"
+    )
+    return IndexDecision(
+        "Ready",
+        (embedder, Cond("Built", True, "Built", message)),
+        fields,
+        Event("Normal", "Built", message),
     )

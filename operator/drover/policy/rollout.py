@@ -25,7 +25,12 @@ from drover.api.rollout import (
     Verdict,
     VersionRef,
 )
-from drover.policy.analysis import AnalysisAction, decide_analysis, restart_evidence
+from drover.policy.analysis import (
+    AnalysisAction,
+    AnalysisVerdict,
+    decide_analysis,
+    restart_evidence,
+)
 
 HISTORY_LIMIT = 10
 REJECTED_LIMIT = 10
@@ -310,32 +315,9 @@ def _progress(t: _Tick, spec: RolloutSpec, observed: RolloutObservation, ready: 
 
 def _analyse(t: _Tick, spec: RolloutSpec, observed: RolloutObservation) -> None:
     st, now = t.st, t.now
-    started = st.phase_started_at or now
-    # None: not measured yet. A list with a result older than this phase is stale. An empty
-    # list is a measurement with nothing to check (no metrics configured): a success.
-    got = observed.analysis
-    stale = got is not None and any(r.measured_at < started for r in got)
-    fresh = None if got is None or stale else list(got)
-    measured = fresh is not None
-    waited = now - started
+    fresh, measured = _fresh_results(t, spec, observed)
     if fresh is None:
-        warming = st.phase == P.WARMING
-        limit = spec.ready_deadline_seconds if warming else spec.analysis.interval_seconds
-        if waited < timedelta(seconds=limit):
-            t.act(RolloutAction.WARM_UP if warming else RolloutAction.RUN_ANALYSIS)
-            t.window = st.window_started_at
-            return
-        if warming:
-            t.finish(RolloutResult.ROLLED_BACK, "CanaryNotReady: warm-up did not complete")
-            return
-        fresh = [
-            MetricResult(
-                metric="analysis",
-                verdict=Verdict.INCONCLUSIVE,
-                measured_at=now,
-                message=f"no analysis results within intervalSeconds {limit}",
-            )
-        ]
+        return  # measuring, or out of time to warm up
     a = spec.analysis
     verdict = decide_analysis(
         fresh, st.failures, st.inconclusives, a.failure_limit, a.on_inconclusive
@@ -364,6 +346,44 @@ def _analyse(t: _Tick, spec: RolloutSpec, observed: RolloutObservation) -> None:
             t.act(RolloutAction.WARM_UP)
             t.window = st.window_started_at
         return
+    _after_step_analysis(t, spec, verdict)
+
+
+def _fresh_results(
+    t: _Tick, spec: RolloutSpec, observed: RolloutObservation
+) -> tuple[list[MetricResult] | None, bool]:
+    """This phase's results and whether they were measured (not a timeout's inconclusive);
+    None when there are none yet: it then asks for a measurement, or rolls back a warm-up that
+    ran out of time."""
+    st, now = t.st, t.now
+    started = st.phase_started_at or now
+    # None: not measured yet. A list with a result older than this phase is stale. An empty
+    # list is a measurement with nothing to check (no metrics configured): a success.
+    got = observed.analysis
+    stale = got is not None and any(r.measured_at < started for r in got)
+    if got is not None and not stale:
+        return list(got), True
+    warming = st.phase == P.WARMING
+    limit = spec.ready_deadline_seconds if warming else spec.analysis.interval_seconds
+    if now - started < timedelta(seconds=limit):
+        t.act(RolloutAction.WARM_UP if warming else RolloutAction.RUN_ANALYSIS)
+        t.window = st.window_started_at
+        return None, False
+    if warming:
+        t.finish(RolloutResult.ROLLED_BACK, "CanaryNotReady: warm-up did not complete")
+        return None, False
+    timeout = MetricResult(
+        metric="analysis",
+        verdict=Verdict.INCONCLUSIVE,
+        measured_at=now,
+        message=f"no analysis results within intervalSeconds {limit}",
+    )
+    return [timeout], False
+
+
+def _after_step_analysis(t: _Tick, spec: RolloutSpec, verdict: AnalysisVerdict) -> None:
+    """A step's analysis decided: the next step (or promotion) once its pause is over, else stay."""
+    st, now = t.st, t.now
     step = min(st.step or 0, len(spec.steps) - 1)  # the steps may have shrunk mid-rollout
     paused_enough = now - (st.step_started_at or now) >= timedelta(
         seconds=spec.steps[step].pause_seconds

@@ -90,29 +90,7 @@ def decide_training(
             done=True,
         )
     if job.state is JobState.SUCCEEDED and result is not None:
-        evaluation = evaluation_fields(result)
-        fields = {**fields, "evaluation": evaluation, "completionTime": now_iso}
-        if result.get("digest"):
-            fields["outputDigest"] = str(result["digest"])
-        trained = Cond("Trained", True, "Trained", f"{job_name} finished")
-        if not evaluation["passed"]:
-            message = "evaluation below threshold: " + "; ".join(evaluation["failedThresholds"])
-            return TrainingDecision(
-                "Failed",
-                (base, trained, Cond("Evaluated", False, "EvaluationBelowThreshold", message)),
-                fields,
-                Event("Warning", "EvaluationBelowThreshold", message),
-                done=True,
-            )
-        message = f"evaluation passed; produced FoundationModel {output_model}"
-        return TrainingDecision(
-            "Succeeded",
-            (base, trained, Cond("Evaluated", True, "EvaluationPassed", message)),
-            {**fields, "outputModel": {"name": output_model}},
-            Event("Normal", "Succeeded", message),
-            create_output=True,
-            done=True,
-        )
+        return _evaluated(base, fields, result, job_name, output_model, now_iso)
     if job.state is JobState.SUCCEEDED and result_unavailable:
         # Still Evaluating, so the poll goes on: once the user deletes the RayJob it is rerun.
         return TrainingDecision(
@@ -136,4 +114,38 @@ def decide_training(
         )
     return TrainingDecision(
         "Pending", (base, Cond("Trained", None, "Submitted", job.message)), fields
+    )
+
+
+def _evaluated(
+    base: Cond,
+    fields: Mapping[str, Any],
+    result: Mapping[str, Any],
+    job_name: str,
+    output_model: str,
+    now_iso: str,
+) -> TrainingDecision:
+    """The job finished with a result: it succeeds only when every evaluation threshold passed."""
+    evaluation = evaluation_fields(result)
+    fields = {**fields, "evaluation": evaluation, "completionTime": now_iso}
+    if result.get("digest"):
+        fields["outputDigest"] = str(result["digest"])
+    trained = Cond("Trained", True, "Trained", f"{job_name} finished")
+    if not evaluation["passed"]:
+        message = "evaluation below threshold: " + "; ".join(evaluation["failedThresholds"])
+        return TrainingDecision(
+            "Failed",
+            (base, trained, Cond("Evaluated", False, "EvaluationBelowThreshold", message)),
+            fields,
+            Event("Warning", "EvaluationBelowThreshold", message),
+            done=True,
+        )
+    message = f"evaluation passed; produced FoundationModel {output_model}"
+    return TrainingDecision(
+        "Succeeded",
+        (base, trained, Cond("Evaluated", True, "EvaluationPassed", message)),
+        {**fields, "outputModel": {"name": output_model}},
+        Event("Normal", "Succeeded", message),
+        create_output=True,
+        done=True,
     )
