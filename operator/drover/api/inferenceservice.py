@@ -34,6 +34,13 @@ class Quantization(StrEnum):
     FP8 = "fp8"
 
 
+class ReplicaRouting(StrEnum):
+    """How a request picks one of a version's replicas."""
+
+    PREFIX_AWARE = "prefix-aware"
+    POWER_OF_TWO_CHOICES = "power-of-two-choices"
+
+
 class RuntimeSpec(ApiModel):
     """How each replica runs the model: the vLLM engine arguments it is started with.
 
@@ -142,6 +149,17 @@ class RuntimeSpec(ApiModel):
         le=64,
         description="LoRA adapters one engine step can mix (vLLM max_loras): a LoRA canary and "
         "its stable version need 2; the engine's default (2) when unset.",
+    )
+
+    replica_routing: ReplicaRouting = Field(
+        default=ReplicaRouting.PREFIX_AWARE,
+        description="How a request picks one of a version's replicas. prefix-aware: the "
+        "replica whose KV cache most likely holds the prompt's prefix (system prompt, retrieved "
+        "context, earlier turns), or the one that answered the client's session before "
+        "(x-session-id header or the OpenAI user field), unless it is busier than the least "
+        "loaded replica by more than 4 requests or its KV cache is over 90% full. "
+        "power-of-two-choices: Ray Serve's default, the shorter queue of two random replicas. "
+        "A change restarts the router replica, not the engines.",
     )
 
     @property

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from drover.api.common import quantity_bytes
-from drover.api.inferenceservice import Dtype, InferenceService, RuntimeSpec
+from drover.api.inferenceservice import Dtype, InferenceService, ReplicaRouting, RuntimeSpec
 from drover.api.versions import MODEL_DEPLOYMENT, ROUTER_DEPLOYMENT, version_app
 from drover.builders.engine import engine_deployment_options, kv_cache_bytes
 from drover.builders.meta import Manifest, model_mount_path
@@ -49,6 +49,14 @@ from drover.builders.serving_plans import (
 
 ROUTER_IMPORT_PATH = "drover_workers.serve.app:build_router"
 MODEL_IMPORT_PATH = "drover_workers.serve.app:build_model"
+# Ray Serve request routers of a model deployment, per spec.runtime.replicaRouting.
+REQUEST_ROUTER_CLASSES = {
+    ReplicaRouting.PREFIX_AWARE: "drover_workers.serve.replica_router:PrefixAffinityRouter",
+    ReplicaRouting.POWER_OF_TWO_CHOICES: (
+        "ray.serve._private.request_router:PowerOfTwoChoicesRequestRouter"
+    ),
+}
+ROUTING_STATS_PERIOD_S = 1.0  # how often Serve pulls each replica's engine load
 SERVE_PORT = 8000
 API_KEYS_ENV = "DROVER_API_KEYS"
 STARTUP_DELAY = "startupDelaySeconds"  # the one fault that acts when a replica starts
@@ -68,7 +76,14 @@ def build_router_args(svc: InferenceService, index: IndexPlan | None) -> dict[st
     rt = svc.spec.runtime
     args: dict[str, Any] = {
         "service": _service_ref(svc),
-        "runtime": {"maxTokens": rt.max_tokens, "maxQueuedRequests": rt.max_concurrent_requests},
+        "runtime": {
+            "maxTokens": rt.max_tokens,
+            "maxQueuedRequests": rt.max_concurrent_requests,
+            # The router's handles keep the request router they were built with, so a change
+            # of replicaRouting must restart the router (its args), not only the engines'
+            # request_router_config.
+            "replicaRouting": rt.replica_routing.value,
+        },
     }
     autoscaling = svc.spec.autoscaling
     if autoscaling is not None and autoscaling.scale_to_zero.enabled:
@@ -150,6 +165,20 @@ def build_model_user_config(engine: EnginePlan) -> dict[str, Any] | None:
     return {"faults": own, "adapters": adapters}
 
 
+def build_request_router_config(svc: InferenceService, engine_id: str) -> dict[str, Any]:
+    """The model deployment's `request_router_config`: which Serve request router picks one of
+    its replicas (spec.runtime.replicaRouting), with the labels of its routing metric. It
+    changes in place (Serve reconfigures, no replica restarts)."""
+    routing = svc.spec.runtime.replica_routing
+    config: dict[str, Any] = {"request_router_class": REQUEST_ROUTER_CLASSES[routing]}
+    if routing is ReplicaRouting.PREFIX_AWARE:
+        ref = _service_ref(svc)
+        labels = {"service": ref["name"], "namespace": ref["namespace"], "version": engine_id}
+        config["request_router_kwargs"] = labels
+        config["request_routing_stats_period_s"] = ROUTING_STATS_PERIOD_S
+    return config
+
+
 def build_router_user_config(versions: Sequence[VersionPlan]) -> dict[str, Any]:
     """The router's in-place settings: the live versions, their traffic weights, and where each
     LoRA version runs (its base's engine and its adapter)."""
@@ -212,6 +241,7 @@ def build_serve_config(
             **replica_count(engine.replicas),
             # Serve's own back-pressure: requests beyond this wait in the router.
             "max_ongoing_requests": svc.spec.runtime.max_concurrent_requests,
+            "request_router_config": build_request_router_config(svc, engine.id),
             **with_claim_resources(options, engine_claims(engine)),
         }
         user_config = build_model_user_config(engine)

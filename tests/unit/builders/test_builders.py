@@ -390,3 +390,46 @@ def test_the_router_holds_requests_at_zero_only_when_scale_to_zero_is_on() -> No
     args = build_router_args(InferenceService.model_validate(doc), None)
     assert args["runtime"]["holdSeconds"] == 90
     assert RouterArgs.model_validate(args).runtime.hold_seconds == 90
+
+
+@pytest.mark.parametrize(
+    ("routing", "router_class"),
+    [
+        ("prefix-aware", "drover_workers.serve.replica_router:PrefixAffinityRouter"),
+        (
+            "power-of-two-choices",
+            "ray.serve._private.request_router:PowerOfTwoChoicesRequestRouter",
+        ),
+    ],
+)
+def test_replica_routing_names_the_serve_request_router_and_restarts_only_the_router(
+    service, config, routing: str, router_class: str
+) -> None:
+    """The class path must be one Ray Serve imports (ray/serve/config.py,
+    RequestRouterConfig._serialize_request_router_cls); the router's args carry the choice
+    because its handles keep the request router they were built with
+    (ray/serve/_private/router.py, update_deployment_config)."""
+    from ray.serve.config import RequestRouterConfig
+
+    from drover.api import InferenceService
+    from drover_workers.serve.config import RouterArgs
+
+    doc = copy.deepcopy(load("04-service.yaml"))
+    doc["spec"].setdefault("runtime", {})["replicaRouting"] = routing
+    chosen = _serve_config(InferenceService.model_validate(doc), config, _plans())
+    default = _serve_config(service, config, _plans())
+    router_app, *version_apps = chosen["applications"]
+    assert RouterArgs.model_validate(router_app["args"]).runtime.replica_routing == routing
+    for plan, app in zip(_plans(), version_apps, strict=True):
+        (deployment,) = app["deployments"]
+        rrc = deployment["request_router_config"]
+        assert rrc["request_router_class"] == router_class
+        assert (
+            RequestRouterConfig(**rrc).get_request_router_class().__name__
+            == router_class.split(":")[1]
+        )
+        if routing == "prefix-aware":
+            assert rrc["request_router_kwargs"]["version"] == plan.id
+    # Engines keep their args (no engine restart); only the router's args may differ.
+    assert [a["args"] for a in version_apps] == [a["args"] for a in default["applications"][1:]]
+    assert (router_app["args"] == default["applications"][0]["args"]) == (routing == "prefix-aware")

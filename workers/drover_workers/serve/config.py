@@ -93,6 +93,12 @@ class RuntimeSpec(WorkerModel):
         "each request up to this long, counted as in flight (the autoscaler's wake signal), "
         "instead of answering 503 at once; 0 answers 503 at once.",
     )
+    replica_routing: Literal["prefix-aware", "power-of-two-choices"] = Field(
+        default="prefix-aware",
+        description="How a version's replicas are picked (the model deployment's "
+        "request_router_config). In the router's args because a router's handles keep the "
+        "request router they were built with: a change restarts the router.",
+    )
     max_surge_percent: int = Field(
         default=100,
         ge=0,
