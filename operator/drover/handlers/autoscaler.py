@@ -37,11 +37,12 @@ from drover.k8s.metrics import (
     signal_query,
 )
 from drover.observability import METRICS_UNAVAILABLE, SCALE_EVENTS
-from drover.policy.autoscale import LoadSnapshot, ScaleOutcome, decide_replicas
+from drover.policy.autoscale import LoadSnapshot, ScaleDecision, ScaleOutcome, decide_replicas
 from drover.policy.conditions import get_condition
 from drover.policy.fetching import Event
 from drover.policy.metrics_health import (
     CONDITION,
+    MetricsProblem,
     Reader,
     decide_metrics_condition,
     withdraw_metrics_condition,
@@ -109,21 +110,11 @@ def autoscale(
     recorded = dict(body.get("status") or {})
     previous_cond = get_condition(recorded.get("conditions"), CONDITION)
     if svc.spec.autoscaling is None:
-        withdrawn = withdraw_metrics_condition(
-            Reader.AUTOSCALER, prometheus_url=config.prometheus.url, previous=previous_cond
-        )
-        if withdrawn is not None:
-            write_status(
-                body, patch, fields={}, conditions=[withdrawn], declared=DECLARED, when=now()
-            )
+        _withdraw_metrics_condition(body, patch, config, previous_cond)
         return
-    if not recorded.get("stable"):
-        return  # nothing serves yet
-    serving = get_condition(recorded.get("conditions"), "ServingReady") or {}
-    if serving.get("reason") == UPGRADE_REASON:
-        return  # KubeRay applies no replica count to the active cluster until its switch
-    spec, ns, when = svc.spec.autoscaling, svc.namespace or "default", now()
-    stable = ServedVersion.model_validate(recorded["stable"])
+    if not _serving_scalable(recorded):
+        return
+    spec, when = svc.spec.autoscaling, now()
     previous = (
         AutoscalingStatus.model_validate(recorded["autoscaling"])
         if recorded.get("autoscaling")
@@ -133,13 +124,76 @@ def autoscale(
     if _behind(uid, previous, when):
         logger.debug("status.autoscaling does not show the last decision yet; next run decides")
         return
-    # The decision compares the load with the replicas it last ordered (`current`); the replicas
-    # Serve counts healthy only brake a scale-up while ordered ones still start. Unknown stays
-    # unknown (None): never a made-up count.
+    # The decision compares the load with the replicas it last ordered (`current`).
     current = previous.desired_replicas if previous else svc.spec.replicas.min
+    stable = ServedVersion.model_validate(recorded["stable"])
+    snapshot, problem = _read_load(config, svc, spec, stable, current, previous, when)
+    bounds = (svc.spec.replicas.min, svc.spec.replicas.max)
+    decision = decide_replicas(
+        snapshot, spec, bounds, previous, when, capacity=svc.spec.runtime.max_num_seqs
+    )
+    METRICS_UNAVAILABLE.labels(svc.namespace or "default", svc.name).set(1 if problem else 0)
+    metrics_cond = decide_metrics_condition(
+        Reader.AUTOSCALER,
+        problem,
+        consequence=f"is holding {current} replica{'' if current == 1 else 's'}",
+        prometheus_url=config.prometheus.url,
+        previous=previous_cond,
+        now=when,
+    )
+    # A whole block: merge_patch sends the fields it no longer has (value, panicUntil) as null.
+    write_status(
+        body,
+        patch,
+        fields={"autoscaling": decision.status.to_wire()},
+        conditions=[metrics_cond] if metrics_cond else [],
+        declared=DECLARED,
+        when=when,
+    )
+    if decision.status.last_decision_time is not None:
+        _WRITTEN[uid] = decision.status.last_decision_time
+    _announce(body, logger, svc, decision, current, previous)
+
+
+def _withdraw_metrics_condition(
+    body: Mapping[str, Any],
+    patch: kopf.Patch,
+    config: OperatorConfig,
+    previous: dict[str, Any] | None,
+) -> None:
+    """Autoscaling turned off: the autoscaler no longer reads metrics, so its condition goes."""
+    withdrawn = withdraw_metrics_condition(
+        Reader.AUTOSCALER, prometheus_url=config.prometheus.url, previous=previous
+    )
+    if withdrawn is not None:
+        write_status(body, patch, fields={}, conditions=[withdrawn], declared=DECLARED, when=now())
+
+
+def _serving_scalable(recorded: Mapping[str, Any]) -> bool:
+    """Whether there is a stable version whose replica count a decision may change now."""
+    if not recorded.get("stable"):
+        return False  # nothing serves yet
+    serving = get_condition(recorded.get("conditions"), "ServingReady") or {}
+    # KubeRay applies no replica count to the active cluster until its switch.
+    return serving.get("reason") != UPGRADE_REASON
+
+
+def _read_load(
+    config: OperatorConfig,
+    svc: InferenceService,
+    spec: AutoscalingSpec,
+    stable: ServedVersion,
+    current: int,
+    previous: AutoscalingStatus | None,
+    when: datetime,
+) -> tuple[LoadSnapshot, MetricsProblem | None]:
+    """The stable version's load from Prometheus, and the problem when there is none.
+
+    The replicas Serve counts healthy only brake a scale-up while ordered ones still start.
+    Unknown stays unknown (None): never a made-up count."""
+    ns = svc.namespace or "default"
     engine = version_app(svc.name, version_id(stable.digest.partition("+")[0]))
-    counted = read_healthy_replicas(config, ns, [engine], when)
-    ready = ready_replicas(engine, counted)
+    ready = ready_replicas(engine, read_healthy_replicas(config, ns, [engine], when))
     # Engine signals are the engine's: labelled with its base weights' id, shared by LoRA versions.
     engine_signal = spec.signal.value in ENGINE_SIGNALS
     digest = stable.digest.partition("+")[0] if engine_signal else stable.digest
@@ -172,35 +226,20 @@ def autoscale(
         ttft_attainment=attained,
         ttft_requests=served,
     )
-    bounds = (svc.spec.replicas.min, svc.spec.replicas.max)
-    decision = decide_replicas(
-        snapshot, spec, bounds, previous, when, capacity=svc.spec.runtime.max_num_seqs
-    )
-    METRICS_UNAVAILABLE.labels(ns, svc.name).set(1 if problem else 0)
-    metrics_cond = decide_metrics_condition(
-        Reader.AUTOSCALER,
-        problem,
-        consequence=f"is holding {current} replica{'' if current == 1 else 's'}",
-        prometheus_url=url,
-        previous=previous_cond,
-        now=when,
-    )
-    # Status is written as a merge patch, which keeps keys it does not mention: a field that
-    # became unset (value on missing data, panicUntil, idleSince) is sent as null to remove it.
-    wire = decision.status.to_wire()
-    wire.update({key: None for key in recorded.get("autoscaling") or {} if key not in wire})
-    write_status(
-        body,
-        patch,
-        fields={"autoscaling": wire},
-        conditions=[metrics_cond] if metrics_cond else [],
-        declared=DECLARED,
-        when=when,
-    )
-    if decision.status.last_decision_time is not None:
-        _WRITTEN[uid] = decision.status.last_decision_time
+    return snapshot, problem
+
+
+def _announce(
+    body: Mapping[str, Any],
+    logger: Any,
+    svc: InferenceService,
+    decision: ScaleDecision,
+    current: int,
+    previous: AutoscalingStatus | None,
+) -> None:
+    """An event for each change, and one warning when the load data goes missing."""
     if decision.desired_replicas != current:
-        SCALE_EVENTS.labels(ns, svc.name).inc()
+        SCALE_EVENTS.labels(svc.namespace or "default", svc.name).inc()
         logger.info(decision.reason)  # it starts with "replicas a→b"
         emit(body, Event("Normal", decision.outcome.value, decision.reason), logger)
     elif decision.outcome is ScaleOutcome.METRICS_UNAVAILABLE and not (
