@@ -348,9 +348,6 @@ class ReconcileTiming(ApiModel):
     autoscale_interval_seconds: float = Field(
         default=15, gt=0, le=3600, description="Interval of the autoscaler timer per service."
     )
-    rollout_interval_seconds: float = Field(
-        default=10, gt=0, le=3600, description="Interval of the rollout timer per service."
-    )
 
 
 class OperatorConfig(ApiModel):

@@ -38,7 +38,6 @@ ENV_OVERRIDES: dict[str, tuple[tuple[str, ...], str]] = {
     "DROVER_DEPENDENCY_RETRY_SECONDS": (("reconcile", "dependencyRetrySeconds"), "str"),
     "DROVER_PROGRESS_POLL_SECONDS": (("reconcile", "progressPollSeconds"), "str"),
     "DROVER_AUTOSCALE_INTERVAL_SECONDS": (("reconcile", "autoscaleIntervalSeconds"), "str"),
-    "DROVER_ROLLOUT_INTERVAL_SECONDS": (("reconcile", "rolloutIntervalSeconds"), "str"),
 }
 
 

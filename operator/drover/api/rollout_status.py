@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from pydantic import Field
 
@@ -196,9 +195,6 @@ class RolloutStatus(ApiModel):
     )
     reason: str = Field(default="", description="Why the rollout is where it is, in a sentence.")
 
-    def is_active(self) -> bool:
-        return self.phase in ACTIVE_PHASES
-
 
 ACTIVE_PHASES = frozenset(
     {
@@ -209,8 +205,3 @@ ACTIVE_PHASES = frozenset(
         RolloutPhase.PAUSED,
     }
 )
-
-
-def rollout_status_from_wire(data: dict[str, Any] | None) -> RolloutStatus | None:
-    """Parse `status.rollout` as stored; None when absent."""
-    return None if not data else RolloutStatus.model_validate(data)

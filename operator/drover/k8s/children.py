@@ -151,22 +151,3 @@ def _patch(kind: Kind, namespace: str, name: str, patch: Mapping[str, Any]) -> N
         client.CoreV1Api().patch_namespaced_persistent_volume_claim(name, namespace, body)
     else:
         client.CoreV1Api().patch_namespaced_config_map(name, namespace, dict(patch))
-
-
-def delete_child(kind_name: str, namespace: str, name: str) -> bool:
-    """Delete a child; False when it was already gone."""
-    kind = KINDS[kind_name]
-    try:
-        if _is_custom(kind):
-            client.CustomObjectsApi().delete_namespaced_custom_object(
-                kind.group, kind.version, namespace, kind.plural, name
-            )
-        elif kind.plural == "persistentvolumeclaims":
-            client.CoreV1Api().delete_namespaced_persistent_volume_claim(name, namespace)
-        else:
-            client.CoreV1Api().delete_namespaced_config_map(name, namespace)
-        return True
-    except ApiException as exc:
-        if exc.status == 404:
-            return False
-        raise

@@ -87,11 +87,6 @@ def get_condition(conditions: Sequence[dict[str, Any]] | None, type_: str) -> di
     return next((c for c in conditions or () if c.get("type") == type_), None)
 
 
-def is_true(conditions: Sequence[dict[str, Any]] | None, type_: str) -> bool:
-    cond = get_condition(conditions, type_)
-    return cond is not None and cond.get("status") == "True"
-
-
 def summarise(
     conditions: Sequence[dict[str, Any]] | None,
     declared: Sequence[str],

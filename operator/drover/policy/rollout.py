@@ -35,7 +35,6 @@ from drover.policy.analysis import (
 HISTORY_LIMIT = 10
 REJECTED_LIMIT = 10
 P = RolloutPhase
-ACTIVE = ACTIVE_PHASES
 ROLLOUT_ANNOTATION = "drover.dev/rollout"
 
 
@@ -207,11 +206,11 @@ def next_rollout(
         else:
             t.st.reason = "waiting for the model's digest"
         return _decide(t, spec, observed, None)
-    if t.st.phase in ACTIVE:
+    if t.st.phase in ACTIVE_PHASES:
         _active(t, spec, observed, stable)
     else:
         _settled(t, observed, stable)
-    canary = t.st.target if t.st.phase in ACTIVE or t.full_canary else None
+    canary = t.st.target if t.st.phase in ACTIVE_PHASES or t.full_canary else None
     return _decide(t, spec, observed, canary)
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from drover.api.rollout import ServedVersion, VersionRef
+from drover.api.rollout import ACTIVE_PHASES, ServedVersion, VersionRef
 from drover.api.versions import version_id
 from drover.policy.conditions import Cond
-from drover.policy.rollout import ACTIVE, RolloutAction, RolloutDecision
+from drover.policy.rollout import RolloutAction, RolloutDecision
 from drover.policy.serving import serves
 
 
@@ -44,7 +44,7 @@ def apply_actions(
         elif action is RolloutAction.PROMOTE_CANARY and canary is not None:
             stable, canary = canary, None
     target = decision.canary
-    rolling = decision.status.phase in ACTIVE
+    rolling = decision.status.phase in ACTIVE_PHASES
     if target is not None and rolling and (canary is None or canary.ref() != target):
         canary = ServedVersion(model=target.model, digest=target.digest)
     return stable, canary
