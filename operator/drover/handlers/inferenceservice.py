@@ -8,6 +8,7 @@ A changed model becomes a canary; without `spec.rollout` it replaces the old one
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import kopf
@@ -15,6 +16,7 @@ import kopf
 from drover.api.inferenceservice import InferenceService
 from drover.builders.errors import SpecError
 from drover.builders.meta import stamp
+from drover.builders.raycluster import Placement
 from drover.builders.serving import (
     build_rayservice,
     engine_routes,
@@ -23,7 +25,7 @@ from drover.builders.serving import (
     rayservice_name,
     serve_config_of,
 )
-from drover.builders.serving_plans import needed_claims
+from drover.builders.serving_plans import VersionPlan, needed_claims
 from drover.config import OperatorConfig
 from drover.handlers.common import (
     emit,
@@ -33,8 +35,9 @@ from drover.handlers.common import (
     worker_image,
     write_status,
 )
-from drover.handlers.rollout_tick import rollout_tick
+from drover.handlers.rollout_tick import Tick, rollout_tick
 from drover.handlers.serving_inputs import (
+    ServingInputs,
     draining,
     plan_for,
     present_claims,
@@ -90,57 +93,12 @@ def reconcile(
         _record(body, patch, logger, {}, [inputs.condition, held], None)
         return
     url = config.serving.url_for(name=svc.name, namespace=ns, rayservice=name)
-    tick = rollout_tick(
-        svc,
-        body,
-        version_statuses(
-            rayservice, svc.name, engine_routes(serve_config_of(rayservice or {}), svc.name)
-        ),
-        inputs.desired,
-        config=config,
-        url=url,
-        now=when,
-        routed=router_current(rayservice, svc.name),
-    )
-    bounds = (svc.spec.replicas.min, svc.spec.replicas.max)
-    replicas = desired_replicas(bounds, recorded.get("autoscaling"))
-    record_replicas(ns, svc.name, replicas, bounds)
-    d = tick.decision
-    stable = plan_for(
-        tick.stable, ns, weight=d.stable_weight if tick.canary else 100, replicas=replicas
-    )
-    canary = plan_for(
-        tick.canary, ns, weight=d.canary_weight, replicas=max(svc.spec.replicas.min, 1)
-    )
+    tick = _tick(svc, body, rayservice, inputs, config, url, when)
+    stable, canary = _live_plans(svc, recorded, tick, ns)
     plans = [p for p in (stable, canary) if p is not None]
     plans += draining(recorded, plans, ns)
     if plans:
-        needed, existing = needed_claims(plans, inputs.index), existing_worker_groups(rayservice)
-        mounted = {claim for group in existing for claim in group.claims}
-        present = needed | present_claims(ns, mounted - needed)
-        manifest = build_rayservice(
-            svc,
-            plans,
-            inputs.index,
-            placement=placement,
-            image=worker_image(config, placement),
-            route_prefix=config.serving.route_prefix,
-            replica_cpus=config.serving.replica_cpus,
-            groups=plan_worker_groups(placement.class_name, existing, needed, present),
-        )
-        outcome = children.ensure_child(stamp(manifest, body))
-        if outcome is not children.Outcome.UNCHANGED:
-            logger.info(
-                f"RayService {name} {outcome}: "
-                + ", ".join(f"{p.model} {p.weight}%" for p in plans)
-            )
-    was_serving = (get_condition(recorded.get("conditions"), "ServingReady") or {}).get("status")
-    serving = decide_serving(
-        rayservice,
-        svc.name,
-        stable.app(svc.name) if stable else None,
-        was_serving=was_serving == "True",
-    )
+        _ensure_rayservice(svc, body, logger, config, rayservice, plans, inputs, placement)
     live = [(p.app(svc.name), p.replicas) for p in (stable, canary) if p is not None]
     counted = read_healthy_replicas(config, ns, [app for app, _ in live], when)
     fields = {
@@ -148,10 +106,114 @@ def reconcile(
         "rayServiceName": name,
         "stable": _served(tick.stable, stable, svc.name, counted),
         "canary": _served(tick.canary, canary, svc.name, counted),
-        "rollout": d.status.to_wire(),
+        "rollout": tick.decision.status.to_wire(),
         "replicas": replica_status(live, counted).to_wire(),
-        "phase": service_phase(inputs.condition, serving, tick.canary),
     }
+    _record_serving(body, patch, logger, svc, recorded, rayservice, inputs, tick, fields, stable)
+    record_canary_weight(ns, svc.name, canary.weight if canary is not None else 0)
+    if tick.control is not None:  # an annotation acts once, then is cleared
+        patch.metadata.setdefault("annotations", {})[ROLLOUT_ANNOTATION] = None
+
+
+def _tick(
+    svc: InferenceService,
+    body: Mapping[str, Any],
+    rayservice: Mapping[str, Any] | None,
+    inputs: ServingInputs,
+    config: OperatorConfig,
+    url: str,
+    when: datetime,
+) -> Tick:
+    """One rollout tick over the versions' health and the weights the router serves now."""
+    health = version_statuses(
+        rayservice, svc.name, engine_routes(serve_config_of(rayservice or {}), svc.name)
+    )
+    return rollout_tick(
+        svc,
+        body,
+        health,
+        inputs.desired,
+        config=config,
+        url=url,
+        now=when,
+        routed=router_current(rayservice, svc.name),
+    )
+
+
+def _live_plans(
+    svc: InferenceService, recorded: Mapping[str, Any], tick: Tick, namespace: str
+) -> tuple[VersionPlan | None, VersionPlan | None]:
+    """The stable and canary versions at the weights the rollout tick chose; the stable one at
+    the replica count the autoscaler recorded, a canary at the minimum (at least one)."""
+    bounds = (svc.spec.replicas.min, svc.spec.replicas.max)
+    replicas = desired_replicas(bounds, recorded.get("autoscaling"))
+    record_replicas(namespace, svc.name, replicas, bounds)
+    d = tick.decision
+    stable = plan_for(
+        tick.stable, namespace, weight=d.stable_weight if tick.canary else 100, replicas=replicas
+    )
+    canary = plan_for(
+        tick.canary, namespace, weight=d.canary_weight, replicas=max(svc.spec.replicas.min, 1)
+    )
+    return stable, canary
+
+
+def _ensure_rayservice(
+    svc: InferenceService,
+    body: Mapping[str, Any],
+    logger: Any,
+    config: OperatorConfig,
+    rayservice: Mapping[str, Any] | None,
+    plans: list[VersionPlan],
+    inputs: ServingInputs,
+    placement: Placement,
+) -> None:
+    """Build the RayService for `plans` and create or patch it, keeping the worker groups (and the
+    claims they mount) that a running cluster still needs."""
+    ns = svc.namespace or "default"
+    needed, existing = needed_claims(plans, inputs.index), existing_worker_groups(rayservice)
+    mounted = {claim for group in existing for claim in group.claims}
+    present = needed | present_claims(ns, mounted - needed)
+    manifest = build_rayservice(
+        svc,
+        plans,
+        inputs.index,
+        placement=placement,
+        image=worker_image(config, placement),
+        route_prefix=config.serving.route_prefix,
+        replica_cpus=config.serving.replica_cpus,
+        groups=plan_worker_groups(placement.class_name, existing, needed, present),
+    )
+    outcome = children.ensure_child(stamp(manifest, body))
+    if outcome is not children.Outcome.UNCHANGED:
+        logger.info(
+            f"RayService {rayservice_name(svc)} {outcome}: "
+            + ", ".join(f"{p.model} {p.weight}%" for p in plans)
+        )
+
+
+def _record_serving(
+    body: Mapping[str, Any],
+    patch: kopf.Patch,
+    logger: Any,
+    svc: InferenceService,
+    recorded: Mapping[str, Any],
+    rayservice: Mapping[str, Any] | None,
+    inputs: ServingInputs,
+    tick: Tick,
+    fields: dict[str, Any],
+    stable: VersionPlan | None,
+) -> None:
+    """Serving and rollout health into status, the rollout's events, and their metrics."""
+    ns, d = svc.namespace or "default", tick.decision
+    was_serving = (get_condition(recorded.get("conditions"), "ServingReady") or {}).get("status")
+    serving = decide_serving(
+        rayservice,
+        svc.name,
+        stable.app(svc.name) if stable else None,
+        was_serving=was_serving == "True",
+    )
+    fields["phase"] = service_phase(inputs.condition, serving, tick.canary)
     healthy = Cond(
         "RolloutHealthy", d.status.phase.value != "RolledBack", d.status.phase.value, d.reason
     )
@@ -160,9 +222,6 @@ def reconcile(
     for event in d.events:
         emit(body, Event(event.type, event.reason, event.message), logger)
     record_rollout_events(ns, svc.name, [event.reason for event in d.events])
-    record_canary_weight(ns, svc.name, canary.weight if canary is not None else 0)
-    if tick.control is not None:  # an annotation acts once, then is cleared
-        patch.metadata.setdefault("annotations", {})[ROLLOUT_ANNOTATION] = None
 
 
 def _served(
