@@ -55,42 +55,29 @@ def reconcile(
     base_cond = decide_base_model(job.spec.base_model.name, base_obj)
     when = now()
     if base_cond.status is not True or base_obj is None:
-        _record(
-            body,
-            patch,
-            logger,
-            recorded,
-            decide_training(
-                base=base_cond,
-                job=classify_rayjob(None),
-                job_name="",
-                progress=None,
-                result=None,
-                output_model="",
-                now_iso=format_timestamp(when),
-            ),
+        waiting = decide_training(
+            base=base_cond,
+            job=classify_rayjob(None),
+            job_name="",
+            progress=None,
+            result=None,
+            output_model="",
+            now_iso=format_timestamp(when),
         )
+        _record(body, patch, logger, recorded, waiting)
         return
     base = parse_resource(FoundationModel, base_obj)
     if isinstance(base, str):
         _fail(body, patch, logger, "DependencyFailed", f"base model is invalid: {base}")
         return
+    base_status = base_obj.get("status") or {}
     try:
-        placement = resolve_placement(
-            job.spec.resources.accelerator,
-            config.accelerator_classes,
-            field="spec.resources.accelerator",
-            parameter_count=base.spec.parameter_count,
-        )
-        base_status = base_obj.get("status") or {}
-        manifest = build_finetune_rayjob(
-            job, base, base_status, placement=placement, image=worker_image(config, placement)
-        )
+        manifest = _training_rayjob(job, base, base_status, config)
     except SpecError as exc:  # no accelerator class, or a claim several nodes cannot share
         _fail(body, patch, logger, exc.reason, exc.message)
         return
-    name = training_job_name(job)
     children.ensure_child(stamp(manifest, body))
+    name = training_job_name(job)
     rayjob = children.get_object("RayJob", namespace, name)
     report = raydash.read_worker_report(rayjob) if rayjob else None
     result = report.result if report else None
@@ -105,11 +92,26 @@ def reconcile(
         now_iso=format_timestamp(when),
         result_unavailable=unavailable,
     )
-    if decision.create_output and report is not None and report.result is not None:
-        output = build_output_model(job, base, base_status, report.result)
+    if decision.create_output and result is not None:
+        output = build_output_model(job, base, base_status, result)
         if children.ensure_child(output) is children.Outcome.CREATED:
             logger.info(f"created FoundationModel {output_model_name(job)} from {name}")
     _record(body, patch, logger, recorded, decision)
+
+
+def _training_rayjob(
+    job: FineTuneJob, base: FoundationModel, base_status: Mapping[str, Any], config: OperatorConfig
+) -> dict[str, Any]:
+    """The training RayJob on the accelerator class the job asks for; raises SpecError."""
+    placement = resolve_placement(
+        job.spec.resources.accelerator,
+        config.accelerator_classes,
+        field="spec.resources.accelerator",
+        parameter_count=base.spec.parameter_count,
+    )
+    return build_finetune_rayjob(
+        job, base, base_status, placement=placement, image=worker_image(config, placement)
+    )
 
 
 def _record(
