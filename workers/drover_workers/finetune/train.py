@@ -66,6 +66,20 @@ def count_steps(n: int, hp: Hyperparameters, world: int = 1) -> int:
     return min(steps, hp.max_steps) if hp.max_steps else steps
 
 
+def _accumulate(
+    model: Any, examples: list[Example], micro: list[list[int]], pad_id: int, device: Any
+) -> tuple[float, int]:
+    """One optimizer step's gradients over its micro-batches: (mean loss, tokens seen)."""
+    step_loss, tokens = 0.0, 0
+    for indices in micro:
+        batch = to_device(collate([examples[i] for i in indices], pad_id), device)
+        loss = model(**batch).loss
+        (loss / len(micro)).backward()
+        step_loss += float(loss.detach()) / len(micro)
+        tokens += int(batch["attention_mask"].sum())
+    return step_loss, tokens
+
+
 def train_loop(
     model: Any,
     unwrapped: Any,
@@ -100,13 +114,8 @@ def train_loop(
         micro = plan[stats.steps * ga : (stats.steps + 1) * ga]
         if not micro:
             break
-        step_loss = 0.0
-        for indices in micro:
-            batch = to_device(collate([examples[i] for i in indices], pad_id), device)
-            loss = model(**batch).loss
-            (loss / len(micro)).backward()
-            step_loss += float(loss.detach()) / len(micro)
-            tokens += int(batch["attention_mask"].sum())
+        step_loss, step_tokens = _accumulate(model, examples, micro, pad_id, device)
+        tokens += step_tokens
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         scheduler.step()

@@ -22,15 +22,13 @@ from drover_workers.index.build import (
     write_version,
 )
 from drover_workers.index.config import IndexConfig
-from drover_workers.index.documents import chunk_document, read_documents
+from drover_workers.index.documents import Document, chunk_document, read_documents
 from drover_workers.index.embed import Embedder
 from drover_workers.index.faiss_index import build_index
 
 
-def build(config: IndexConfig, reporter: Reporter) -> dict[str, Any]:
-    root = Path(config.output_root)
-    version = next_version(root, config.previous_version, config.version)
-    reporter.progress(force=True, phase="reading", version=version)
+def _read_documents(config: IndexConfig) -> list[Document]:
+    """The documents the spec names, fetched into a scratch directory and read from there."""
     with tempfile.TemporaryDirectory(prefix="drover-docs-") as work:
         try:
             token = read_token(config.credentials)
@@ -43,9 +41,16 @@ def build(config: IndexConfig, reporter: Reporter) -> dict[str, Any]:
                 endpoint=config.hf_endpoint,
                 pvc_root_dir=config.pvc_root,
             )
-            docs = read_documents(docs_path, config.documents.include if config.documents else None)
+            return read_documents(docs_path, config.documents.include if config.documents else None)
         except (FileNotFoundError, ValueError) as exc:
             raise WorkerError("DocumentsNotFound", f"documentsPath: {exc}") from None
+
+
+def build(config: IndexConfig, reporter: Reporter) -> dict[str, Any]:
+    root = Path(config.output_root)
+    version = next_version(root, config.previous_version, config.version)
+    reporter.progress(force=True, phase="reading", version=version)
+    docs = _read_documents(config)
     if not docs:
         raise WorkerError("NoDocuments", f"documents {config.documents_uri}: no .txt/.md/.jsonl")
     if not (Path(config.embedder_path) / "config.json").is_file():
