@@ -50,7 +50,7 @@ def test_no_function_in_the_operator_or_the_workers_is_over_60_lines() -> None:
 
 def test_the_check_finds_a_function_one_line_over_the_limit(tmp_path: Path) -> None:
     at_limit = "\n".join(f"    a{i} = {i}" for i in range(LIMIT - 1))
-    over = "\n".join(f"    b{i} = {i}" for i in range(LIMIT))
+    over = "\n".join(f"        b{i} = {i}" for i in range(LIMIT))
     source = f"def fits():\n{at_limit}\n\n\nclass C:\n    async def over(self):\n{over}\n"
     path = tmp_path / "sample.py"
     path.write_text(source)
