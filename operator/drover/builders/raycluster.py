@@ -164,10 +164,12 @@ def restricted_submitter_template(image: ContainerImage | str) -> dict[str, Any]
     `ray-job-submitter` on the head's image, 500m/200Mi requested, 1 CPU/1Gi limit, restart
     policy Never, and no securityContext. With a template given, KubeRay takes its first
     container as the submitter and fills in the `ray job submit` command when it has none, so
-    no command is set here.
+    no command is set here. It carries Drover's pod label, so the chart's NetworkPolicy lets it
+    reach the head's dashboard as the other Ray pods do.
     """
     image = ContainerImage.of(image)
     return {
+        "metadata": {"labels": dict(POD_LABELS)},
         "spec": {
             "restartPolicy": "Never",
             "securityContext": pod_security_context(),
@@ -183,7 +185,7 @@ def restricted_submitter_template(image: ContainerImage | str) -> dict[str, Any]
                     "securityContext": container_security_context(),
                 }
             ],
-        }
+        },
     }
 
 

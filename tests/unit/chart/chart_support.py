@@ -75,6 +75,7 @@ ALL_ON: dict[str, Any] = {
         "prometheusRule": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
     },
     "grafanaDashboard": {"enabled": True, "namespace": "monitoring"},
+    "networkPolicy": {"enabled": True, "namespaces": ["ml-serving"]},
 }
 
 WATCHED = ["team-a", "team-b"]
