@@ -39,7 +39,7 @@ from drover.k8s.metrics import (
 from drover.observability import METRICS_UNAVAILABLE, SCALE_EVENTS
 from drover.policy.autoscale import LoadSnapshot, ScaleDecision, ScaleOutcome, decide_replicas
 from drover.policy.conditions import get_condition
-from drover.policy.fetching import Event
+from drover.policy.events import Event
 from drover.policy.metrics_health import (
     CONDITION,
     MetricsProblem,

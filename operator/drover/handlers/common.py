@@ -17,7 +17,7 @@ from drover.api.common import ResourceBase
 from drover.builders.raycluster import ContainerImage, Placement
 from drover.config import OperatorConfig
 from drover.policy.conditions import Cond, set_conditions, summarise
-from drover.policy.fetching import Event
+from drover.policy.events import Event
 
 R = TypeVar("R", bound=ResourceBase)
 

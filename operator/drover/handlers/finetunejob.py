@@ -34,7 +34,7 @@ from drover.handlers.common import (
 )
 from drover.k8s import children, raydash
 from drover.policy.conditions import Cond
-from drover.policy.fetching import Event
+from drover.policy.events import Event
 from drover.policy.jobs import classify_rayjob
 from drover.policy.results import RESULT_UNAVAILABLE, newly_unavailable, result_unavailable
 from drover.policy.training import decide_base_model, decide_training

@@ -33,7 +33,8 @@ from drover.k8s import children, raydash
 from drover.k8s.secrets import secret_key_state
 from drover.policy.conditions import Cond
 from drover.policy.dependencies import decide_secret_ready
-from drover.policy.fetching import Event, cache_ready_condition, decide_fetch
+from drover.policy.events import Event
+from drover.policy.fetching import cache_ready_condition, decide_fetch
 from drover.policy.jobs import classify_rayjob
 from drover.policy.results import newly_unavailable, result_unavailable
 from drover.policy.usage import users_of_model

@@ -48,7 +48,7 @@ from drover.handlers.serving_inputs import (
 from drover.k8s import children
 from drover.observability import record_canary_weight, record_replicas, record_rollout_events
 from drover.policy.conditions import Cond, get_condition
-from drover.policy.fetching import Event
+from drover.policy.events import Event
 from drover.policy.rollout import ROLLOUT_ANNOTATION
 from drover.policy.serving import (
     decide_serving,
@@ -220,7 +220,7 @@ def _record_serving(
     conds = [inputs.condition, serving, healthy]
     _record(body, patch, logger, fields, conds + ([tick.metrics] if tick.metrics else []), None)
     for event in d.events:
-        emit(body, Event(event.type, event.reason, event.message), logger)
+        emit(body, event, logger)
     record_rollout_events(ns, svc.name, [event.reason for event in d.events])
 
 

@@ -11,15 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drover.policy.conditions import Cond
+from drover.policy.events import Event
 from drover.policy.jobs import JobState, JobView
 from drover.policy.results import RESULT_UNAVAILABLE
-
-
-@dataclass(frozen=True)
-class Event:
-    type: str  # Normal | Warning
-    reason: str
-    message: str
 
 
 @dataclass(frozen=True)

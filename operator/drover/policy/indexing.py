@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drover.policy.conditions import Cond
-from drover.policy.fetching import Event
+from drover.policy.events import Event
 from drover.policy.jobs import JobState, JobView
 from drover.policy.results import RESULT_UNAVAILABLE
 

@@ -31,6 +31,7 @@ from drover.policy.analysis import (
     decide_analysis,
     restart_evidence,
 )
+from drover.policy.events import Event
 
 HISTORY_LIMIT = 10
 REJECTED_LIMIT = 10
@@ -86,13 +87,6 @@ class RolloutObservation:
 
 
 @dataclass(frozen=True)
-class RolloutEvent:
-    type: str  # Normal | Warning
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True)
 class RolloutDecision:
     status: RolloutStatus
     stable_weight: int
@@ -101,7 +95,7 @@ class RolloutDecision:
     reason: str
     canary: VersionRef | None = None  # the version the canary deployment must run
     analysis_window_start: datetime | None = None
-    events: tuple[RolloutEvent, ...] = field(default_factory=tuple)
+    events: tuple[Event, ...] = field(default_factory=tuple)
 
 
 def _same(a: VersionRef | None, b: VersionRef | ServedVersion | None) -> bool:
@@ -124,7 +118,7 @@ class _Tick:
     def __init__(self, st: RolloutStatus, now: datetime) -> None:
         self.st, self.now = st, now
         self.actions: list[RolloutAction] = []
-        self.events: list[RolloutEvent] = []
+        self.events: list[Event] = []
         self.window: datetime | None = None
         self.full_canary = False
 
@@ -133,7 +127,7 @@ class _Tick:
             self.actions.append(action)
 
     def event(self, type_: str, reason: str, message: str) -> None:
-        self.events.append(RolloutEvent(type_, reason, message))
+        self.events.append(Event(type_, reason, message))
 
     def enter(self, phase: RolloutPhase, reason: str) -> None:
         self.st.phase, self.st.phase_started_at, self.st.reason = phase, self.now, reason

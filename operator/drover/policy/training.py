@@ -12,7 +12,7 @@ from typing import Any
 
 from drover.policy.conditions import Cond
 from drover.policy.dependencies import decide_model_ready
-from drover.policy.fetching import Event
+from drover.policy.events import Event
 from drover.policy.jobs import JobState, JobView
 from drover.policy.results import RESULT_UNAVAILABLE
 
