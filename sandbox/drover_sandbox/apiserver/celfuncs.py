@@ -1,8 +1,7 @@
 """Local control plane, validation layer: CEL standard and Kubernetes library functions.
 
-Two faces of the same functions: over plain JSON values for the fast CEL translator
-(:data:`FUNCTIONS`, :data:`METHODS`), and over cel-python values for its interpreter
-(:data:`EXTENSION_FUNCTIONS`: kube's string and list extensions cel-python lacks).
+Over plain JSON values (and :class:`datetime.timedelta` / :class:`datetime.datetime` for CEL's
+durations and timestamps), for the CEL translator in :mod:`.celfast`.
 """
 
 from __future__ import annotations
@@ -13,12 +12,10 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from celpy import celtypes
-
 __all__ = [
-    "EXTENSION_FUNCTIONS",
     "FUNCTIONS",
     "METHODS",
     "CelError",
@@ -56,6 +53,10 @@ def cel_type(value: Any) -> CelType:
         return CelType("list")
     if isinstance(value, dict):
         return CelType("map")
+    if isinstance(value, timedelta):
+        return CelType("google.protobuf.Duration")
+    if isinstance(value, datetime):
+        return CelType("google.protobuf.Timestamp")
     if isinstance(value, CelType):
         return CelType("type")
     raise CelError("unsupported value type")
@@ -284,6 +285,43 @@ def _trim(text: Any) -> str:
     return str(_str(text).strip())
 
 
+# Go's time.ParseDuration units, which cel-go's duration() uses.
+_DURATION_UNITS = {
+    "ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "\u03bcs": 1e-6, "ms": 1e-3, "s": 1.0,
+    "m": 60.0, "h": 3600.0,
+}  # fmt: skip
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
+
+
+def _to_duration(text: Any) -> timedelta:
+    """``duration('1h30m')``: Go's duration syntax, as cel-go parses it."""
+    if isinstance(text, timedelta):
+        return text
+    raw = _str(text)
+    body = raw[1:] if raw[:1] in "+-" else raw
+    parts = _DURATION_PART.findall(body)
+    if body == "0":
+        return timedelta(0)
+    if not parts or "".join(n + u for n, u in parts) != body:
+        raise CelError(f"invalid duration: {raw!r}")
+    seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+    return timedelta(seconds=-seconds if raw.startswith("-") else seconds)
+
+
+def _to_timestamp(text: Any) -> datetime:
+    """``timestamp('2024-01-02T03:04:05Z')``: RFC 3339, as cel-go parses it."""
+    if isinstance(text, datetime):
+        return text
+    raw = _str(text)
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise CelError(f"invalid timestamp: {raw!r}") from None
+    if value.tzinfo is None or "T" not in raw:
+        raise CelError(f"invalid timestamp: {raw!r}")
+    return value.astimezone(UTC)
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "size": _size,
     "int": _to_int,
@@ -292,6 +330,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "string": _to_string,
     "bool": _to_bool,
     "matches": _matches,
+    "duration": _to_duration,
+    "timestamp": _to_timestamp,
 }
 METHODS: dict[str, Callable[..., Any]] = {
     "size": _size,
@@ -314,49 +354,3 @@ METHODS: dict[str, Callable[..., Any]] = {
     "min": _min,
     "max": _max,
 }
-
-
-def _to_plain(value: Any) -> Any:
-    if isinstance(value, celtypes.BoolType):
-        return bool(value)
-    if isinstance(value, celtypes.IntType | celtypes.UintType):
-        return int(value)
-    if isinstance(value, celtypes.DoubleType):
-        return float(value)
-    if isinstance(value, celtypes.StringType):
-        return str(value)
-    if isinstance(value, celtypes.ListType | list):
-        return [_to_plain(v) for v in value]
-    if isinstance(value, celtypes.MapType | dict):
-        return {_to_plain(k): _to_plain(v) for k, v in value.items()}
-    return value
-
-
-def _to_cel(value: Any) -> Any:
-    if isinstance(value, bool):
-        return celtypes.BoolType(value)
-    if isinstance(value, int):
-        return celtypes.IntType(value)
-    if isinstance(value, float):
-        return celtypes.DoubleType(value)
-    if isinstance(value, str):
-        return celtypes.StringType(value)
-    if isinstance(value, list):
-        return celtypes.ListType([_to_cel(v) for v in value])
-    return value
-
-
-def _wrap(func: Callable[..., Any]) -> Callable[..., Any]:
-    def call(*args: Any) -> Any:
-        return _to_cel(func(*[_to_plain(a) for a in args]))
-
-    return call
-
-
-EXTENSION_FUNCTIONS: dict[str, Callable[..., Any]] = {
-    name: _wrap(METHODS[name])
-    for name in (
-        "lowerAscii", "upperAscii", "trim", "split", "join", "replace", "indexOf",
-        "lastIndexOf", "substring", "charAt", "isSorted", "sum", "min", "max",
-    )
-}  # fmt: skip

@@ -7,6 +7,7 @@ Comparison, membership and arithmetic with CEL's semantics (heterogeneous numeri
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from .celfuncs import CelError, cel_eq
@@ -25,7 +26,8 @@ def is_numbers(a: Any, b: Any) -> bool:
 
 def _ordered(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
     def compare(a: Any, b: Any) -> bool:
-        if is_numbers(a, b) or (type(a) is type(b) and isinstance(a, str | bytes | bool)):
+        same = type(a) is type(b) and isinstance(a, str | bytes | bool | timedelta | datetime)
+        if is_numbers(a, b) or same:
             return op(a, b)
         raise CelError("no such overload")
 
@@ -63,7 +65,9 @@ def check_int(value: Any) -> Any:
 def _add(a: Any, b: Any) -> Any:
     if is_numbers(a, b):
         return check_int(a + b)
-    if type(a) is type(b) and isinstance(a, str | list | bytes):
+    if type(a) is type(b) and isinstance(a, str | list | bytes | timedelta):
+        return a + b
+    if isinstance(a, datetime) and isinstance(b, timedelta):
         return a + b
     raise CelError("no such overload")
 
@@ -71,6 +75,10 @@ def _add(a: Any, b: Any) -> Any:
 def _sub(a: Any, b: Any) -> Any:
     if is_numbers(a, b):
         return check_int(a - b)
+    if isinstance(a, datetime) and isinstance(b, timedelta | datetime):
+        return a - b
+    if isinstance(a, timedelta) and isinstance(b, timedelta):
+        return a - b
     raise CelError("no such overload")
 
 
