@@ -173,6 +173,8 @@ async def watch(
             ]
         except TooOld as exc:
             too_old = gone(str(exc))
+        if too_old is None:
+            too_old = faults.pick_rewatch_gone(rv, store.rv, req.user_agent)
     sub = store.hub.subscribe(res.storage_key, namespace)
     response = web.StreamResponse(
         status=200,

@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from . import background, discovery, listwatch, snapshot
+from .audit import Audit, verb_of
 from .crud import CRD_KEY, Api, Req, Result, as_version, now_rfc3339
 from .errors import ApiError, bad_request, internal, not_found
 from .faults import Faults
@@ -64,6 +65,7 @@ class State:
         self.gc.crd_removed = self._crd_removed
         self.api = Api(self.store, self.registry, self.gc)
         self.faults = config.faults
+        self.audit = Audit()
         self.address = f"{config.host}:{config.port}"
         self.openapi_cache: dict[tuple[str, str], dict[str, Any] | None] = {}
         self.openapi_revision = -1
@@ -203,6 +205,10 @@ async def faults_get(request: web.Request) -> web.Response:
     return json_response(_state(request).faults.to_dict())
 
 
+async def requests_get(request: web.Request) -> web.Response:
+    return json_response(_state(request).audit.to_dict())
+
+
 async def faults_post(request: web.Request) -> web.Response:
     try:
         data = json.loads(await request.read() or b"{}")
@@ -264,10 +270,27 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         request.headers.get("User-Agent", ""),
         request.headers.get("Accept", ""),
     )
-    faults = state.faults
-    if faults.latency_ms:
-        await asyncio.sleep(faults.latency_ms / 1000)
-    error = faults.pick_error(request.method, res.plural, name)
+    verb = verb_of(request.method, name, watching)
+    code = 500
+    try:
+        response = await _serve(request, state, req, watching)
+        code = response.status
+        return response
+    except ApiError as exc:
+        code = exc.code
+        raise
+    finally:
+        state.audit.record(verb, res.group, res.plural, sub, code, req.user_agent)
+
+
+async def _serve(
+    request: web.Request, state: State, req: Req, watching: bool
+) -> web.StreamResponse:
+    faults, name, sub = state.faults, req.name, req.subresource
+    delay = faults.pick_latency(req.user_agent)
+    if delay:
+        await asyncio.sleep(delay)
+    error = faults.pick_error(request.method, req.res.plural, name, req.user_agent)
     if error is not None:
         raise error
     method = request.method
@@ -368,6 +391,7 @@ def build_app(config: Config) -> web.Application:
     add("GET", "/openapi/v3/{path:.*}", openapi_doc)
     add("GET", "/_drover/faults", faults_get)
     add("POST", "/_drover/faults", faults_post)
+    add("GET", "/_drover/requests", requests_get)
     add("*", "/api/{tail:.*}", dispatch)
     add("*", "/apis/{tail:.*}", dispatch)
     add("*", "/{tail:.*}", not_found_route)

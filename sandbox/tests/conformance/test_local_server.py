@@ -3,6 +3,8 @@ kubeconfig. They have no kube-apiserver counterpart, so they skip against a real
 
 from __future__ import annotations
 
+import json
+import time
 import urllib.error
 import urllib.request
 
@@ -19,7 +21,17 @@ def local(apiserver):
     yield apiserver
     apiserver.admin(
         "/_drover/faults",
-        {"error_rate": 0.0, "latency_ms": 0, "watch_cut_after": 0, "codes": [500], "methods": []},
+        {
+            "error_rate": 0.0,
+            "latency_ms": 0,
+            "latency_rate": 1.0,
+            "watch_cut_after": 0,
+            "rewatch_gone_rate": 0.0,
+            "retry_after_s": 1,
+            "codes": [500],
+            "methods": [],
+            "exempt_user_agents": [],
+        },
     )
 
 
@@ -65,6 +77,85 @@ def test_faults_cut_watch_streams_after_n_events(local, core, namespace):
         watch.Watch().stream(core.list_namespaced_config_map, namespace, timeout_seconds=10)
     )
     assert len(events) == 2
+
+
+def test_faults_answer_a_rewatch_from_an_old_version_with_410_gone(local, core, namespace):
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "a"}})
+    old = core.list_namespaced_config_map(namespace).metadata.resource_version
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "b"}})
+    local.admin("/_drover/faults", {"rewatch_gone_rate": 1.0})
+    url = (
+        f"{local.url}/api/v1/namespaces/{namespace}/configmaps"
+        f"?watch=true&resourceVersion={old}&timeoutSeconds=5"
+    )
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        # As kube-apiserver's cacher: HTTP 200, then one ERROR event carrying the 410 Status.
+        assert resp.status == 200
+        events = [json.loads(line) for line in resp.read().splitlines() if line.strip()]
+    assert [e["type"] for e in events] == ["ERROR"]
+    status = events[0]["object"]
+    assert status["code"] == 410 and status["reason"] == "Expired"
+    assert status["message"].startswith(f"too old resource version: {old} (")
+    # A watch from the newest version (nothing missed) is served as usual.
+    newest = core.list_namespaced_config_map(namespace).metadata.resource_version
+    fresh = f"{url.split('&resourceVersion=')[0]}&resourceVersion={newest}&timeoutSeconds=1"
+    with urllib.request.urlopen(fresh, timeout=10) as resp:
+        assert b"ERROR" not in resp.read()
+
+
+def test_an_injected_429_carries_the_configured_retry_after(local):
+    local.admin("/_drover/faults", {"error_rate": 1.0, "codes": [429], "retry_after_s": 3})
+    code, headers = _status(f"{local.url}/api/v1/namespaces/default/configmaps")
+    assert code == 429 and headers.get("Retry-After") == "3"
+
+
+def test_exempt_clients_see_no_faults_and_latency_hits_the_set_fraction(local, namespace):
+    local.admin(
+        "/_drover/faults",
+        {
+            "error_rate": 1.0,
+            "exempt_user_agents": ["harness/"],
+            "latency_ms": 300,
+            "latency_rate": 0.5,
+            "seed": 3,
+        },
+    )
+    url = f"{local.url}/api/v1/namespaces/{namespace}/configmaps"
+    req = urllib.request.Request(url, headers={"User-Agent": "harness/1"})
+    slow = 0
+    for _ in range(20):
+        started = time.monotonic()
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.status == 200
+        slow += time.monotonic() - started >= 0.3
+    assert slow == 0  # exempt: neither errors nor latency
+    local.admin("/_drover/faults", {"error_rate": 0.0, "exempt_user_agents": []})
+    for _ in range(20):
+        started = time.monotonic()
+        _status(url)
+        slow += time.monotonic() - started >= 0.3
+    assert 3 <= slow <= 17
+
+
+def test_requests_are_counted_by_verb_resource_code_and_client(local, core, namespace):
+    def creates() -> int:
+        items = local.admin("/_drover/requests")["items"]
+        return sum(
+            i["count"]
+            for i in items
+            if i["verb"] == "create" and i["resource"] == "configmaps" and i["code"] == 201
+        )
+
+    before = creates()
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "counted"}})
+    with pytest.raises(client.ApiException):
+        core.create_namespaced_config_map(namespace, {"metadata": {"name": "counted"}})
+    assert creates() == before + 1
+    items = local.admin("/_drover/requests")["items"]
+    assert any(
+        i["verb"] == "create" and i["resource"] == "configmaps" and i["code"] == 409 for i in items
+    )
+    assert all(i["userAgent"].startswith("OpenAPI-Generator") for i in items if i["code"] == 409)
 
 
 def test_snapshot_keeps_objects_across_restart(local, tmp_path):
