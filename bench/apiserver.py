@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
 
-from drover.local.apiserver import launcher
+from drover_sandbox.apiserver import launcher
 
 NS = "bench"
 

@@ -54,7 +54,7 @@ from _serving_paths import (  # noqa: E402
     parameter_count,
     workload,
 )
-from drover.local.components import LOCAL_SERVE_ENV as BENCH_ENV  # noqa: E402
+from drover_sandbox.components import LOCAL_SERVE_ENV as BENCH_ENV  # noqa: E402
 
 APP, ENGINE, CANARY = "bench", "v1", "v2"
 WORKLOADS = ("uniform", "mixed", "shared")

@@ -15,19 +15,23 @@ from collections.abc import Sequence
 COMMANDS: dict[tuple[str, ...], tuple[str, str, str]] = {
     ("run",): ("drover.main", "run", "run the operator (what the chart's Deployment runs)"),
     ("local", "apiserver"): (
-        "drover.local.apiserver.cli",
+        "drover_sandbox.apiserver.cli",
         "main",
         "the local control plane alone, in the foreground; writes DATA_DIR/kubeconfig",
     ),
-    ("local", "up"): ("drover.local.stack", "up", "start the whole local stack in the background"),
-    ("local", "status"): ("drover.local.stack", "status", "print what runs where"),
-    ("local", "down"): ("drover.local.stack", "down", "stop everything `local up` started"),
+    ("local", "up"): (
+        "drover_sandbox.stack",
+        "up",
+        "start the whole local stack in the background",
+    ),
+    ("local", "status"): ("drover_sandbox.stack", "status", "print what runs where"),
+    ("local", "down"): ("drover_sandbox.stack", "down", "stop everything `local up` started"),
     ("local", "hub"): (
-        "drover.local.hub.cli",
+        "drover_sandbox.hub.cli",
         "main",
         "the local model hub alone (Hugging Face file layout on loopback)",
     ),
-    ("demo",): ("drover.local.demo", "main", "start the local stack and run examples/pipeline"),
+    ("demo",): ("drover_sandbox.demo", "main", "start the local stack and run examples/pipeline"),
 }
 
 
@@ -78,7 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         target = getattr(importlib.import_module(module), func)
     except (ImportError, AttributeError) as exc:
-        print(f"drover: this command is not available: {exc}", file=sys.stderr)
+        hint = ""
+        if module.startswith("drover_sandbox") and isinstance(exc, ImportError):
+            hint = " (the local stack is its own package: `pip install -e ./sandbox`, as make does)"
+        print(f"drover: this command is not available: {exc}{hint}", file=sys.stderr)
         return 2
     result = target(args)
     return int(result or 0)

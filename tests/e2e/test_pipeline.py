@@ -70,7 +70,7 @@ def _get(url: str) -> Any:
 
 def test_the_pipeline_runs_end_to_end(stack: dict[str, Any], kube: Path) -> None:
 
-    from drover.local.walk import Walker, all_of, phase_is
+    from drover_sandbox.walk import Walker, all_of, phase_is
 
     print(kubectl(kube, "apply", "-f", str(PIPELINE)))
     walker = Walker(NS)
@@ -199,7 +199,7 @@ def _model_apps() -> list[str]:
 def test_a_lora_canary_shares_the_base_replicas_and_is_promoted_with_no_failed_request(
     stack: dict[str, Any], kube: Path
 ) -> None:
-    from drover.local.walk import Walker
+    from drover_sandbox.walk import Walker
 
     _needs_prometheus(stack)
     walker = Walker(NS)
@@ -235,7 +235,7 @@ def test_a_bad_version_is_rolled_back_and_nothing_fails_after(
 ) -> None:
     from kubernetes import client
 
-    from drover.local.walk import Walker
+    from drover_sandbox.walk import Walker
 
     _needs_prometheus(stack)
     walker = Walker(NS)
@@ -272,7 +272,7 @@ def test_a_bad_version_is_rolled_back_and_nothing_fails_after(
 
 
 def test_a_load_burst_scales_out_and_back(stack: dict[str, Any], kube: Path) -> None:
-    from drover.local.walk import Walker
+    from drover_sandbox.walk import Walker
 
     _needs_prometheus(stack)
     walker = Walker(NS)
@@ -310,7 +310,7 @@ def test_a_load_burst_scales_out_and_back(stack: dict[str, Any], kube: Path) -> 
 def test_deleting_the_pipeline_leaves_nothing_behind(stack: dict[str, Any], kube: Path) -> None:
     from kubernetes import client
 
-    from drover.local.walk import Walker
+    from drover_sandbox.walk import Walker
 
     walker = Walker(NS)
     kubectl(kube, "delete", "-f", str(PIPELINE), "--wait=true", "--timeout=120s")

@@ -21,7 +21,7 @@ import pytest
 from aiohttp import web
 
 from drover.compat import KUBERAY_SCHEMAS_DIR
-from drover.local.apiserver.launcher import free_port
+from drover_sandbox.apiserver.launcher import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBERAY = ROOT.parent / "shared" / "vendor-schemas" / KUBERAY_SCHEMAS_DIR

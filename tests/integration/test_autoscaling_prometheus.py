@@ -24,7 +24,7 @@ from tests.integration.support import events_for, status_of
 
 from drover.api.versions import version_id
 from drover.k8s import metrics
-from drover.local.apiserver.launcher import free_port
+from drover_sandbox.apiserver.launcher import free_port
 
 prometheus = prometheus_fixtures.prometheus  # the session's block-fed Prometheus
 start_prometheus = prometheus_fixtures.start_prometheus

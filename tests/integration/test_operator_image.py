@@ -33,7 +33,7 @@ import yaml
 from tests.integration.conftest import ROOT, kubectl, wait_for
 
 from drover import __version__
-from drover.local.apiserver.launcher import free_port
+from drover_sandbox.apiserver.launcher import free_port
 
 pytestmark = [pytest.mark.images, pytest.mark.slow]
 

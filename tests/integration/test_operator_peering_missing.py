@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from tests.integration.conftest import KUBERAY, ROOT, Operator, kubectl, wait_for
 
-from drover.local.apiserver import launcher
+from drover_sandbox.apiserver import launcher
 
 NAMESPACE = "peer"
 PEERING_CRD = ROOT / "charts/drover/crds/kopf.dev_kopfpeerings.yaml"

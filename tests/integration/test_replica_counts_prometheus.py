@@ -23,8 +23,8 @@ from tests.integration.support import kuberay_status, status_of
 
 from drover.api.versions import version_app, version_id
 from drover.k8s import metrics
-from drover.local.apiserver.launcher import free_port
-from drover.local.components import SERVE_APP_RELABEL
+from drover_sandbox.apiserver.launcher import free_port
+from drover_sandbox.components import SERVE_APP_RELABEL
 
 prometheus = prometheus_fixtures.prometheus  # the session's block-fed Prometheus
 SVC = "chat"

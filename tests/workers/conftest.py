@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from drover.local.hub.runner import HubServer
+from drover_sandbox.hub.runner import HubServer
 from drover_workers.common.report import parse_lines
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""The local model hub (`drover.local.hub`): the hub's HTTP layout that huggingface_hub uses,
+"""The local model hub (`drover_sandbox.hub`): the hub's HTTP layout that huggingface_hub uses,
 Range requests, error codes, deterministic builds, and the `drover local hub` command."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import httpx
 import pytest
 from huggingface_hub import HfApi
 
-from drover.local.hub import cli
-from drover.local.hub.builder import build_tiny_gpt2
+from drover_sandbox.hub import cli
+from drover_sandbox.hub.builder import build_tiny_gpt2
 
 
 def test_model_info_and_tree_list_every_file_with_sizes(hub, tiny_gpt2):

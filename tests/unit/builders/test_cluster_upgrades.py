@@ -16,7 +16,7 @@ from tests.unit.builders.test_builders import INDEX, _plans
 from drover.builders.placement import resolve_placement
 from drover.builders.serving import build_rayservice, existing_worker_groups, plan_worker_groups
 from drover.builders.serving_plans import VersionPlan, needed_claims
-from drover.local.rayexec.upgrade import ClusterChange, cluster_change, cluster_hash
+from drover_sandbox.rayexec.upgrade import ClusterChange, cluster_change, cluster_hash
 
 
 def _cluster(service, config, plans, index=INDEX, **svc_changes):

@@ -25,7 +25,7 @@ from drover.builders.foundationmodel import fetch_job_name
 from drover.builders.names import KUBERAY_NAME_MAX, is_dns1035_label, kuberay_name
 from drover.builders.serving import rayservice_name
 from drover.builders.vectorindex import build_job_name
-from drover.local.rayexec.validation import (
+from drover_sandbox.rayexec.validation import (
     validate_rayjob_metadata,
     validate_rayservice_metadata,
 )
