@@ -35,7 +35,7 @@ from drover.handlers.common import (
     worker_image,
     write_status,
 )
-from drover.handlers.rollout_tick import Tick, rollout_tick
+from drover.handlers.rollout_tick import RolloutTick, rollout_tick
 from drover.handlers.serving_inputs import (
     ServingInputs,
     draining,
@@ -123,7 +123,7 @@ def _tick(
     config: OperatorConfig,
     url: str,
     when: datetime,
-) -> Tick:
+) -> RolloutTick:
     """One rollout tick over the versions' health and the weights the router serves now."""
     health = version_statuses(
         rayservice, svc.name, engine_routes(serve_config_of(rayservice or {}), svc.name)
@@ -141,7 +141,7 @@ def _tick(
 
 
 def _live_plans(
-    svc: InferenceService, recorded: Mapping[str, Any], tick: Tick, namespace: str
+    svc: InferenceService, recorded: Mapping[str, Any], tick: RolloutTick, namespace: str
 ) -> tuple[VersionPlan | None, VersionPlan | None]:
     """The stable and canary versions at the weights the rollout tick chose; the stable one at
     the replica count the autoscaler recorded, a canary at the minimum (at least one)."""
@@ -200,7 +200,7 @@ def _record_serving(
     recorded: Mapping[str, Any],
     rayservice: Mapping[str, Any] | None,
     inputs: ServingInputs,
-    tick: Tick,
+    tick: RolloutTick,
     fields: dict[str, Any],
     stable: VersionPlan | None,
 ) -> None:

@@ -56,7 +56,9 @@ REPLACE = RolloutSpec(
 
 
 @dataclass(frozen=True)
-class Tick:
+class RolloutTick:
+    """What one rollout tick decided, with the versions it serves and the annotation it read."""
+
     decision: RolloutDecision
     stable: ServedVersion | None
     canary: ServedVersion | None
@@ -83,7 +85,7 @@ def rollout_tick(
     url: str,
     now: datetime,
     routed: bool = True,
-) -> Tick:
+) -> RolloutTick:
     recorded = body.get("status") or {}
     stable = served_with_health(recorded.get("stable"), health)
     canary = served_with_health(recorded.get("canary"), health)
@@ -118,7 +120,7 @@ def rollout_tick(
         )
     else:
         metrics = None
-    return Tick(decision, stable, canary, control, metrics)
+    return RolloutTick(decision, stable, canary, control, metrics)
 
 
 def _measure(

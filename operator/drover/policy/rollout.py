@@ -112,8 +112,8 @@ def _step_weight(st: RolloutStatus, spec: RolloutSpec) -> int:
     return spec.steps[min(st.step, len(spec.steps) - 1)].weight
 
 
-class _Tick:
-    """Accumulates one decision (a working copy of the status plus actions and events)."""
+class _Draft:
+    """One decision as it is being made: a working copy of the status plus actions and events."""
 
     def __init__(self, st: RolloutStatus, now: datetime) -> None:
         self.st, self.now = st, now
@@ -190,7 +190,7 @@ def next_rollout(
     now: datetime,
 ) -> RolloutDecision:
     """Decide the next rollout state, traffic weights and actions (see the module docstring)."""
-    t = _Tick((state or RolloutStatus()).model_copy(deep=True), now)
+    t = _Draft((state or RolloutStatus()).model_copy(deep=True), now)
     stable = observed.stable
     if stable is None:
         if observed.desired is not None:
@@ -208,7 +208,7 @@ def next_rollout(
     return _decide(t, spec, observed, canary)
 
 
-def _settled(t: _Tick, observed: RolloutObservation, stable: ServedVersion) -> None:
+def _settled(t: _Draft, observed: RolloutObservation, stable: ServedVersion) -> None:
     """No rollout running (Stable, Promoted, RolledBack, Aborted): start one if the spec asks."""
     st, desired, canary = t.st, observed.desired, observed.canary
     if observed.control is not None:
@@ -238,7 +238,7 @@ def _settled(t: _Tick, observed: RolloutObservation, stable: ServedVersion) -> N
 
 
 def _active(
-    t: _Tick, spec: RolloutSpec, observed: RolloutObservation, stable: ServedVersion
+    t: _Draft, spec: RolloutSpec, observed: RolloutObservation, stable: ServedVersion
 ) -> None:
     st, desired, control = t.st, observed.desired, observed.control
     if desired is not None and not _same(desired, st.target):
@@ -276,7 +276,7 @@ def _active(
     _progress(t, spec, observed, ready)
 
 
-def _progress(t: _Tick, spec: RolloutSpec, observed: RolloutObservation, ready: bool) -> None:
+def _progress(t: _Draft, spec: RolloutSpec, observed: RolloutObservation, ready: bool) -> None:
     st, now = t.st, t.now
     started = st.phase_started_at or now
     deadline = timedelta(seconds=spec.ready_deadline_seconds)
@@ -306,7 +306,7 @@ def _progress(t: _Tick, spec: RolloutSpec, observed: RolloutObservation, ready: 
         _analyse(t, spec, observed)
 
 
-def _analyse(t: _Tick, spec: RolloutSpec, observed: RolloutObservation) -> None:
+def _analyse(t: _Draft, spec: RolloutSpec, observed: RolloutObservation) -> None:
     st, now = t.st, t.now
     fresh, measured = _fresh_results(t, spec, observed)
     if fresh is None:
@@ -343,7 +343,7 @@ def _analyse(t: _Tick, spec: RolloutSpec, observed: RolloutObservation) -> None:
 
 
 def _fresh_results(
-    t: _Tick, spec: RolloutSpec, observed: RolloutObservation
+    t: _Draft, spec: RolloutSpec, observed: RolloutObservation
 ) -> tuple[list[MetricResult] | None, bool]:
     """This phase's results and whether they were measured (not a timeout's inconclusive);
     None when there are none yet: it then asks for a measurement, or rolls back a warm-up that
@@ -374,7 +374,7 @@ def _fresh_results(
     return [timeout], False
 
 
-def _after_step_analysis(t: _Tick, spec: RolloutSpec, verdict: AnalysisVerdict) -> None:
+def _after_step_analysis(t: _Draft, spec: RolloutSpec, verdict: AnalysisVerdict) -> None:
     """A step's analysis decided: the next step (or promotion) once its pause is over, else stay."""
     st, now = t.st, t.now
     step = min(st.step or 0, len(spec.steps) - 1)  # the steps may have shrunk mid-rollout
@@ -391,7 +391,7 @@ def _after_step_analysis(t: _Tick, spec: RolloutSpec, verdict: AnalysisVerdict) 
 
 
 def _decide(
-    t: _Tick, spec: RolloutSpec, observed: RolloutObservation, canary: VersionRef | None
+    t: _Draft, spec: RolloutSpec, observed: RolloutObservation, canary: VersionRef | None
 ) -> RolloutDecision:
     ready = _same(t.st.target, observed.canary) and bool(observed.canary and observed.canary.ready)
     weight = 0  # never route to a canary that is not ready
