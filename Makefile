@@ -55,7 +55,7 @@ lint: $(STAMP) ## ruff, mypy (strict on api/builders/policy), import-linter laye
 	$(VENV)/bin/shellcheck images/build.sh .ci/run
 
 test: install lint ## Set up everything and run every test but the image test (CI runs both)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q --durations=25 $(PYTEST_ARGS)
 
 images: ## Build the operator and workers images with podman or docker (IMAGES=, REGISTRY=: images/build.sh)
 	images/build.sh
