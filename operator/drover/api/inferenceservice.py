@@ -159,7 +159,8 @@ class RuntimeSpec(ApiModel):
         "(x-session-id header or the OpenAI user field), unless it is busier than the least "
         "loaded replica by more than 4 requests or its KV cache is over 90% full. "
         "power-of-two-choices: Ray Serve's default, the shorter queue of two random replicas. "
-        "A change restarts the router replica, not the engines.",
+        "A change restarts the version's replicas and the router (Ray Serve counts a "
+        "deployment's request router as part of its application's code).",
     )
 
     @property

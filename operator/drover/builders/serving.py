@@ -80,8 +80,7 @@ def build_router_args(svc: InferenceService, index: IndexPlan | None) -> dict[st
             "maxTokens": rt.max_tokens,
             "maxQueuedRequests": rt.max_concurrent_requests,
             # The router's handles keep the request router they were built with, so a change
-            # of replicaRouting must restart the router (its args), not only the engines'
-            # request_router_config.
+            # of replicaRouting must restart the router (its args) as well as the engines.
             "replicaRouting": rt.replica_routing.value,
         },
     }
@@ -167,8 +166,10 @@ def build_model_user_config(engine: EnginePlan) -> dict[str, Any] | None:
 
 def build_request_router_config(svc: InferenceService, engine_id: str) -> dict[str, Any]:
     """The model deployment's `request_router_config`: which Serve request router picks one of
-    its replicas (spec.runtime.replicaRouting), with the labels of its routing metric. It
-    changes in place (Serve reconfigures, no replica restarts)."""
+    its replicas (spec.runtime.replicaRouting), with the labels of its routing metric. A change
+    restarts the application's replicas: Serve hashes a declarative deployment's
+    request_router_config into the application's code version (ray/serve/_private/deploy_utils.py
+    get_app_code_version)."""
     routing = svc.spec.runtime.replica_routing
     config: dict[str, Any] = {"request_router_class": REQUEST_ROUTER_CLASSES[routing]}
     if routing is ReplicaRouting.PREFIX_AWARE:

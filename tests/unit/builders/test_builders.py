@@ -402,7 +402,7 @@ def test_the_router_holds_requests_at_zero_only_when_scale_to_zero_is_on() -> No
         ),
     ],
 )
-def test_replica_routing_names_the_serve_request_router_and_restarts_only_the_router(
+def test_replica_routing_names_the_serve_request_router_for_the_engines_and_the_router(
     service, config, routing: str, router_class: str
 ) -> None:
     """The class path must be one Ray Serve imports (ray/serve/config.py,
@@ -430,6 +430,8 @@ def test_replica_routing_names_the_serve_request_router_and_restarts_only_the_ro
         )
         if routing == "prefix-aware":
             assert rrc["request_router_kwargs"]["version"] == plan.id
-    # Engines keep their args (no engine restart); only the router's args may differ.
+    # The engines' args stay (Serve restarts them anyway: it hashes request_router_config into
+    # the application's code version, ray/serve/_private/deploy_utils.py get_app_code_version);
+    # the router's args carry the choice, so its new handles build the new request router.
     assert [a["args"] for a in version_apps] == [a["args"] for a in default["applications"][1:]]
     assert (router_app["args"] == default["applications"][0]["args"]) == (routing == "prefix-aware")

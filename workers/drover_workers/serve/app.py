@@ -48,7 +48,7 @@ def replica_routing(cfg: ModelArgs) -> dict[str, Any]:
     """The model deployment's default `request_router_config`: Drover's replica router
     (prefix-cache and session affinity within a load bound) for text generation, Serve's own
     (power of two choices) for embeddings. A deployment's `request_router_config` in the Serve
-    config wins over it (the operator writes one; it changes in place)."""
+    config wins over it (the operator writes one)."""
     if cfg.task != "text-generation" or cfg.runtime.replica_routing != "prefix-aware":
         return {}
     labels = {"service": cfg.service.name, "namespace": cfg.service.namespace}

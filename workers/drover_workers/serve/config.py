@@ -97,7 +97,8 @@ class RuntimeSpec(WorkerModel):
         default="prefix-aware",
         description="How a version's replicas are picked (the model deployment's "
         "request_router_config). In the router's args because a router's handles keep the "
-        "request router they were built with: a change restarts the router.",
+        "request router they were built with: a change restarts the router (and, through the "
+        "model deployment's request_router_config, the engines).",
     )
     max_surge_percent: int = Field(
         default=100,
