@@ -39,10 +39,10 @@ from drover.handlers.rollout_tick import RolloutTick, rollout_tick
 from drover.handlers.serving_inputs import (
     ServingInputs,
     draining,
-    plan_for,
     present_claims,
     read_healthy_replicas,
     read_inputs,
+    read_version_plan,
     service_placement,
 )
 from drover.k8s import children
@@ -149,10 +149,10 @@ def _live_plans(
     replicas = desired_replicas(bounds, recorded.get("autoscaling"))
     record_replicas(namespace, svc.name, replicas, bounds)
     d = tick.decision
-    stable = plan_for(
+    stable = read_version_plan(
         tick.stable, namespace, weight=d.stable_weight if tick.canary else 100, replicas=replicas
     )
-    canary = plan_for(
+    canary = read_version_plan(
         tick.canary, namespace, weight=d.canary_weight, replicas=max(svc.spec.replicas.min, 1)
     )
     return stable, canary

@@ -103,10 +103,11 @@ def service_placement(
     )
 
 
-def plan_for(
+def read_version_plan(
     version: ServedVersion | None, namespace: str, *, weight: int, replicas: int
 ) -> VersionPlan | None:
-    """Where a served version's weights are, as a deployment plan; None when unknown."""
+    """Where a served version's weights are (read from its FoundationModels), as a deployment plan;
+    None when unknown."""
     if version is None:
         return None
     base_name, _, adapter_name = version.model.partition("+")
@@ -146,7 +147,7 @@ def draining(
         if not served or not served.get("weight"):
             continue
         old = ServedVersion.model_validate(served)
-        plan = plan_for(old, namespace, weight=0, replicas=max(old.replicas, 1))
+        plan = read_version_plan(old, namespace, weight=0, replicas=max(old.replicas, 1))
         if plan is not None and plan.id not in kept:
             kept.add(plan.id)
             out.append(plan)
