@@ -24,6 +24,7 @@ from drover.config import OperatorConfig
 from drover.k8s import children, metrics
 from drover.policy.conditions import Cond
 from drover.policy.dependencies import decide_model_ready
+from drover.policy.fetching import cache_dir
 
 FAULTS_ANNOTATION = "drover.dev/faults"
 
@@ -197,7 +198,7 @@ def _location(model: Mapping[str, Any] | None, name: str, digest: str) -> tuple[
         return None
     if status.get("digest") == digest:
         return str(cache["claimName"]), str(cache.get("path", ""))
-    return str(cache["claimName"]), f"{name}/{digest.split(':')[-1][:12]}"
+    return str(cache["claimName"]), cache_dir(name, digest)
 
 
 def _index_plan(name: str, namespace: str) -> IndexPlan | None:
