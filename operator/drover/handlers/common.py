@@ -92,16 +92,21 @@ def emit(body: Mapping[str, Any], event: Event | None, logger: Any) -> None:
 
 
 def invalid_spec(
-    body: Mapping[str, Any], patch: kopf.Patch, message: str, declared: tuple[str, ...], logger: Any
+    body: Mapping[str, Any],
+    patch: kopf.Patch,
+    message: str,
+    declared: tuple[str, ...],
+    logger: Any,
+    reason: str = "InvalidSpec",
 ) -> None:
-    """Ready=False InvalidSpec with the message; a Warning event once; no retry loop."""
+    """Ready=False with the reason and message; a Warning event once; no retry loop."""
     changed = write_status(
         body,
         patch,
         fields={"phase": "Failed"},
-        conditions=[Cond(declared[0], False, "InvalidSpec", message)],
+        conditions=[Cond(declared[0], False, reason, message)],
         declared=declared,
         when=now(),
     )
     if changed:
-        emit(body, Event("Warning", "InvalidSpec", message), logger)
+        emit(body, Event("Warning", reason, message), logger)

@@ -12,6 +12,7 @@ from typing import Any
 import kopf
 
 from drover.api.foundationmodel import FoundationModel
+from drover.builders.errors import SpecError
 from drover.builders.foundationmodel import (
     build_cache_pvc,
     build_fetch_rayjob,
@@ -20,6 +21,7 @@ from drover.builders.foundationmodel import (
     source_key,
 )
 from drover.builders.meta import stamp
+from drover.builders.placement import resolve_placement
 from drover.config import OperatorConfig
 from drover.handlers.common import (
     emit,
@@ -48,6 +50,16 @@ def reconcile(
     fm = parse_resource(FoundationModel, body)
     if isinstance(fm, str):
         invalid_spec(body, patch, fm, DECLARED, logger)
+        return
+    try:  # the serving hint: a class the configuration lacks is found now, not at serve time
+        resolve_placement(
+            fm.spec.accelerator,
+            config.accelerator_classes,
+            field="spec.accelerator",
+            parameter_count=fm.spec.parameter_count,
+        )
+    except SpecError as exc:
+        invalid_spec(body, patch, exc.message, DECLARED, logger, reason=exc.reason)
         return
     recorded = dict(body.get("status") or {})
     claim = cache_claim_name(fm)
