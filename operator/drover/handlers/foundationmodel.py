@@ -51,15 +51,9 @@ def reconcile(
     if isinstance(fm, str):
         invalid_spec(body, patch, fm, DECLARED, logger)
         return
-    try:  # the serving hint: a class the configuration lacks is found now, not at serve time
-        resolve_placement(
-            fm.spec.accelerator,
-            config.accelerator_classes,
-            field="spec.accelerator",
-            parameter_count=fm.spec.parameter_count,
-        )
-    except SpecError as exc:
-        invalid_spec(body, patch, exc.message, DECLARED, logger, reason=exc.reason)
+    problem = _accelerator_problem(fm, config)
+    if problem is not None:
+        invalid_spec(body, patch, problem.message, DECLARED, logger, reason=problem.reason)
         return
     recorded = dict(body.get("status") or {})
     claim = cache_claim_name(fm)
@@ -110,6 +104,20 @@ def reconcile(
     )
     if phase_changed or warn:
         emit(body, decision.event, logger)
+
+
+def _accelerator_problem(fm: FoundationModel, config: OperatorConfig) -> SpecError | None:
+    """The serving hint's class: one the configuration lacks is found now, not at serve time."""
+    try:
+        resolve_placement(
+            fm.spec.accelerator,
+            config.accelerator_classes,
+            field="spec.accelerator",
+            parameter_count=fm.spec.parameter_count,
+        )
+    except SpecError as exc:
+        return exc
+    return None
 
 
 def _missing_credentials(fm: FoundationModel, config: OperatorConfig) -> Cond | None:
