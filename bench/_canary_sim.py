@@ -32,15 +32,10 @@ from drover.api.rollout import (
     ServedVersion,
     VersionRef,
 )
-from drover.policy.analysis import (
-    Window,
-    evaluate_metric,
-    judge_metric,
-    judge_warmup,
-    metric_quantile,
-)
+from drover.policy.analysis import evaluate_metric, judge_warmup
 from drover.policy.rollout import RolloutAction, RolloutObservation, next_rollout
 from drover.policy.sequential import Histogram
+from drover.policy.traffic import Window, judge_metric, metric_quantile
 from drover_workers.serve.metrics import ITL_BUCKETS, LATENCY_BUCKETS
 
 EPOCH = datetime(2023, 11, 16, 18, 0, tzinfo=UTC)

@@ -125,7 +125,7 @@ def healthy_replicas_query(namespace: str, applications: Sequence[str], deployme
 
 # --- analysis metrics ------------------------------------------------------------------------
 # The analysis reads counts, not ready-made rates or quantiles: the sequential test in
-# drover.policy.analysis needs how many requests a value rests on, and the latency test counts
+# drover.policy.traffic needs how many requests a value rests on, and the latency test counts
 # the canary's requests beyond the stable's quantile of the same window, bucket by bucket.
 
 _HISTOGRAMS = (("latency", LATENCY), ("ttft", TTFT), ("itl", ITL))

@@ -32,15 +32,11 @@ from drover.k8s.metrics import (
     query_one,
     requests_query,
 )
-from drover.policy.analysis import (
-    Window,
-    evaluate_metric,
-    evaluation_pass_rate,
-    judge_metric,
-    judge_warmup,
-)
+from drover.policy.analysis import evaluate_metric, judge_warmup
+from drover.policy.evaluation import evaluation_pass_rate
 from drover.policy.metrics_health import MetricsProblem
 from drover.policy.sequential import Histogram
+from drover.policy.traffic import Window, judge_metric
 
 VERSION_HEADER = "x-drover-version"
 CONCURRENCY = 8

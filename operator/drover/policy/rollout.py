@@ -29,9 +29,9 @@ from drover.policy.analysis import (
     AnalysisAction,
     AnalysisVerdict,
     decide_analysis,
-    restart_evidence,
 )
 from drover.policy.events import Event
+from drover.policy.traffic import restart_evidence
 
 HISTORY_LIMIT = 10
 REJECTED_LIMIT = 10

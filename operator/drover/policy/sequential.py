@@ -1,6 +1,6 @@
 """Policy layer: the statistics of the canary analysis, pure — histograms and Wald's SPRT.
 
-`drover.policy.analysis` judges each metric with a sequential probability ratio test on
+`drover.policy.traffic` judges each metric with a sequential probability ratio test on
 Bernoulli events (an error; a request beyond a latency cut): every analysis window adds its
 counts to a log-likelihood ratio kept in status, so sparse traffic leaves the test undecided
 ("not yet") instead of guessing, and a clear regression crosses the upper boundary after a few

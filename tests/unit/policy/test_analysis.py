@@ -1,4 +1,4 @@
-"""Unit tests of canary analysis verdicts and evaluation-prompt scoring (policy.analysis)."""
+"""Unit tests of canary analysis verdicts and evaluation-prompt scoring."""
 
 from __future__ import annotations
 
@@ -20,12 +20,10 @@ from drover.policy.analysis import (
     Measured,
     decide_analysis,
     evaluate_metric,
-    evaluation_pass_rate,
     judge_warmup,
-    rouge_l,
-    score_evaluation_prompt,
     worst_value,
 )
+from drover.policy.evaluation import evaluation_pass_rate, rouge_l, score_evaluation_prompt
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 ERRORS = AnalysisMetric(name="errorRate", max=0.01)

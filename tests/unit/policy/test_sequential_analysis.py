@@ -1,4 +1,4 @@
-"""Unit tests of the sequential canary analysis (policy.sequential, policy.analysis.judge_metric)
+"""Unit tests of the sequential canary analysis (policy.sequential, policy.traffic.judge_metric)
 with a fixed clock: sparse traffic is "not yet", clear regressions fail early, evidence adds up
 from window to window through status and says what each verdict rests on."""
 
@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import pytest
 
 from drover.api.rollout import AnalysisMetric, Evidence, MetricResult, RolloutStatus, Verdict
-from drover.policy.analysis import Window, judge_metric, restart_evidence
 from drover.policy.sequential import Histogram, Sprt, regressed_rate
+from drover.policy.traffic import Window, judge_metric, restart_evidence
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 # The router's latency buckets (drover_workers.serve.metrics.LATENCY_BUCKETS): the R10 series,
