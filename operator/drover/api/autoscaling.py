@@ -16,6 +16,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from drover.api.base import ApiModel, Rule
+from drover.api.slo import SloSpec, SloStatus
 
 __all__ = [
     "HISTORY_LIMIT",
@@ -29,8 +30,6 @@ __all__ = [
     "ScaleDownRules",
     "ScaleToZeroSpec",
     "ScaleUpRules",
-    "SloSpec",
-    "SloStatus",
 ]
 
 # How many past scale decisions status keeps for people (`kubectl get -o yaml`).
@@ -202,38 +201,6 @@ class PanicSpec(ApiModel):
     )
 
 
-class SloSpec(ApiModel):
-    """A service level: the share of requests whose time to first token must meet a bound."""
-
-    ttft_seconds: float = Field(
-        gt=0,
-        le=600,
-        description=(
-            "The time to first token each request should meet, in seconds (e.g. 2). Queueing "
-            "for a free sequence slot is what breaks it; prefill alone should fit well inside it."
-        ),
-    )
-    attainment: float = Field(
-        default=0.99,
-        ge=0.5,
-        lt=1,
-        description=(
-            "The share of requests that must meet ttftSeconds over windowSeconds (e.g. 0.99). "
-            "Below it the autoscaler raises its headroom; well above it, it lowers it."
-        ),
-    )
-    window_seconds: int = Field(
-        default=600,
-        ge=60,
-        le=86400,
-        description=(
-            "The window the attainment is measured over (from the router's time-to-first-token "
-            "histogram). Default 600: long enough to hold a few hundred requests at a few "
-            "requests per second, so 99% means something."
-        ),
-    )
-
-
 class AutoscalingSpec(ApiModel):
     """Load-based autoscaling: desired = ceil(current x value / target), within tolerance; or,
     with `slo`, the replicas that keep the stated time to first token."""
@@ -346,48 +313,6 @@ class RecommendationRecord(ApiModel):
 
     time: datetime = Field(description="When the recommendation took this value.")
     replicas: int = Field(ge=0, description="Replicas the load alone asked for.")
-
-
-class SloStatus(ApiModel):
-    """What SLO mode measured and learnt; the next decision starts from it."""
-
-    attainment: float | None = Field(
-        default=None,
-        description="Measured share of requests within ttftSeconds over the SLO window "
-        "(none: no data or too few requests).",
-    )
-    requests: float | None = Field(
-        default=None, ge=0, description="How many requests the measured attainment rests on."
-    )
-    headroom: float = Field(
-        default=1.0,
-        gt=0,
-        description="The learnt factor on the slots planned (1-4): raised when the measured "
-        "attainment falls short, lowered when it keeps more than half the error budget unspent.",
-    )
-    span_seconds: int | None = Field(
-        default=None,
-        ge=1,
-        description="The learnt planning span: how far back the peak in-flight total is read. "
-        "Doubled on a shortfall (bursts further apart than it), shortened while well met.",
-    )
-    last_adjust_time: datetime | None = Field(
-        default=None, description="When the headroom or the span last changed."
-    )
-    peak: float | None = Field(
-        default=None, description="The peak in-flight total over the planning span."
-    )
-    mean: float | None = Field(
-        default=None, description="The mean in-flight total over windowSeconds."
-    )
-    startup_seconds: float | None = Field(
-        default=None,
-        ge=0,
-        description="Observed time from ordering replicas to their serving (none: not seen yet).",
-    )
-    starting_since: datetime | None = Field(
-        default=None, description="Since when ordered replicas have been starting."
-    )
 
 
 class AutoscalingStatus(ApiModel):

@@ -25,8 +25,8 @@ from drover.api.autoscaling import (
     ScaleDecisionRecord,
     ScaleDownRules,
     ScaleUpRules,
-    SloStatus,
 )
+from drover.api.slo import SloStatus
 from drover.policy._window import recommendations_in_window, record_recommendation
 from drover.policy.slo import plan_slo
 

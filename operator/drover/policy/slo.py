@@ -41,7 +41,8 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from drover.api.autoscaling import AutoscalingSpec, SloSpec, SloStatus
+from drover.api.autoscaling import AutoscalingSpec
+from drover.api.slo import SloSpec, SloStatus
 from drover.policy.sequential import Histogram
 
 __all__ = [

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from drover.api.autoscaling import AutoscalingSignal, AutoscalingSpec, AutoscalingStatus, SloStatus
+from drover.api.autoscaling import AutoscalingSignal, AutoscalingSpec, AutoscalingStatus
+from drover.api.slo import SloStatus
 from drover.policy.autoscale import LoadSnapshot, ScaleDecision, ScaleOutcome, decide_replicas
 from drover.policy.sequential import Histogram
 from drover.policy.slo import (
