@@ -9,7 +9,7 @@ import yaml
 
 from drover import __version__
 from drover.compat import KUBERAY_SCHEMAS_DIR, KUBERAY_VERSION, RAY_VERSION
-from drover.config import ImagesConfig
+from drover.images import ImagesConfig
 from drover_sandbox import components
 
 ROOT = Path(__file__).resolve().parents[2]

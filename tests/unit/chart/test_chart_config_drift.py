@@ -13,7 +13,6 @@ from pydantic import BaseModel
 
 from drover.config import (
     AcceleratorClass,
-    ImagesConfig,
     OperatorConfig,
     OperatorRuntime,
     PrometheusConfig,
@@ -22,6 +21,7 @@ from drover.config import (
     Toleration,
 )
 from drover.config_loader import load_config
+from drover.images import ImagesConfig
 
 SCHEMA = json.loads((CHART_DIR / "values.schema.json").read_text())
 
