@@ -23,7 +23,7 @@ from drover.builders.serving_plans import IndexPlan, VersionPlan
 from drover.config import OperatorConfig
 from drover.k8s import children, metrics
 from drover.policy.conditions import Cond
-from drover.policy.dependencies import decide_model_ready
+from drover.policy.dependencies import all_problems, decide_model_ready
 from drover.policy.fetching import cache_dir
 
 FAULTS_ANNOTATION = "drover.dev/faults"
@@ -38,49 +38,62 @@ class ServingInputs:
 
 
 def read_inputs(svc: InferenceService, namespace: str) -> ServingInputs:
-    """The model, adapter and index the spec names, and whether all are ready."""
+    """The model, adapter and index the spec names, and whether all are ready (every problem
+    named in one condition, not the first alone)."""
     names = [svc.spec.model.name] + ([svc.spec.adapter.name] if svc.spec.adapter else [])
     found = {n: children.get_object("FoundationModel", namespace, n) for n in names}
     models = {n: obj for n, obj in found.items() if obj is not None}
-    cond = decide_model_ready("ModelReady", "spec.model.name", names[0], models.get(names[0]))
-    if cond.status is True and svc.spec.adapter is not None:
-        cond = decide_model_ready("ModelReady", "spec.adapter.name", names[1], models.get(names[1]))
-    adapter_of = _adapter_of(models.get(names[0]))
-    if cond.status is True and adapter_of:
-        cond = Cond(
-            "ModelReady",
-            False,
-            "ModelIsAdapter",
-            f"FoundationModel {names[0]} holds LoRA adapter weights for {adapter_of}: serve it "
-            f"with spec.model.name: {adapter_of} and spec.adapter.name: {names[0]}",
-        )
-    inputs = ServingInputs(models=models, condition=cond)
-    if cond.status is not True:
-        return inputs
+    ready = decide_model_ready("ModelReady", "spec.model.name", names[0], models.get(names[0]))
+    checks = [ready, *_adapter_checks(svc, names, models)]
+    index = None
     if svc.spec.retrieval is not None:
-        inputs.index = _index_plan(svc.spec.retrieval.vector_index.name, namespace)
-        if inputs.index is None:
-            name = svc.spec.retrieval.vector_index.name
-            inputs.condition = (
-                Cond(
-                    "ModelReady",
-                    False,
-                    "WaitingForIndex",
-                    f"waiting for VectorIndex {name} to be Ready",
-                )
-                if children.get_object("VectorIndex", namespace, name) is not None
-                else Cond(
-                    "ModelReady",
-                    False,
-                    "IndexNotFound",
-                    f"VectorIndex {name} does not exist; create it or fix "
-                    "spec.retrieval.vectorIndex.name",
-                )
-            )
-            return inputs
-    digests = [models[n]["status"]["digest"] for n in names]
-    inputs.desired = VersionRef(model="+".join(names), digest="+".join(digests))
+        index, index_check = _read_index(svc.spec.retrieval.vector_index.name, namespace)
+        checks.append(index_check)
+    problem = all_problems(checks)
+    inputs = ServingInputs(models=models, condition=problem or ready, index=index)
+    if problem is None:
+        digests = [models[n]["status"]["digest"] for n in names]
+        inputs.desired = VersionRef(model="+".join(names), digest="+".join(digests))
     return inputs
+
+
+def _adapter_checks(
+    svc: InferenceService, names: list[str], models: Mapping[str, dict[str, Any]]
+) -> list[Cond]:
+    """The adapter's readiness, and a base model that is itself only an adapter."""
+    checks = []
+    if svc.spec.adapter is not None:
+        adapter = models.get(names[1])
+        checks.append(decide_model_ready("ModelReady", "spec.adapter.name", names[1], adapter))
+    adapter_of = _adapter_of(models.get(names[0]))
+    if adapter_of:
+        checks.append(
+            Cond(
+                "ModelReady",
+                False,
+                "ModelIsAdapter",
+                f"FoundationModel {names[0]} holds LoRA adapter weights for {adapter_of}: serve "
+                f"it with spec.model.name: {adapter_of} and spec.adapter.name: {names[0]}",
+            )
+        )
+    return checks
+
+
+def _read_index(name: str, namespace: str) -> tuple[IndexPlan | None, Cond]:
+    """The index's plan once it and its embedder are ready, and a condition saying so."""
+    plan = _index_plan(name, namespace)
+    if plan is not None:
+        return plan, Cond("ModelReady", True, "IndexReady", f"VectorIndex {name} is ready")
+    if children.get_object("VectorIndex", namespace, name) is not None:
+        return None, Cond(
+            "ModelReady", False, "WaitingForIndex", f"waiting for VectorIndex {name} to be Ready"
+        )
+    return None, Cond(
+        "ModelReady",
+        False,
+        "IndexNotFound",
+        f"VectorIndex {name} does not exist; create it or fix spec.retrieval.vectorIndex.name",
+    )
 
 
 def service_placement(

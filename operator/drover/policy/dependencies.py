@@ -6,7 +6,7 @@ so all of them wait, fail and explain themselves the same way.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from drover.policy.conditions import Cond
@@ -61,3 +61,13 @@ def decide_secret_ready(
             f"Secret {name} has no key {key}; add the key to it or fix {field}.key",
         )
     return None
+
+
+def all_problems(conds: Sequence[Cond]) -> Cond | None:
+    """One condition for several dependencies: None when every one is True; else the first
+    problem's type and reason with every problem's message, so a user fixes them all at once."""
+    problems = [c for c in conds if c.status is not True]
+    if not problems:
+        return None
+    first = problems[0]
+    return Cond(first.type, first.status, first.reason, "; ".join(c.message for c in problems))
