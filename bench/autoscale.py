@@ -61,7 +61,8 @@ from _trace import (
     surge,
 )
 from drover.api.autoscaling import AutoscalingSignal, AutoscalingSpec, AutoscalingStatus
-from drover.policy.autoscale import LoadSnapshot, decide_replicas
+from drover.policy.autoscale import decide_replicas
+from drover.policy.load import LoadSnapshot
 from drover.policy.slo import planning_span_seconds
 
 EPOCH = datetime(2023, 11, 16, 18, 0, tzinfo=UTC)

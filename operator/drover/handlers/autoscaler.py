@@ -37,9 +37,10 @@ from drover.k8s.metrics import (
     signal_query,
 )
 from drover.observability import METRICS_UNAVAILABLE, SCALE_EVENTS
-from drover.policy.autoscale import LoadSnapshot, ScaleDecision, ScaleOutcome, decide_replicas
+from drover.policy.autoscale import ScaleDecision, ScaleOutcome, decide_replicas
 from drover.policy.conditions import get_condition
 from drover.policy.events import Event
+from drover.policy.load import LoadSnapshot
 from drover.policy.metrics_health import (
     CONDITION,
     MetricsProblem,

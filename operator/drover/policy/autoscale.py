@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 
 from drover.api.autoscaling import (
@@ -23,14 +23,14 @@ from drover.api.autoscaling import (
     AutoscalingStatus,
     RecommendationRecord,
     ScaleDecisionRecord,
-    ScaleDownRules,
-    ScaleUpRules,
 )
 from drover.api.slo import SloStatus
 from drover.policy._window import recommendations_in_window, record_recommendation
+from drover.policy.load import LoadSnapshot, load_total
+from drover.policy.scaling_rules import panic_window, rate_limit, replicas_text, stabilized
 from drover.policy.slo import plan_slo
 
-__all__ = ["LoadSnapshot", "ScaleDecision", "ScaleOutcome", "decide_replicas", "load_total"]
+__all__ = ["ScaleDecision", "ScaleOutcome", "decide_replicas"]
 
 _LABELS = {
     AutoscalingSignal.IN_FLIGHT_REQUESTS: "in-flight",
@@ -39,37 +39,6 @@ _LABELS = {
     AutoscalingSignal.KV_CACHE_UTILIZATION: "KV-cache use",
     AutoscalingSignal.WAITING_REQUESTS: "engine waiting",
 }
-
-
-@dataclass(frozen=True)
-class LoadSnapshot:
-    """The load of one InferenceService (or one version of it) as read from Prometheus.
-
-    `value` is the per-replica average of the signal over the spec's `windowSeconds` (None: no
-    data). `total` is the service-wide sum over the same window, including requests waiting at
-    the router; when absent it is `value x` the ready replicas (the ordered ones when unknown).
-    At zero replicas give `total` (what waits at the router). `burst_value`/`burst_total` are
-    the same over the shorter `panic.windowSeconds`; absent, the panic check uses the main
-    window.
-    `current_replicas` counts the replicas ordered (starting or serving), `ready_replicas` those
-    serving as Serve counts them (None: unknown, never guessed); while 0 < ready < current, a
-    scale-up steps from the ready ones.
-    SLO mode reads three more: `peak_total`, the highest short-window (panic window) total over
-    the planning span (`drover.policy.slo.planning_span_seconds`), and `ttft_attainment`, the
-    share of the `ttft_requests` requests of the SLO window whose time to first token met it.
-    """
-
-    signal: AutoscalingSignal
-    value: float | None
-    current_replicas: int
-    ready_replicas: int | None
-    sample_time: datetime
-    total: float | None = None
-    burst_value: float | None = None
-    burst_total: float | None = None
-    peak_total: float | None = None
-    ttft_attainment: float | None = None
-    ttft_requests: float | None = None
 
 
 class ScaleOutcome(StrEnum):
@@ -98,122 +67,8 @@ class ScaleDecision:
         return self.status.desired_replicas != self.status.current_replicas
 
 
-def load_total(snapshot: LoadSnapshot, burst: bool = False) -> float | None:
-    """The service-wide load (None: no data), from the burst window when asked and available."""
-    if burst and (snapshot.burst_total is not None or snapshot.burst_value is not None):
-        total, value = snapshot.burst_total, snapshot.burst_value
-    else:
-        total, value = snapshot.total, snapshot.value
-    if total is not None:
-        return max(total, 0.0)
-    if value is not None:
-        serving = snapshot.ready_replicas
-        return max(value, 0.0) * max(snapshot.current_replicas if serving is None else serving, 1)
-    return None
-
-
-def _replicas(n: int) -> str:
-    return f"{n} replica" if n == 1 else f"{n} replicas"
-
-
 def _fmt(x: float) -> str:
     return f"{x:g}" if float(x).is_integer() else f"{x:.1f}"
-
-
-def _changed_in_period(
-    status: AutoscalingStatus | None, now: datetime, period: int, up: bool
-) -> int:
-    """Replicas added (up) or removed (down, negative) in the current rate-limit period."""
-    if status is None:
-        return 0
-    cutoff = now - timedelta(seconds=period)
-    return sum(
-        rec.to - rec.from_
-        for rec in status.history
-        if rec.time > cutoff and rec.to != rec.from_ and (rec.to > rec.from_) == up
-    )
-
-
-def _step_limit(rules: ScaleUpRules | ScaleDownRules, start: int, up: bool) -> int:
-    pct = rules.max_step_percent / 100
-    if up:
-        limits = [math.ceil(max(start, 1) * (1 + pct))]
-        if rules.max_step_replicas is not None:
-            limits.append(start + rules.max_step_replicas)
-        return max(limits)
-    limits = [int(start * (1 - pct))]
-    if rules.max_step_replicas is not None:
-        limits.append(start - rules.max_step_replicas)
-    return min(limits)
-
-
-def _rate_limit(
-    spec: AutoscalingSpec,
-    status: AutoscalingStatus | None,
-    now: datetime,
-    current: int,
-    ready: int | None,
-    desired: int,
-) -> tuple[int, str]:
-    """Clamp a change to the per-period step limit; the suffix says so when it bites."""
-    up = desired > current
-    rules: ScaleUpRules | ScaleDownRules = spec.scale_up if up else spec.scale_down
-    # HPA's way: the period's start is the current count with this period's changes undone.
-    start = current - _changed_in_period(status, now, rules.period_seconds, up)
-    serving = 0 if ready is None else ready
-    starting = up and 0 < serving < start
-    if starting:
-        # While replicas start, step from the ready ones: the queue that builds while they
-        # start is load they will take, and must not order the same capacity twice. (With no
-        # replica ready, e.g. waking from zero or an unknown count, HPA's rule alone applies.)
-        start = serving
-    limit = _step_limit(rules, start, up)
-    if up and desired > limit:
-        if starting:
-            why = f"{_replicas(current - serving)} still starting, scaleUp allows {limit}"
-        else:
-            why = f"scaleUp allows {limit} per {rules.period_seconds}s"
-        return max(limit, current), f" (limited from {desired}: {why})"
-    if not up and desired < limit:
-        return min(limit, current), (
-            f" (limited from {desired}: scaleDown allows {limit} per {rules.period_seconds}s)"
-        )
-    return desired, ""
-
-
-def _panic(
-    snapshot: LoadSnapshot,
-    spec: AutoscalingSpec,
-    target: float,
-    total: float,
-    current: int,
-    panic_until: datetime | None,
-    now: datetime,
-) -> tuple[float, bool, datetime | None]:
-    """Knative's KPA panic: (burst load, surge now?, panic end or None when not panicking).
-
-    A surge is the short-window load at or above thresholdMultiplier x target per replica; panic
-    lasts until a whole `windowSeconds` has passed without one."""
-    burst = load_total(snapshot, burst=True)
-    burst = total if burst is None else burst
-    surge = burst >= spec.panic.threshold_multiplier * target * current
-    if surge:
-        panic_until = now + timedelta(seconds=spec.window_seconds)
-    if panic_until is not None and not surge and now >= panic_until:
-        panic_until = None
-    return burst, surge, panic_until
-
-
-def _stabilized(current: int, rec: int, window_up: list[int], window_down: list[int]) -> int:
-    """HPA's stabilization: up to the lowest recommendation of the up window, down to the
-    highest of the down window, else stay."""
-    up_rec = min([rec, *window_up])
-    down_rec = max([rec, *window_down])
-    if current < up_rec:
-        return up_rec
-    if current > down_rec:
-        return down_rec
-    return current
 
 
 @dataclass(frozen=True)
@@ -317,7 +172,7 @@ def _hold_without_data(ctx: _Context) -> _Step:
     """Missing data: hold; only bounds the user changed may still move the count."""
     current, floor, ceiling = ctx.current, ctx.floor, ctx.ceiling
     desired = current if current == 0 else min(max(current, floor), ceiling)
-    reason = f"holding {_replicas(current)}: no {ctx.snapshot.signal.value} data from metrics"
+    reason = f"holding {replicas_text(current)}: no {ctx.snapshot.signal.value} data from metrics"
     if desired != current:
         reason = (
             f"replicas {current}→{desired}: no load data, moved into bounds [{floor}, {ceiling}]"
@@ -376,7 +231,7 @@ def _decide_at_zero(ctx: _Context, total: float, plan: _Plan, memory: _Memory) -
 def _decide_serving(ctx: _Context, total: float, plan: _Plan, memory: _Memory) -> ScaleDecision:
     """Above zero: the HPA rule, panic, stabilization, scale to zero, rate limits and bounds."""
     spec, now, current = ctx.spec, ctx.now, ctx.current
-    burst, surge, panic_until = _panic(
+    burst, surge, panic_until = panic_window(
         ctx.snapshot, spec, plan.target, total, current, memory.panic_until, now
     )
     per_replica = total / current
@@ -449,7 +304,7 @@ def _desired_stabilized(ctx: _Context, rec: int, memory: _Memory, why: str) -> t
     window_down = recommendations_in_window(
         recs, last, ctx.now, spec.scale_down.stabilization_seconds
     )
-    desired = _stabilized(current, rec, window_up, window_down)
+    desired = stabilized(current, rec, window_up, window_down)
     if desired == current and rec != current:
         side = "scaleUp" if rec > current else "scaleDown"
         window = (spec.scale_up if rec > current else spec.scale_down).stabilization_seconds
@@ -470,14 +325,14 @@ def _bounded(
     suffix = ""
     if desired != current and floor <= current <= ceiling:
         ready = ctx.snapshot.ready_replicas
-        desired, suffix = _rate_limit(ctx.spec, ctx.prev, ctx.now, current, ready, desired)
+        desired, suffix = rate_limit(ctx.spec, ctx.prev, ctx.now, current, ready, desired)
     desired = min(max(desired, floor), ceiling)
     if desired > current:
         outcome, head = ScaleOutcome.SCALED_UP, f"replicas {current}→{desired}: "
     elif desired < current:
         outcome, head = ScaleOutcome.SCALED_DOWN, f"replicas {current}→{desired}: "
     else:
-        outcome, head = ScaleOutcome.HELD, f"holding {_replicas(current)}: "
+        outcome, head = ScaleOutcome.HELD, f"holding {replicas_text(current)}: "
     if desired == ceiling and raw > ceiling:
         suffix += f" (capped at max {ceiling})"
     elif desired == floor and raw < floor and desired <= current:

@@ -18,7 +18,8 @@ from drover.api.autoscaling import (
     AutoscalingSpec,
     AutoscalingStatus,
 )
-from drover.policy.autoscale import LoadSnapshot, ScaleDecision, ScaleOutcome, decide_replicas
+from drover.policy.autoscale import ScaleDecision, ScaleOutcome, decide_replicas
+from drover.policy.load import LoadSnapshot
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 SIGNAL = AutoscalingSignal.IN_FLIGHT_REQUESTS

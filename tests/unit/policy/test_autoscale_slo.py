@@ -13,7 +13,8 @@ from pydantic import ValidationError
 
 from drover.api.autoscaling import AutoscalingSignal, AutoscalingSpec, AutoscalingStatus
 from drover.api.slo import SloStatus
-from drover.policy.autoscale import LoadSnapshot, ScaleDecision, ScaleOutcome, decide_replicas
+from drover.policy.autoscale import ScaleDecision, ScaleOutcome, decide_replicas
+from drover.policy.load import LoadSnapshot
 from drover.policy.sequential import Histogram
 from drover.policy.slo import (
     DEFAULT_STARTUP_SECONDS,

@@ -20,7 +20,8 @@ from ray.serve._private.common import DeploymentStatus
 from drover.api.autoscaling import AutoscalingSpec
 from drover.api.rollout import ServedVersion
 from drover.api.versions import version_id
-from drover.policy.autoscale import LoadSnapshot, decide_replicas
+from drover.policy.autoscale import decide_replicas
+from drover.policy.load import LoadSnapshot
 from drover.policy.serving import (
     SERVING_STATUSES,
     decide_serving,
