@@ -13,16 +13,15 @@ from pydantic import Field
 
 from drover.api.base import ApiModel, Rule, SecretKeyReference
 from drover.api.common import (
-    URI_FORMS,
     AcceleratorRequest,
     Lineage,
     ResourceBase,
-    SourceUri,
     StatusBase,
     StorageSpec,
     VersionLabel,
     sub,
 )
+from drover.api.uris import URI_FORMS, SourceUri
 
 
 class ModelTask(StrEnum):

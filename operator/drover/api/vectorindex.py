@@ -14,14 +14,12 @@ from pydantic import Field
 
 from drover.api.base import ApiModel, LocalObjectReference, Rule, SecretKeyReference
 from drover.api.common import (
-    URI_FORMS,
-    RelativePath,
     ResourceBase,
-    SourceUri,
     StatusBase,
     StorageSpec,
     sub,
 )
+from drover.api.uris import URI_FORMS, RelativePath, SourceUri
 
 
 class DocumentSource(ApiModel):

@@ -17,9 +17,10 @@ from drover.api import (
     VectorIndex,
     parse_resource,
 )
-from drover.api.common import ParsedUri, parse_source_uri, quantity_bytes
+from drover.api.common import quantity_bytes
 from drover.api.finetunejob import FineTuneMethod
 from drover.api.foundationmodel import FoundationModelPhase, ModelTask
+from drover.api.uris import ParsedUri, parse_source_uri
 
 CRDS = load_crds()
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
