@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
+from drover.api.evaluation_prompts import EvaluationPrompt
 from drover.api.rollout import (
     Analysis,
-    EvaluationPrompt,
     Evidence,
     MetricName,
     MetricResult,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from drover.api.rollout import EvaluationPrompt, PromptExpectation
+from drover.api.evaluation_prompts import EvaluationPrompt, PromptExpectation
 
 __all__ = ["DEFAULT_MIN_ROUGE_L", "evaluation_pass_rate", "rouge_l", "score_evaluation_prompt"]
 

@@ -7,11 +7,10 @@ from datetime import UTC, datetime
 import pytest
 from rouge_score import rouge_scorer
 
+from drover.api.evaluation_prompts import EvaluationPrompt, PromptExpectation
 from drover.api.rollout import (
     AnalysisMetric,
-    EvaluationPrompt,
     MetricResult,
-    PromptExpectation,
     RolloutSpec,
     Verdict,
 )
