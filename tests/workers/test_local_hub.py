@@ -79,3 +79,49 @@ def test_drover_local_hub_command_takes_port_and_data_dir_and_binds_loopback_onl
     assert (args.port, args.data_dir, args.host) == (9001, "/tmp/d", "127.0.0.1")
     assert cli.main(parser.parse_args(["--host", "0.0.0.0"])) == 2
     assert "loopback only" in capsys.readouterr().out
+
+
+@pytest.fixture
+def gated_repo(hub_models, tiny_gpt2):
+    """A copy of tiny-gpt2 gated with one token, as a gated model (e.g. Llama) on the hub."""
+    import shutil
+
+    repo = hub_models / "drover-local" / "tiny-gpt2-gated"
+    shutil.copytree(tiny_gpt2, repo, dirs_exist_ok=True)
+    (repo / ".drover-gate").write_text("hf_sentinel_gate_token\n")
+    yield "drover-local/tiny-gpt2-gated"
+    shutil.rmtree(repo)
+
+
+def test_a_gated_repo_lists_to_anyone_but_downloads_only_with_its_token(hub, gated_repo, tmp_path):
+    # What huggingface_hub raises is its own reading of the hub's answer (utils/_http.py,
+    # hf_raise_for_status): X-Error-Code GatedRepo -> GatedRepoError; a 401 "Invalid credentials
+    # in Authorization header" -> a plain HfHubHTTPError.
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+
+    info = HfApi(endpoint=hub.url, token=False).model_info(gated_repo)
+    assert info.gated == "manual"
+    assert ".drover-gate" not in {s.rfilename for s in info.siblings}
+    with pytest.raises(GatedRepoError):
+        hf_hub_download(
+            gated_repo, "config.json", endpoint=hub.url, token=False, cache_dir=tmp_path
+        )
+    with pytest.raises(HfHubHTTPError) as wrong:
+        hf_hub_download(
+            gated_repo,
+            "config.json",
+            endpoint=hub.url,
+            token="hf_not_the_token",
+            cache_dir=tmp_path,
+        )
+    assert not isinstance(wrong.value, RepositoryNotFoundError)
+    assert wrong.value.response.status_code == 401
+    path = hf_hub_download(
+        gated_repo,
+        "config.json",
+        endpoint=hub.url,
+        token="hf_sentinel_gate_token",
+        cache_dir=tmp_path,
+    )
+    assert path.endswith("config.json")

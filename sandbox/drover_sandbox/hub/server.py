@@ -4,7 +4,8 @@
 Routes: `GET /api/{models|datasets}/{org}/{name}[/revision/{rev}]` (info with siblings),
 `GET /api/{...}/tree/{rev}[/{path}]` (file listing), `HEAD|GET [/datasets]/{org}/{name}/resolve/
 {rev}/{path}` (ETag, X-Repo-Commit, Content-Length, Range). Errors carry the hub's
-`X-Error-Code` so the client raises its usual exceptions.
+`X-Error-Code` so the client raises its usual exceptions. A gated repo lists its files to anyone
+but serves them only with one of its tokens (`Authorization: Bearer`), as the hub does.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def _info(repo: Repo) -> dict[str, Any]:
         "lastModified": LAST_MODIFIED,
         "createdAt": LAST_MODIFIED,
         "private": False,
-        "gated": False,
+        "gated": "manual" if repo.gate_tokens else False,
         "disabled": False,
         "tags": ["drover-local"],
         "siblings": [
@@ -125,6 +126,9 @@ async def handle_resolve(request: web.Request) -> web.StreamResponse:
     if err:
         return err
     assert repo is not None
+    denied = _gate(request, repo)
+    if denied is not None:
+        return denied
     info = repo.file(request.match_info["path"])
     if info is None:
         return _error(404, "EntryNotFound", f"{request.match_info['path']} not found")
@@ -171,6 +175,29 @@ async def handle_resolve(request: web.Request) -> web.StreamResponse:
                 await asyncio.sleep(len(block) / state.throttle_bytes_per_second)
     await response.write_eof()
     return response
+
+
+def _gate(request: web.Request, repo: Repo) -> web.Response | None:
+    """401 as the hub answers a gated repo's download: `GatedRepo` without a token (the client
+    raises GatedRepoError), "Invalid credentials" with one it does not know (huggingface_hub
+    utils/_http.py hf_raise_for_status reads both)."""
+    if not repo.gate_tokens:
+        return None
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip() in repo.gate_tokens:
+        return None
+    if not token.strip():
+        return _error(
+            401,
+            "GatedRepo",
+            f"Access to model {repo.repo_id} is restricted. You must have access to it and be "
+            "authenticated to access it. Please log in.",
+        )
+    return web.json_response(
+        {"error": "Invalid credentials in Authorization header"},
+        status=401,
+        headers={"X-Error-Message": "Invalid credentials in Authorization header"},
+    )
 
 
 async def handle_index(request: web.Request) -> web.Response:

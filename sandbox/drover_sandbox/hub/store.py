@@ -2,7 +2,8 @@
 
 Each repository has a single revision, `main`, whose commit id is a sha1 over its files (so the
 same bytes always give the same commit). File metadata (size, git blob id, sha256) is computed
-once per process and cached by (path, size, mtime).
+once per process and cached by (path, size, mtime). A repository with a `.drover-gate` file (one
+access token a line) is gated: its files need one of those tokens, as a gated repo on the hub.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_TYPES = ("model", "dataset")
+GATE_FILE = ".drover-gate"
 _CHUNK = 1 << 20
 
 
@@ -31,6 +33,7 @@ class Repo:
     root: Path
     commit: str
     files: tuple[FileInfo, ...]
+    gate_tokens: tuple[str, ...] = ()  # non-empty: a gated repo, downloads need one of these
 
     def file(self, path: str) -> FileInfo | None:
         return next((f for f in self.files if f.path == path), None)
@@ -78,7 +81,9 @@ class RepoStore:
         commit = hashlib.sha1(usedforsecurity=False)
         for f in files:
             commit.update(f"{f.path}\0{f.blob_id}\n".encode())
-        return Repo(repo_type, repo_id, root, commit.hexdigest(), tuple(files))
+        gate = root / GATE_FILE
+        tokens = tuple(gate.read_text().split()) if gate.is_file() else ()
+        return Repo(repo_type, repo_id, root, commit.hexdigest(), tuple(files), tokens)
 
     def list(self) -> list[tuple[str, str]]:
         out = []
