@@ -307,6 +307,87 @@ def test_a_load_burst_scales_out_and_back(stack: dict[str, Any], kube: Path) -> 
     assert _service(walker)["autoscaling"]["history"][-1]["to"] == 1
 
 
+SENTINEL = "hf_drover_sentinel_7c41d9e2a0b35f68"  # a token no other line of any log can hold
+
+
+def _files_holding(root: Path, needles: list[bytes], skip: tuple[str, ...]) -> list[str]:
+    """Files under root (up to 50 MB each) holding any needle, but those whose path holds `skip`."""
+    found = []
+    for path in root.rglob("*"):
+        text = str(path)
+        if not path.is_file() or any(s in text for s in skip) or path.stat().st_size > 50 << 20:
+            continue
+        data = path.read_bytes()
+        if any(n in data for n in needles):
+            found.append(text)
+    return found
+
+
+def test_a_credentials_token_never_leaves_its_secret(
+    stack: dict[str, Any], kube: Path, tmp_path: Path
+) -> None:
+    """A gated model fetched with a token from a Secret: afterwards the token is in no object but
+    the Secret (events, statuses, ConfigMaps, RayJobs, RayServices) and in no log (operator,
+    control plane, executor, hub, Ray's own logs and job logs)."""
+    import base64
+    import shutil
+
+    from drover_sandbox.walk import Walker, phase_is
+
+    data_dir = Path(stack["dataDir"])
+    repos = data_dir / "hub" / "models" / "drover-local"
+    shutil.copytree(repos / "tiny-llama", repos / "tiny-llama-gated", dirs_exist_ok=True)
+    (repos / "tiny-llama-gated" / ".drover-gate").write_text(SENTINEL + "\n")
+    kubectl(
+        kube,
+        "-n",
+        NS,
+        "create",
+        "secret",
+        "generic",
+        "hub-token",
+        f"--from-literal=token={SENTINEL}",
+    )
+    model = {
+        "apiVersion": "drover.dev/v1alpha1",
+        "kind": "FoundationModel",
+        "metadata": {"name": "gated-llama", "namespace": NS},
+        "spec": {
+            "source": {
+                "uri": "hf://drover-local/tiny-llama-gated@main",
+                "credentialsSecretRef": {"name": "hub-token", "key": "token"},
+            },
+            "cache": {"size": "1Gi"},
+        },
+    }
+    (tmp_path / "gated.json").write_text(json.dumps(model))
+    kubectl(kube, "apply", "-f", str(tmp_path / "gated.json"))
+    try:
+        Walker(NS).until(
+            "the gated model to be fetched with the token",
+            phase_is("FoundationModel", "gated-llama", "Ready"),
+            timeout=240,
+        )
+        needles = [SENTINEL.encode(), base64.b64encode(SENTINEL.encode())]
+        kinds = "events,configmaps,foundationmodels,finetunejobs,vectorindexes,"
+        kinds += "inferenceservices,rayjobs,rayservices"
+        dump = kubectl(kube, "get", kinds, "-A", "-o", "json").encode()
+        assert not [n for n in needles if n in dump], "the token is in an object besides its Secret"
+        # The stand-ins' own copies are where the originals keep it too: the hub's gate (the
+        # hub's database), the Secret's volume files (the kubelet's tmpfs) and the control
+        # plane's store (etcd).
+        skip = (".drover-gate", "/secrets/", "snapshot.json")
+        ray_temp = Path(stack["components"]["ray"]["tempDir"])
+        leaks = _files_holding(data_dir, needles, skip) + _files_holding(ray_temp, needles, skip)
+        assert leaks == [], f"the token is written in {leaks}"
+        # The search does find it where it belongs: the gate and the mounted Secret's file.
+        kept = _files_holding(data_dir, needles, ("snapshot.json",))
+        assert any("/secrets/" in k for k in kept) and any(".drover-gate" in k for k in kept)
+    finally:
+        kubectl(kube, "-n", NS, "delete", "fmodel", "gated-llama", "--wait=true", "--timeout=120s")
+        kubectl(kube, "-n", NS, "delete", "secret", "hub-token")
+
+
 def test_deleting_the_pipeline_leaves_nothing_behind(stack: dict[str, Any], kube: Path) -> None:
     from kubernetes import client
 
