@@ -232,6 +232,18 @@ def test_chat_content_parts_are_joined_and_roles_checked() -> None:
         oa.parse_chat({"messages": [{"role": "wizard", "content": "x"}]}, 64)
 
 
+def test_only_an_assistant_turn_may_come_without_content() -> None:
+    turns = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant"},
+        {"role": "user", "content": "?"},
+    ]
+    parsed, _ = oa.parse_chat({"messages": turns}, 64)
+    assert parsed["messages"][1] == {"role": "assistant", "content": ""}
+    with pytest.raises(oa.ApiError, match=r"messages\[0\].content is required for a user message"):
+        oa.parse_chat({"messages": [{"role": "user"}]}, 64)
+
+
 @pytest.mark.parametrize(
     ("runtime", "lora", "expect", "absent"),
     [

@@ -156,7 +156,10 @@ def parse_completion(body: dict[str, Any], max_tokens_cap: int) -> tuple[dict[st
 def _content(message: dict[str, Any], i: int) -> str:
     content = message.get("content")
     if content is None:
-        return ""
+        # As OpenAI's API: only an assistant turn may come without content (e.g. tool calls).
+        if message.get("role") == "assistant":
+            return ""
+        raise bad(f"messages[{i}].content is required for a {message['role']} message", "messages")
     if isinstance(content, str):
         return content
     if isinstance(content, list):  # [{"type": "text", "text": ...}]
