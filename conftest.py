@@ -1,5 +1,5 @@
 """Shared fixtures of both test trees (tests/ and sandbox/tests/): one local control plane per test
-session, a kubeconfig, a client, a namespace.
+session, a kubeconfig, a client, a namespace; one Ray and one MLflow server when a test asks.
 
 `DROVER_CONFORMANCE_KUBECONFIG=/path` makes every fixture use that cluster instead of starting
 `drover local apiserver`. kubectl runs with `--kubeconfig` and a fresh KUBECACHEDIR per test.
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.fixtures.mlflow_server import mlflow_server  # noqa: F401 - one MLflow per session
 from tests.fixtures.ray_cluster import RayHead, ray_cluster  # noqa: F401 - one Ray per session
 
 from drover_sandbox.apiserver import launcher

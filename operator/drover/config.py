@@ -145,6 +145,27 @@ class PrometheusConfig(ApiModel):
         return value.rstrip("/")
 
 
+class TrackingConfig(ApiModel):
+    """Experiment tracking: each FineTuneJob as an MLflow run, each model it produces as a
+    registered model version."""
+
+    mlflow_uri: str = Field(
+        default="",
+        description="MLflow tracking server (http or https); empty: no tracking.",
+    )
+    experiment: str = Field(
+        default="drover", min_length=1, description="MLflow experiment of the fine-tune runs."
+    )
+
+    @field_validator("mlflow_uri")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if value and (parts.scheme not in ("http", "https") or not parts.hostname):
+            raise ValueError("must be an http(s) URL with a host, e.g. http://mlflow.mlflow:5000")
+        return value.rstrip("/")
+
+
 class ServingConfig(ApiModel):
     """Defaults of every InferenceService's Ray Serve applications."""
 
@@ -279,6 +300,9 @@ class OperatorConfig(ApiModel):
     )
     reconcile: ReconcileTiming = Field(
         default_factory=ReconcileTiming, description="Retry and polling intervals."
+    )
+    tracking: TrackingConfig = Field(
+        default_factory=TrackingConfig, description="MLflow tracking of fine-tunes."
     )
 
     @field_validator("watch_namespaces")

@@ -58,17 +58,22 @@ def _logits(
         return model(**tokenizer(text, return_tensors="pt")).logits
 
 
+TRACKING_TAGS = {"drover.dev/base-model": "tiny-gpt2", "drover.dev/base-digest": "sha256:base"}
+
+
 def test_lora_lowers_loss_adapter_loads_back_and_evaluation_is_computed(
-    tiny_gpt2, support_chat, tmp_path, run_inprocess
+    tiny_gpt2, support_chat, tmp_path, run_inprocess, mlflow_server
 ):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
+    tracking = {"uri": mlflow_server, "runName": "default/lora", "tags": TRACKING_TAGS}
     config = _config(
         tiny_gpt2,
         support_chat,
         tmp_path / "out",
         evaluation=_evaluation(support_chat, maxLoss=100.0, minRougeL=0.99),
+        tracking=tracking,
     )
     run = run_inprocess("finetune", config)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -102,6 +107,38 @@ def test_lora_lowers_loss_adapter_loads_back_and_evaluation_is_computed(
     assert result["passed"] is False
     assert result["failedThresholds"] == [f"minRougeL: {ev['rougeL']:.4g} < 0.99"]
     assert json.loads((tmp_path / "out" / "result.json").read_text()) == result
+    _assert_mlflow_run(mlflow_server, result, support_chat / "train.jsonl")
+
+
+def _assert_mlflow_run(url: str, result: dict, dataset: Path) -> None:
+    """The fine-tune is an MLflow run: its parameters, the loss at every step, the evaluation,
+    the lineage tags the operator passed and the digests only the worker knows."""
+    import hashlib
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=url)
+    run = client.get_run(result["tracking"]["runId"])
+    assert run.info.run_name == "default/lora" and run.info.status == "FINISHED"
+    assert client.get_experiment(run.info.experiment_id).name == "drover"
+    params = run.data.params
+    assert params["method"] == "lora" and params["lora.rank"] == "8"
+    assert params["hyperparameters.learningRate"] == "0.003"
+    assert "tracking.uri" not in params
+    losses = client.get_metric_history(run.info.run_id, "loss")
+    assert [m.step for m in losses] == list(range(1, result["steps"] + 1))
+    # finalLoss is the mean of the last five steps' losses, as TrainStats.as_result reports it.
+    tail = [m.value for m in losses[-5:]]
+    assert sum(tail) / len(tail) == pytest.approx(result["finalLoss"], abs=1e-3)
+    assert losses[0].value == pytest.approx(result["initialLoss"], abs=1e-3)
+    assert run.data.metrics["eval.perplexity"] == pytest.approx(result["evaluation"]["perplexity"])
+    digest = "sha256:" + hashlib.sha256(dataset.read_bytes()).hexdigest()
+    assert result["datasetDigest"] == digest
+    tags = run.data.tags
+    assert {k: tags[k] for k in TRACKING_TAGS} == TRACKING_TAGS
+    assert tags["drover.dev/dataset-digest"] == digest
+    assert tags["drover.dev/output-digest"] == result["digest"]
+    assert tags["drover.dev/evaluation-passed"] == "False"
 
 
 def test_resume_after_a_crash_continues_from_the_checkpoint_and_matches_an_uninterrupted_run(

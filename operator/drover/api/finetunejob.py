@@ -249,6 +249,20 @@ class EvaluationResult(ApiModel):
     )
 
 
+class TrackingStatus(ApiModel):
+    """Where the fine-tune is recorded in MLflow (when the operator configuration names a
+    tracking server)."""
+
+    run_id: str | None = Field(default=None, description="The MLflow run of this fine-tune.")
+    experiment_id: str | None = Field(default=None, description="The run's MLflow experiment.")
+    registered_model: str | None = Field(
+        default=None, description="The registered model (<namespace>.<base model>) of the output."
+    )
+    model_version: str | None = Field(
+        default=None, description="The output's version of that registered model."
+    )
+
+
 class FineTuneJobStatus(StatusBase):
     """The observed state of a FineTuneJob."""
 
@@ -265,6 +279,9 @@ class FineTuneJobStatus(StatusBase):
     ray_job_name: str | None = Field(default=None, description="The RayJob running the training.")
     start_time: datetime | None = Field(default=None, description="When training started.")
     completion_time: datetime | None = Field(default=None, description="When the job finished.")
+    tracking: TrackingStatus | None = Field(
+        default=None, description="The MLflow run and registered model version, when tracked."
+    )
 
 
 class FineTuneJob(ResourceBase):

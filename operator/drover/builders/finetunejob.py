@@ -22,6 +22,7 @@ from drover.builders.raycluster import (
     secret_path,
 )
 from drover.builders.rayjob import build_rayjob
+from drover.config import TrackingConfig
 
 FINETUNE_MODULE = "drover_workers.finetune"
 DRIVER_CPUS = 1.0  # a Ray Train driver only coordinates; it must still avoid the head
@@ -48,11 +49,41 @@ def _dataset(source: Any) -> dict[str, Any]:
     return out
 
 
+def tracking_tags(
+    job: FineTuneJob, base: FoundationModel, base_status: Mapping[str, Any]
+) -> dict[str, str]:
+    """The lineage the operator knows, as MLflow tags of the run and of the model version."""
+    tags = {
+        "drover.dev/finetunejob": f"{job.namespace or 'default'}/{job.name}",
+        "drover.dev/base-model": base.name,
+        "drover.dev/dataset": job.spec.dataset.uri,
+        "drover.dev/method": job.spec.method.value,
+    }
+    if base_status.get("digest"):
+        tags["drover.dev/base-digest"] = str(base_status["digest"])
+    return tags
+
+
+def _worker_tracking(
+    job: FineTuneJob,
+    base: FoundationModel,
+    base_status: Mapping[str, Any],
+    tracking: TrackingConfig,
+) -> dict[str, Any]:
+    return {
+        "uri": tracking.mlflow_uri,
+        "experiment": tracking.experiment,
+        "runName": f"{job.namespace or 'default'}/{job.name}",
+        "tags": tracking_tags(job, base, base_status),
+    }
+
+
 def build_finetune_config(
     job: FineTuneJob,
     base: FoundationModel,
     base_status: Mapping[str, Any],
     placement: Placement | None = None,
+    tracking: TrackingConfig | None = None,
 ) -> dict[str, Any]:
     """The finetune worker's configuration (drover_workers.finetune.config)."""
     cache = base_status.get("cache") or {}
@@ -93,6 +124,8 @@ def build_finetune_config(
             if lora is not None
             else {}
         )
+    if tracking is not None and tracking.mlflow_uri:
+        config["tracking"] = _worker_tracking(job, base, base_status, tracking)
     if spec.evaluation is not None:
         ev = spec.evaluation
         config["evaluation"] = {
@@ -112,6 +145,7 @@ def build_finetune_rayjob(
     placement: Placement,
     image: ContainerImage | str,
     env: Mapping[str, str] = {},
+    tracking: TrackingConfig | None = None,
 ) -> Manifest:
     claim = str((base_status.get("cache") or {}).get("claimName", ""))
     secrets = [
@@ -143,7 +177,7 @@ def build_finetune_rayjob(
     return build_rayjob(
         name=training_job_name(job),
         module=FINETUNE_MODULE,
-        worker_config=build_finetune_config(job, base, base_status, placement),
+        worker_config=build_finetune_config(job, base, base_status, placement, tracking),
         cluster_spec=cluster,
         backoff_limit=1,
         entrypoint_num_cpus=placement.cpus if single else DRIVER_CPUS,

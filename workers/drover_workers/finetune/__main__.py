@@ -3,6 +3,7 @@ Hugging Face format with a manifest, evaluate on the held-out set, report."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ from drover_workers.finetune.model import (
     save_output,
     write_output_manifest,
 )
+from drover_workers.finetune.tracking import TrackedRun, flatten, tracked
 from drover_workers.finetune.train import TrainStats, train_loop
 
 
@@ -58,7 +60,38 @@ def _use_ray(config: FinetuneConfig) -> bool:
     return config.distributed == "ray" or (config.distributed == "auto" and config.workers > 1)
 
 
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return f"sha256:{digest.hexdigest()}"
+
+
 def finetune(config: FinetuneConfig, reporter: Reporter) -> dict[str, Any]:
+    """The fine-tune, as an MLflow run when the config names a tracking server."""
+    with tracked(config.tracking, reporter) as (run, job_reporter):
+        result = _finetune(config, job_reporter, run)
+        if run is not None:
+            _record_outcome(run, result)
+            result["tracking"] = {"runId": run.run_id, "experimentId": run.experiment_id}
+    return result
+
+
+def _record_outcome(run: TrackedRun, result: dict[str, Any]) -> None:
+    evaluation = result.get("evaluation") or {}
+    run.metrics({f"eval.{k}": v for k, v in evaluation.items() if k != "passed"})
+    run.metrics({"finalLoss": result.get("finalLoss"), "steps": result.get("steps")})
+    run.tags(
+        {
+            "drover.dev/dataset-digest": str(result.get("datasetDigest", "")),
+            "drover.dev/output-digest": str(result.get("digest", "")),
+            "drover.dev/evaluation-passed": str(result.get("passed")),
+        }
+    )
+
+
+def _finetune(config: FinetuneConfig, reporter: Reporter, run: TrackedRun | None) -> dict[str, Any]:
     if not (Path(config.base_model_path) / "config.json").is_file():
         raise WorkerError(
             "BaseModelNotFound", f"baseModelPath {config.base_model_path}: no config.json"
@@ -70,6 +103,11 @@ def finetune(config: FinetuneConfig, reporter: Reporter) -> dict[str, Any]:
     tokenizer = load_tokenizer(config.base_model_path)
     work = out / ".data"
     train_path = _data_path(config, config.dataset, "dataset", work)
+    dataset_digest = _file_digest(train_path)
+    if run is not None:
+        run.params(
+            flatten("", config.model_dump(by_alias=True, exclude={"tracking", "credentials"}))
+        )
     train = _examples(tokenizer, train_path, config.dataset, hp.max_seq_length, "dataset")
     if _use_ray(config):
         from drover_workers.finetune.distributed import run_ray_train
@@ -83,25 +121,12 @@ def finetune(config: FinetuneConfig, reporter: Reporter) -> dict[str, Any]:
             model, model, train, hp, out / "checkpoints", reporter, tokenizer.pad_token_id
         )
         save_output(config, model, tokenizer)
-    result: dict[str, Any] = {"method": config.method, **stats.as_result()}
-    ev = config.evaluation
-    if ev is not None and ev.dataset is not None:
-        reporter.progress(force=True, phase="evaluating")
-        field = "evaluation.dataset"
-        eval_path = _data_path(config, ev.dataset, field, work)
-        held_out = _examples(tokenizer, eval_path, ev.dataset, hp.max_seq_length, field)
-        if model is None:
-            from drover_workers.finetune.distributed import evaluate_on_ray
-
-            metrics = evaluate_on_ray(config, held_out)
-        else:
-            metrics = evaluate(model, tokenizer, held_out, ev, hp.batch_size)
-        result["evaluation"] = metrics
-        result["passed"] = metrics["passed"]
-        result["failedThresholds"] = metrics["failedThresholds"]
-    else:
-        result["passed"] = True
-        result["failedThresholds"] = []
+    result: dict[str, Any] = {
+        "method": config.method,
+        "datasetDigest": dataset_digest,
+        **stats.as_result(),
+    }
+    result.update(_evaluate(config, tokenizer, model, work, reporter))
     reporter.progress(force=True, phase="finalizing")
     manifest = write_output_manifest(
         config,
@@ -117,6 +142,32 @@ def finetune(config: FinetuneConfig, reporter: Reporter) -> dict[str, Any]:
         "sizeBytes": manifest["sizeBytes"],
         "adapter": is_adapter_output(config),
         "baseModelPath": config.base_model_path,
+    }
+
+
+def _evaluate(
+    config: FinetuneConfig, tokenizer: Any, model: Any, work: Path, reporter: Reporter
+) -> dict[str, Any]:
+    """The held-out evaluation and the gate's verdict (passed when there is none); `model` None
+    means Ray Train trained it, so it is evaluated in a Ray task on the workers' devices."""
+    ev = config.evaluation
+    if ev is None or ev.dataset is None:
+        return {"passed": True, "failedThresholds": []}
+    reporter.progress(force=True, phase="evaluating")
+    field = "evaluation.dataset"
+    max_len = config.hyperparameters.max_seq_length
+    eval_path = _data_path(config, ev.dataset, field, work)
+    held_out = _examples(tokenizer, eval_path, ev.dataset, max_len, field)
+    if model is None:
+        from drover_workers.finetune.distributed import evaluate_on_ray
+
+        metrics = evaluate_on_ray(config, held_out)
+    else:
+        metrics = evaluate(model, tokenizer, held_out, ev, config.hyperparameters.batch_size)
+    return {
+        "evaluation": metrics,
+        "passed": metrics["passed"],
+        "failedThresholds": metrics["failedThresholds"],
     }
 
 

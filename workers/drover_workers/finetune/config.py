@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from drover_workers.common.config import WorkerModel
 from drover_workers.common.credentials import Credentials
+from drover_workers.finetune.tracking import Tracking
 
 Metric = Literal["loss", "perplexity", "bleu", "rougeL"]
 
@@ -85,6 +86,7 @@ class FinetuneConfig(WorkerModel):
     credentials: Credentials | None = None
     hf_endpoint: str | None = None
     pvc_root: str | None = None
+    tracking: Tracking | None = Field(None, description="an MLflow run of this fine-tune")
 
     @model_validator(mode="after")
     def _text_for_pretraining(self) -> FinetuneConfig:
