@@ -14,6 +14,7 @@ from typing import Any
 
 from drover.api.common import AcceleratorRequest, quantity_bytes
 from drover.api.inferenceservice import Quantization, RuntimeSpec
+from drover.api.reasons import SpecReason
 from drover.builders.errors import SpecError
 from drover.builders.placement import resolve_placement
 from drover.builders.raycluster import Placement
@@ -54,7 +55,7 @@ def check_quantization(
         return
     runs = ", ".join(sorted(supported)) or "none"
     raise SpecError(
-        "UnsupportedQuantization",
+        SpecReason.UNSUPPORTED_QUANTIZATION,
         "spec.runtime.quantization",
         f"accelerator class {class_name} cannot run {quantization.value} checkpoints (it runs: "
         f"{runs}); serve a checkpoint in one of those, pick a class that lists "
@@ -66,7 +67,7 @@ def check_engine_devices(runtime: RuntimeSpec, placement: Placement) -> None:
     """Refuse an engine layout the placement cannot give: a SpecError naming the field."""
     if placement.resource_name and placement.resource_name not in RAY_GPU_RESOURCES:
         raise SpecError(
-            "UnsupportedAccelerator",
+            SpecReason.UNSUPPORTED_ACCELERATOR,
             "spec.accelerator.class",
             f"accelerator class {placement.class_name} requests {placement.resource_name}, which "
             f"the vLLM engine cannot use (it runs on {', '.join(sorted(RAY_GPU_RESOURCES))} or "
@@ -75,7 +76,7 @@ def check_engine_devices(runtime: RuntimeSpec, placement: Placement) -> None:
     devices = runtime.engine_devices
     if devices > 1 and not placement.resource_name:
         raise SpecError(
-            "InvalidParallelism",
+            SpecReason.INVALID_PARALLELISM,
             "spec.runtime.tensorParallelSize",
             f"tensorParallelSize x pipelineParallelSize is {devices} but accelerator class "
             f"{placement.class_name} has no GPUs to split the model across: set both to 1 or "
@@ -83,7 +84,7 @@ def check_engine_devices(runtime: RuntimeSpec, placement: Placement) -> None:
         )
     if devices > 1 and placement.count != devices:
         raise SpecError(
-            "InvalidParallelism",
+            SpecReason.INVALID_PARALLELISM,
             "spec.runtime.tensorParallelSize",
             f"tensorParallelSize x pipelineParallelSize is {devices} but each replica gets "
             f"{placement.count} GPUs: set accelerator.count to {devices} or lower "
@@ -91,7 +92,7 @@ def check_engine_devices(runtime: RuntimeSpec, placement: Placement) -> None:
         )
     if runtime.kv_cache_memory and quantity_bytes(runtime.kv_cache_memory) < MIN_KV_CACHE_BYTES:
         raise SpecError(
-            "InvalidRuntime",
+            SpecReason.INVALID_RUNTIME,
             "spec.runtime.kvCacheMemory",
             f"{runtime.kv_cache_memory} holds no useful KV cache: set at least 1Mi (e.g. 64Mi "
             "for a small model on CPU), or remove it to size the cache by gpuMemoryUtilization",
@@ -105,7 +106,7 @@ def check_context(runtime: RuntimeSpec, context_length: int | None) -> None:
         return
     if runtime.max_model_len is not None and runtime.max_model_len > context_length:
         raise SpecError(
-            "ContextTooLong",
+            SpecReason.CONTEXT_TOO_LONG,
             "spec.runtime.maxModelLen",
             f"runtime.maxModelLen {runtime.max_model_len} is above the model's context of "
             f"{context_length} tokens: lower it to {context_length} or less (or leave it unset)",
@@ -113,7 +114,7 @@ def check_context(runtime: RuntimeSpec, context_length: int | None) -> None:
     limit = runtime.max_model_len or context_length
     if runtime.max_tokens >= limit:
         raise SpecError(
-            "ContextTooLong",
+            SpecReason.CONTEXT_TOO_LONG,
             "spec.runtime.maxTokens",
             f"runtime.maxTokens {runtime.max_tokens} leaves no room for a prompt in the "
             f"{limit}-token context: lower it below {limit}",

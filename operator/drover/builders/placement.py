@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from drover.api.common import AcceleratorRequest
+from drover.api.reasons import SpecReason
 from drover.builders.errors import SpecError
 from drover.builders.raycluster import Placement
 from drover.config import AcceleratorClass
@@ -35,7 +36,7 @@ def resolve_placement(
     if cls is None:
         known = ", ".join(sorted(classes)) or "none configured"
         raise SpecError(
-            "UnknownAcceleratorClass",
+            SpecReason.UNKNOWN_ACCELERATOR_CLASS,
             f"{field}.class",
             f"accelerator class {request.accelerator_class!r} is not in the operator "
             f"configuration (known: {known}); use one of those or add it to the chart's "
@@ -47,7 +48,7 @@ def resolve_placement(
         have_gib = cls.memory_gib * count
         if need_gib > have_gib:
             raise SpecError(
-                "ModelTooLarge",
+                SpecReason.MODEL_TOO_LARGE,
                 f"{field}.count",
                 f"the model needs about {need_gib:.1f} GiB but {count} x "
                 f"{request.accelerator_class} give {have_gib:.0f} GiB; raise the count or pick "

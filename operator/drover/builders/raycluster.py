@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drover.api.common import AccessMode
+from drover.api.reasons import SpecReason
 from drover.builders.errors import SpecError
 from drover.builders.meta import MANAGED_BY, model_mount_path
 
@@ -221,7 +222,7 @@ def check_claim_attachments(mounts: Sequence[Mount], *, max_workers: int) -> Non
         if workers > 1:
             fix += ", or run a single worker"
         raise SpecError(
-            "ClaimAccessMode",
+            SpecReason.CLAIM_ACCESS_MODE,
             mount.access_mode_field or "accessMode",
             f"claim {mount.claim!r} is {mount.access_mode.value}, which attaches to one node, "
             f"but {pods} mount it and may be scheduled on different nodes, where every pod "

@@ -19,6 +19,7 @@ import kopf
 
 from drover.api.autoscaling import AutoscalingSpec, AutoscalingStatus
 from drover.api.inferenceservice import InferenceService
+from drover.api.reasons import InferenceServiceReason
 from drover.api.rollout import ServedVersion
 from drover.api.versions import version_app, version_id
 from drover.config import OperatorConfig
@@ -50,7 +51,6 @@ from drover.policy.metrics_health import (
 )
 from drover.policy.serving import ready_replicas
 from drover.policy.slo import attainment_of, planning_span_seconds
-from drover.policy.upgrade import UPGRADE_REASON
 
 # kopf hands a timer the body from the watch stream, which can lag behind this process's own last
 # status patch; a decision made from it would repeat the previous one (seen in the Prometheus
@@ -176,7 +176,7 @@ def _serving_scalable(recorded: Mapping[str, Any]) -> bool:
         return False  # nothing serves yet
     serving = get_condition(recorded.get("conditions"), "ServingReady") or {}
     # KubeRay applies no replica count to the active cluster until its switch.
-    return serving.get("reason") != UPGRADE_REASON
+    return serving.get("reason") != InferenceServiceReason.RAY_CLUSTER_UPGRADE
 
 
 def _read_load(

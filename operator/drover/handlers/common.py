@@ -14,6 +14,7 @@ import kopf
 from pydantic import ValidationError
 
 from drover.api.common import ResourceBase
+from drover.api.reasons import SpecReason
 from drover.builders.raycluster import ContainerImage, Placement
 from drover.config import OperatorConfig
 from drover.policy.conditions import Cond, set_conditions, summarise
@@ -97,7 +98,7 @@ def invalid_spec(
     message: str,
     declared: tuple[str, ...],
     logger: Any,
-    reason: str = "InvalidSpec",
+    reason: str = SpecReason.INVALID_SPEC,
 ) -> None:
     """Ready=False with the reason and message; a Warning event once; no retry loop."""
     changed = write_status(

@@ -12,6 +12,7 @@ from typing import Any
 import kopf
 
 from drover.api.foundationmodel import FoundationModel
+from drover.api.reasons import FoundationModelReason
 from drover.builders.errors import SpecError
 from drover.builders.foundationmodel import (
     build_cache_pvc,
@@ -165,7 +166,7 @@ def on_delete(
             body,
             patch,
             fields={},
-            conditions=[Cond("InUse", True, "InUse", message)],
+            conditions=[Cond("InUse", True, FoundationModelReason.IN_USE, message)],
             declared=DECLARED,
             when=now(),
         )

@@ -14,6 +14,7 @@ from typing import Any
 import kopf
 
 from drover.api.inferenceservice import InferenceService
+from drover.api.reasons import InferenceServiceReason
 from drover.builders.errors import SpecError
 from drover.builders.meta import stamp
 from drover.builders.raycluster import Placement
@@ -57,7 +58,7 @@ from drover.policy.serving import (
     router_current,
     version_statuses,
 )
-from drover.policy.upgrade import UPGRADE_REASON, cluster_upgrade
+from drover.policy.upgrade import cluster_upgrade
 from drover.policy.versions import desired_replicas, service_phase
 
 DECLARED = ("ModelReady", "ServingReady")
@@ -89,7 +90,7 @@ def reconcile(
     if upgrading and recorded.get("stable"):
         # KubeRay reports no application of the active cluster and applies no Serve config to
         # it until the switch: keep the last version health, weights and replicas.
-        held = Cond("ServingReady", True, UPGRADE_REASON, upgrading)
+        held = Cond("ServingReady", True, InferenceServiceReason.RAY_CLUSTER_UPGRADE, upgrading)
         _record(body, patch, logger, {}, [inputs.condition, held], None)
         return
     url = config.serving.url_for(name=svc.name, namespace=ns, rayservice=name)

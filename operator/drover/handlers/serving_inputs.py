@@ -15,6 +15,7 @@ from typing import Any
 
 from drover.api.common import AcceleratorRequest
 from drover.api.inferenceservice import InferenceService
+from drover.api.reasons import InferenceServiceReason, SummaryReason
 from drover.api.rollout import ServedVersion, VersionRef
 from drover.api.versions import MODEL_DEPLOYMENT
 from drover.builders.engine import check_context, resolve_engine_placement
@@ -32,7 +33,9 @@ FAULTS_ANNOTATION = "drover.dev/faults"
 @dataclass
 class ServingInputs:
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
-    condition: Cond = field(default_factory=lambda: Cond("ModelReady", None, "Reconciling"))
+    condition: Cond = field(
+        default_factory=lambda: Cond("ModelReady", None, SummaryReason.RECONCILING)
+    )
     index: IndexPlan | None = None
     desired: VersionRef | None = None
 
@@ -71,7 +74,7 @@ def _adapter_checks(
             Cond(
                 "ModelReady",
                 False,
-                "ModelIsAdapter",
+                InferenceServiceReason.MODEL_IS_ADAPTER,
                 f"FoundationModel {names[0]} holds LoRA adapter weights for {adapter_of}: serve "
                 f"it with spec.model.name: {adapter_of} and spec.adapter.name: {names[0]}",
             )
@@ -83,15 +86,20 @@ def _read_index(name: str, namespace: str) -> tuple[IndexPlan | None, Cond]:
     """The index's plan once it and its embedder are ready, and a condition saying so."""
     plan = _index_plan(name, namespace)
     if plan is not None:
-        return plan, Cond("ModelReady", True, "IndexReady", f"VectorIndex {name} is ready")
+        return plan, Cond(
+            "ModelReady", True, InferenceServiceReason.INDEX_READY, f"VectorIndex {name} is ready"
+        )
     if children.get_object("VectorIndex", namespace, name) is not None:
         return None, Cond(
-            "ModelReady", False, "WaitingForIndex", f"waiting for VectorIndex {name} to be Ready"
+            "ModelReady",
+            False,
+            InferenceServiceReason.WAITING_FOR_INDEX,
+            f"waiting for VectorIndex {name} to be Ready",
         )
     return None, Cond(
         "ModelReady",
         False,
-        "IndexNotFound",
+        InferenceServiceReason.INDEX_NOT_FOUND,
         f"VectorIndex {name} does not exist; create it or fix spec.retrieval.vectorIndex.name",
     )
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from drover.policy.metrics_health import MetricsProblem, MetricsReason
+from drover.api.reasons import MetricsReason
+from drover.policy.metrics_health import MetricsProblem
 from drover.policy.sequential import Histogram
 
 REQUESTS = "ray_drover_requests_total"

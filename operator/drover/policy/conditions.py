@@ -14,6 +14,16 @@ from datetime import datetime
 from typing import Any
 
 from drover.api.common import format_timestamp
+from drover.api.reasons import (
+    DependencyReason,
+    FineTuneJobReason,
+    FoundationModelReason,
+    InferenceServiceReason,
+    JobReason,
+    SpecReason,
+    SummaryReason,
+    VectorIndexReason,
+)
 
 Conditions = list[dict[str, Any]]
 
@@ -26,6 +36,10 @@ class Cond:
     status: bool | None  # None = Unknown
     reason: str
     message: str = ""
+
+    def __post_init__(self) -> None:
+        # Reasons come from drover.api.reasons' enums; status holds their plain string.
+        object.__setattr__(self, "reason", str(self.reason))
 
     @property
     def status_text(self) -> str:
@@ -109,29 +123,31 @@ def summarise(
     subs = [get_condition(conditions, t) for t in declared]
     blocking = [c for c in subs if c is None or c.get("status") != "True"]
     if not blocking:
-        ready = Cond("Ready", True, "AllConditionsReady", "All of " + ", ".join(declared) + ".")
+        ready = Cond(
+            "Ready", True, SummaryReason.ALL_CONDITIONS_READY, "All of " + ", ".join(declared) + "."
+        )
     else:
         first = blocking[0]
         if first is None:
             missing = declared[subs.index(None)]
-            ready = Cond("Ready", None, "Reconciling", f"{missing} is not yet known.")
+            ready = Cond("Ready", None, SummaryReason.RECONCILING, f"{missing} is not yet known.")
         else:
             ready = Cond(
                 "Ready",
                 False if first.get("status") == "False" else None,
-                str(first.get("reason", "NotReady")),
+                str(first.get("reason", SummaryReason.NOT_READY)),
                 str(first.get("message", "")),
             )
     degraded_by = [c for c in blocking if c is not None and c.get("reason") in TERMINAL_REASONS]
     degraded = (
         Cond("Degraded", True, str(degraded_by[0]["reason"]), str(degraded_by[0]["message"]))
         if degraded_by
-        else Cond("Degraded", False, "NoFailures", "")
+        else Cond("Degraded", False, SummaryReason.NO_FAILURES, "")
     )
     progressing = (
         Cond("Progressing", True, ready.reason, ready.message)
         if blocking and not degraded_by
-        else Cond("Progressing", False, "Settled", "")
+        else Cond("Progressing", False, SummaryReason.SETTLED, "")
     )
     reconciling = Cond("Reconciling", progressing.status, progressing.reason, progressing.message)
     stalled = Cond("Stalled", degraded.status, degraded.reason, degraded.message)
@@ -144,20 +160,20 @@ def summarise(
 
 
 # Reasons that will not resolve by waiting: a person must change something.
-TERMINAL_REASONS = frozenset(
+TERMINAL_REASONS: frozenset[str] = frozenset(
     {
-        "InvalidSpec",
-        "UnknownAcceleratorClass",
-        "ModelTooLarge",
-        "ModelIsAdapter",
-        "FetchFailed",
-        "TrainingFailed",
-        "EvaluationBelowThreshold",
-        "IndexBuildFailed",
-        "ResultUnavailable",
-        "ServingFailed",
-        "DependencyFailed",
-        "SecretNotFound",
-        "SecretKeyNotFound",
+        SpecReason.INVALID_SPEC,
+        SpecReason.UNKNOWN_ACCELERATOR_CLASS,
+        SpecReason.MODEL_TOO_LARGE,
+        InferenceServiceReason.MODEL_IS_ADAPTER,
+        FoundationModelReason.FETCH_FAILED,
+        FineTuneJobReason.TRAINING_FAILED,
+        FineTuneJobReason.EVALUATION_BELOW_THRESHOLD,
+        VectorIndexReason.INDEX_BUILD_FAILED,
+        JobReason.RESULT_UNAVAILABLE,
+        InferenceServiceReason.SERVING_FAILED,
+        DependencyReason.DEPENDENCY_FAILED,
+        DependencyReason.SECRET_NOT_FOUND,
+        DependencyReason.SECRET_KEY_NOT_FOUND,
     }
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from drover.api.reasons import DependencyReason
 from drover.policy.conditions import Cond
 
 
@@ -20,24 +21,24 @@ def decide_model_ready(
         return Cond(
             cond_type,
             False,
-            "ModelNotFound",
+            DependencyReason.MODEL_NOT_FOUND,
             f"FoundationModel {name} does not exist; create it or fix {field}",
         )
     status = model.get("status") or {}
     if status.get("phase") == "Ready" and status.get("digest"):
-        return Cond(cond_type, True, "ModelReady", f"{name} is {status['digest']}")
+        return Cond(cond_type, True, DependencyReason.MODEL_READY, f"{name} is {status['digest']}")
     if status.get("phase") == "Failed":
         return Cond(
             cond_type,
             False,
-            "DependencyFailed",
+            DependencyReason.DEPENDENCY_FAILED,
             f"FoundationModel {name} failed; see its status, or point {field} at another model",
         )
     phase = status.get("phase") or "Pending"
     return Cond(
         cond_type,
         False,
-        "WaitingForModel",
+        DependencyReason.WAITING_FOR_MODEL,
         f"waiting for FoundationModel {name} to be Ready (phase {phase})",
     )
 
@@ -52,12 +53,17 @@ def decide_secret_ready(
         f"{name} --from-literal={key}=...) or fix {field}"
     )
     if state == "no-secret":
-        return Cond(cond_type, False, "SecretNotFound", f"Secret {name} does not exist; {create}")
+        return Cond(
+            cond_type,
+            False,
+            DependencyReason.SECRET_NOT_FOUND,
+            f"Secret {name} does not exist; {create}",
+        )
     if state == "no-key":
         return Cond(
             cond_type,
             False,
-            "SecretKeyNotFound",
+            DependencyReason.SECRET_KEY_NOT_FOUND,
             f"Secret {name} has no key {key}; add the key to it or fix {field}.key",
         )
     return None

@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from drover.api.reasons import FoundationModelReason, JobReason
 from drover.policy.conditions import Cond
 from drover.policy.events import Event
 from drover.policy.jobs import JobState, JobView
-from drover.policy.results import RESULT_UNAVAILABLE
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,9 @@ def cache_dir(model: str, digest: str) -> str:
 
 def cache_ready_condition(claim: str) -> Cond:
     """CacheReady once the cache claim is ensured (a pending bind shows on the job, not here)."""
-    return Cond("CacheReady", True, "ClaimBound", f"weights cache on claim {claim}")
+    return Cond(
+        "CacheReady", True, FoundationModelReason.CLAIM_BOUND, f"weights cache on claim {claim}"
+    )
 
 
 def decide_fetch(
@@ -55,7 +57,7 @@ def decide_fetch(
     if recorded.get("sourceKey") == source_key and recorded.get("digest"):
         return FetchDecision(
             "Ready",
-            (cache_ready, Cond("Fetched", True, "Cached", _cached(recorded))),
+            (cache_ready, Cond("Fetched", True, FoundationModelReason.CACHED, _cached(recorded))),
             done=True,
         )
     base = {"fetchJob": job_name, "sourceKey": source_key}
@@ -64,7 +66,7 @@ def decide_fetch(
         message = f"fetching the weights failed: {detail}; check the source URI and credentials"
         return FetchDecision(
             "Failed",
-            (cache_ready, Cond("Fetched", False, "FetchFailed", message)),
+            (cache_ready, Cond("Fetched", False, FoundationModelReason.FETCH_FAILED, message)),
             base,
             Event("Warning", "FetchFailed", message),
             done=True,
@@ -75,9 +77,9 @@ def decide_fetch(
         # Still Fetching, so the poll goes on: once the user deletes the RayJob it is rerun.
         return FetchDecision(
             "Fetching",
-            (cache_ready, Cond("Fetched", False, RESULT_UNAVAILABLE, result_unavailable)),
+            (cache_ready, Cond("Fetched", False, JobReason.RESULT_UNAVAILABLE, result_unavailable)),
             base,
-            Event("Warning", RESULT_UNAVAILABLE, result_unavailable),
+            Event("Warning", JobReason.RESULT_UNAVAILABLE, result_unavailable),
         )
     if job.state is JobState.SUCCEEDED:
         message = f"{job.message}; reading the fetch result from the job log"
@@ -87,7 +89,7 @@ def decide_fetch(
         message = job.message
     return FetchDecision(
         "Fetching" if job.state is not JobState.MISSING else "Pending",
-        (cache_ready, Cond("Fetched", None, "Fetching", message)),
+        (cache_ready, Cond("Fetched", None, FoundationModelReason.FETCHING, message)),
         base,
     )
 
@@ -113,7 +115,7 @@ def _fetched(
         fields["contextLength"] = int(result["contextLength"])
     return FetchDecision(
         "Ready",
-        (cache_ready, Cond("Fetched", True, "Cached", _cached(fields))),
+        (cache_ready, Cond("Fetched", True, FoundationModelReason.CACHED, _cached(fields))),
         fields,
         Event("Normal", "Fetched", _cached(fields)),
         done=True,

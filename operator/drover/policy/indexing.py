@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from drover.api.reasons import DependencyReason, JobReason, VectorIndexReason
 from drover.policy.conditions import Cond
 from drover.policy.events import Event
 from drover.policy.jobs import JobState, JobView
-from drover.policy.results import RESULT_UNAVAILABLE
 
 
 @dataclass(frozen=True)
@@ -47,12 +47,18 @@ def decide_index(
     """The VectorIndex's next status; `result_unavailable` (policy.results) says the succeeded
     build's result was given up on."""
     if embedder.status is not True:
-        phase = "Failed" if embedder.reason == "DependencyFailed" else "WaitingForEmbeddingModel"
+        phase = (
+            "Failed"
+            if embedder.reason == DependencyReason.DEPENDENCY_FAILED
+            else "WaitingForEmbeddingModel"
+        )
         return IndexDecision(
             phase, (embedder,), event=Event("Normal", embedder.reason, embedder.message)
         )
     if is_current(recorded, key):
-        built = Cond("Built", True, "Built", f"version {recorded['version']} is current")
+        built = Cond(
+            "Built", True, VectorIndexReason.BUILT, f"version {recorded['version']} is current"
+        )
         return IndexDecision("Ready", (embedder, built), {"buildingVersion": None})
     version = next_version(recorded)
     building = {"buildJob": job_name, "buildingVersion": version}
@@ -61,7 +67,7 @@ def decide_index(
         message = f"building version {version} failed: {detail}"
         return IndexDecision(
             "Failed",
-            (embedder, Cond("Built", False, "IndexBuildFailed", message)),
+            (embedder, Cond("Built", False, VectorIndexReason.INDEX_BUILD_FAILED, message)),
             building,
             Event("Warning", "IndexBuildFailed", message),
         )
@@ -71,9 +77,9 @@ def decide_index(
         # Still Building (a current version keeps serving); deleting the RayJob reruns it.
         return IndexDecision(
             "Building",
-            (embedder, Cond("Built", False, RESULT_UNAVAILABLE, result_unavailable)),
+            (embedder, Cond("Built", False, JobReason.RESULT_UNAVAILABLE, result_unavailable)),
             building,
-            Event("Warning", RESULT_UNAVAILABLE, result_unavailable),
+            Event("Warning", JobReason.RESULT_UNAVAILABLE, result_unavailable),
         )
     verb = "building" if recorded.get("version") is None else "rebuilding"
     message = f"{verb}: version {version} in RayJob {job_name} ({job.message})"
@@ -81,10 +87,15 @@ def decide_index(
         "Building",
         (
             embedder,
-            Cond("Built", None if not recorded.get("version") else True, "Building", message),
+            Cond(
+                "Built",
+                None if not recorded.get("version") else True,
+                VectorIndexReason.BUILDING,
+                message,
+            ),
         ),
         building,
-        Event("Normal", "Building", message),
+        Event("Normal", VectorIndexReason.BUILDING, message),
     )
 
 
@@ -115,7 +126,7 @@ def _built(
     )
     return IndexDecision(
         "Ready",
-        (embedder, Cond("Built", True, "Built", message)),
+        (embedder, Cond("Built", True, VectorIndexReason.BUILT, message)),
         fields,
         Event("Normal", "Built", message),
     )

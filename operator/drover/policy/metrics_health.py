@@ -16,18 +16,10 @@ from enum import StrEnum
 from typing import Any
 
 from drover.api.common import format_timestamp
+from drover.api.reasons import MetricsReason
 from drover.policy.conditions import Cond
 
 CONDITION = "MetricsUnavailable"
-
-
-class MetricsReason(StrEnum):
-    """Why metrics are (un)available; the condition's reason."""
-
-    PROMETHEUS_UNREACHABLE = "PrometheusUnreachable"  # no answer at the configured URL
-    QUERY_FAILED = "PrometheusQueryFailed"  # an answer, but an error
-    NO_SERIES = "NoSeries"  # an answer without a single series
-    AVAILABLE = "MetricsAvailable"
 
 
 class Reader(StrEnum):

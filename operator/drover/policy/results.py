@@ -15,10 +15,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from drover.api.common import parse_timestamp
+from drover.api.reasons import JobReason
 from drover.policy.conditions import get_condition
 from drover.policy.jobs import JobState, classify_rayjob
 
-RESULT_UNAVAILABLE = "ResultUnavailable"
 # From the RayJob's end: long past the cluster's TTL (builders.rayjob.CLUSTER_TTL_SECONDS, 60 s)
 # and many operator polls, so a result that could be read has been.
 RESULT_DEADLINE_SECONDS = 300
@@ -88,4 +88,4 @@ def result_unavailable(
 def newly_unavailable(conditions: Sequence[Mapping[str, Any]] | None, cond_type: str) -> bool:
     """Whether the recorded `cond_type` condition does not yet say ResultUnavailable (warn once)."""
     recorded = get_condition([dict(c) for c in conditions or ()], cond_type)
-    return recorded is None or recorded.get("reason") != RESULT_UNAVAILABLE
+    return recorded is None or recorded.get("reason") != JobReason.RESULT_UNAVAILABLE

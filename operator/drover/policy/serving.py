@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from drover.api.inferenceservice import ReplicaStatus
+from drover.api.reasons import InferenceServiceReason
 from drover.api.versions import MODEL_DEPLOYMENT, ROUTER_DEPLOYMENT
 from drover.policy.conditions import Cond
 
@@ -105,7 +106,9 @@ def decide_serving(
     application has a `model` deployment that serves (HEALTHY, UPSCALING or DOWNSCALING; also
     UPDATING when ServingReady was True, see `serves`)."""
     if rayservice is None:
-        return Cond("ServingReady", None, "Deploying", "creating the RayService")
+        return Cond(
+            "ServingReady", None, InferenceServiceReason.DEPLOYING, "creating the RayService"
+        )
     for app in (router_app, stable_app):
         if app is None:
             continue
@@ -114,7 +117,7 @@ def decide_serving(
             return Cond(
                 "ServingReady",
                 False,
-                "ServingFailed",
+                InferenceServiceReason.SERVING_FAILED,
                 f"Serve application {app} is {app_status}: {app_message}".rstrip(": "),
             )
     router = deployment_statuses(rayservice, router_app).get(ROUTER_DEPLOYMENT)
@@ -125,7 +128,7 @@ def decide_serving(
         return Cond(
             "ServingReady",
             True,
-            "Serving",
+            InferenceServiceReason.SERVING,
             f"Serve applications {router_app}, {stable_app} run{scaling}",
         )
     waiting = [
@@ -134,7 +137,10 @@ def decide_serving(
         if app is not None
     ]
     return Cond(
-        "ServingReady", None, "Deploying", f"waiting for Serve application {', '.join(waiting)}"
+        "ServingReady",
+        None,
+        InferenceServiceReason.DEPLOYING,
+        f"waiting for Serve application {', '.join(waiting)}",
     )
 
 

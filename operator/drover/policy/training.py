@@ -10,11 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from drover.api.reasons import DependencyReason, FineTuneJobReason, JobReason
 from drover.policy.conditions import Cond
 from drover.policy.dependencies import decide_model_ready
 from drover.policy.events import Event
 from drover.policy.jobs import JobState, JobView
-from drover.policy.results import RESULT_UNAVAILABLE
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,9 @@ def decide_training(
     """The FineTuneJob's next status; `result_unavailable` (policy.results) says the succeeded
     job's result was given up on."""
     if base.status is not True:
-        phase = "Failed" if base.reason == "DependencyFailed" else "WaitingForBaseModel"
+        phase = (
+            "Failed" if base.reason == DependencyReason.DEPENDENCY_FAILED else "WaitingForBaseModel"
+        )
         return TrainingDecision(phase, (base,), event=Event("Normal", base.reason, base.message))
     fields: dict[str, Any] = {"rayJobName": job_name}
     prog = progress_fields(progress, now_iso)
@@ -84,7 +86,7 @@ def decide_training(
         message = f"training failed: {detail}"
         return TrainingDecision(
             "Failed",
-            (base, Cond("Trained", False, "TrainingFailed", message)),
+            (base, Cond("Trained", False, FineTuneJobReason.TRAINING_FAILED, message)),
             {**fields, "completionTime": now_iso},
             Event("Warning", "TrainingFailed", message),
             done=True,
@@ -95,12 +97,14 @@ def decide_training(
         # Still Evaluating, so the poll goes on: once the user deletes the RayJob it is rerun.
         return TrainingDecision(
             "Evaluating",
-            (base, Cond("Trained", False, RESULT_UNAVAILABLE, result_unavailable)),
+            (base, Cond("Trained", False, JobReason.RESULT_UNAVAILABLE, result_unavailable)),
             fields,
-            Event("Warning", RESULT_UNAVAILABLE, result_unavailable),
+            Event("Warning", JobReason.RESULT_UNAVAILABLE, result_unavailable),
         )
     if job.state is JobState.SUCCEEDED:
-        running = Cond("Trained", None, "Finishing", f"{job.message}; reading the result")
+        running = Cond(
+            "Trained", None, FineTuneJobReason.FINISHING, f"{job.message}; reading the result"
+        )
         return TrainingDecision("Evaluating", (base, running), fields)
     if job.state is JobState.RUNNING:
         text = job.message
@@ -108,12 +112,16 @@ def decide_training(
             text = f"step {prog['step']}/{prog['totalSteps']}, loss {prog.get('loss')}"
         return TrainingDecision(
             "Running",
-            (base, Cond("Trained", None, "Training", text), Cond("Evaluated", None, "Pending", "")),
+            (
+                base,
+                Cond("Trained", None, FineTuneJobReason.TRAINING, text),
+                Cond("Evaluated", None, FineTuneJobReason.PENDING, ""),
+            ),
             fields,
             Event("Normal", "TrainingStarted", f"RayJob {job_name} is training"),
         )
     return TrainingDecision(
-        "Pending", (base, Cond("Trained", None, "Submitted", job.message)), fields
+        "Pending", (base, Cond("Trained", None, FineTuneJobReason.SUBMITTED, job.message)), fields
     )
 
 
@@ -130,12 +138,16 @@ def _evaluated(
     fields = {**fields, "evaluation": evaluation, "completionTime": now_iso}
     if result.get("digest"):
         fields["outputDigest"] = str(result["digest"])
-    trained = Cond("Trained", True, "Trained", f"{job_name} finished")
+    trained = Cond("Trained", True, FineTuneJobReason.TRAINED, f"{job_name} finished")
     if not evaluation["passed"]:
         message = "evaluation below threshold: " + "; ".join(evaluation["failedThresholds"])
         return TrainingDecision(
             "Failed",
-            (base, trained, Cond("Evaluated", False, "EvaluationBelowThreshold", message)),
+            (
+                base,
+                trained,
+                Cond("Evaluated", False, FineTuneJobReason.EVALUATION_BELOW_THRESHOLD, message),
+            ),
             fields,
             Event("Warning", "EvaluationBelowThreshold", message),
             done=True,
@@ -143,7 +155,7 @@ def _evaluated(
     message = f"evaluation passed; produced FoundationModel {output_model}"
     return TrainingDecision(
         "Succeeded",
-        (base, trained, Cond("Evaluated", True, "EvaluationPassed", message)),
+        (base, trained, Cond("Evaluated", True, FineTuneJobReason.EVALUATION_PASSED, message)),
         {**fields, "outputModel": {"name": output_model}},
         Event("Normal", "Succeeded", message),
         create_output=True,

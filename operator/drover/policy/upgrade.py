@@ -15,9 +15,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-# The ServingReady reason while KubeRay replaces the cluster: the active one serves, held as is.
-UPGRADE_REASON = "RayClusterUpgrade"
-
 
 def cluster_upgrade(rayservice: Mapping[str, Any] | None) -> str | None:
     """A sentence for the user while KubeRay replaces the RayService's cluster, else None."""

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
+from drover.api.reasons import JobReason
 from drover.policy.conditions import Cond, get_condition, summarise
 from drover.policy.fetching import decide_fetch
 from drover.policy.indexing import decide_index
 from drover.policy.jobs import JobState, JobView, classify_rayjob
 from drover.policy.results import (
     RESULT_DEADLINE_SECONDS,
-    RESULT_UNAVAILABLE,
     newly_unavailable,
     result_deadline,
     result_unavailable,
@@ -23,6 +23,8 @@ from drover.policy.training import decide_training
 
 END = datetime(2026, 11, 22, 8, 0, 0, tzinfo=UTC)
 DASHBOARD = "tiny-llama-fetch-d5757cbb-x7k2p-head-svc.ml.svc.cluster.local:8265"
+
+UNAVAILABLE = JobReason.RESULT_UNAVAILABLE
 
 
 def rayjob(deployment: str = "Complete", job: str = "SUCCEEDED", **status: Any) -> dict[str, Any]:
@@ -126,9 +128,16 @@ def test_a_foundationmodel_whose_result_is_unavailable_says_so_and_keeps_polling
         result_unavailable=MESSAGE,
     )
     fetched = next(c for c in d.conditions if c.type == "Fetched")
-    assert (fetched.status, fetched.reason, fetched.message) == (False, RESULT_UNAVAILABLE, MESSAGE)
+    assert (fetched.status, fetched.reason, fetched.message) == (
+        False,
+        UNAVAILABLE,
+        MESSAGE,
+    )
     assert d.phase == "Fetching"  # the poll timer's phase: deleting the RayJob reruns it
-    assert d.event is not None and (d.event.type, d.event.reason) == ("Warning", RESULT_UNAVAILABLE)
+    assert d.event is not None and (d.event.type, d.event.reason) == (
+        "Warning",
+        UNAVAILABLE,
+    )
     assert _degraded(d.conditions, ("CacheReady", "Fetched"))["status"] == "True"
 
 
@@ -144,9 +153,9 @@ def test_a_finetune_whose_result_is_unavailable_says_so_and_keeps_polling() -> N
         result_unavailable=MESSAGE,
     )
     trained = next(c for c in d.conditions if c.type == "Trained")
-    assert (trained.status, trained.reason) == (False, RESULT_UNAVAILABLE)
+    assert (trained.status, trained.reason) == (False, UNAVAILABLE)
     assert d.phase == "Evaluating" and not d.create_output
-    assert d.event is not None and d.event.reason == RESULT_UNAVAILABLE
+    assert d.event is not None and d.event.reason == UNAVAILABLE
 
 
 def test_an_index_build_whose_result_is_unavailable_says_so_and_keeps_the_current_version() -> None:
@@ -162,7 +171,7 @@ def test_an_index_build_whose_result_is_unavailable_says_so_and_keeps_the_curren
         result_unavailable=MESSAGE,
     )
     built = next(c for c in d.conditions if c.type == "Built")
-    assert (built.status, built.reason) == (False, RESULT_UNAVAILABLE)
+    assert (built.status, built.reason) == (False, UNAVAILABLE)
     assert d.phase == "Building" and "version" not in d.fields
 
 
@@ -183,4 +192,4 @@ def test_without_a_verdict_a_succeeded_job_still_waits_for_its_result() -> None:
 def test_the_warning_is_emitted_once() -> None:
     assert newly_unavailable(None, "Fetched")
     assert newly_unavailable([{"type": "Fetched", "reason": "Fetching"}], "Fetched")
-    assert not newly_unavailable([{"type": "Fetched", "reason": RESULT_UNAVAILABLE}], "Fetched")
+    assert not newly_unavailable([{"type": "Fetched", "reason": UNAVAILABLE}], "Fetched")
