@@ -81,22 +81,7 @@ def decide_index(
             building,
             Event("Warning", JobReason.RESULT_UNAVAILABLE, result_unavailable),
         )
-    verb = "building" if recorded.get("version") is None else "rebuilding"
-    message = f"{verb}: version {version} in RayJob {job_name} ({job.message})"
-    return IndexDecision(
-        "Building",
-        (
-            embedder,
-            Cond(
-                "Built",
-                None if not recorded.get("version") else True,
-                VectorIndexReason.BUILDING,
-                message,
-            ),
-        ),
-        building,
-        Event("Normal", VectorIndexReason.BUILDING, message),
-    )
+    return _building(embedder, recorded, version, job_name, job, building)
 
 
 def _built(
@@ -129,4 +114,31 @@ def _built(
         (embedder, Cond("Built", True, VectorIndexReason.BUILT, message)),
         fields,
         Event("Normal", "Built", message),
+    )
+
+
+def _building(
+    embedder: Cond,
+    recorded: Mapping[str, Any],
+    version: int,
+    job_name: str,
+    job: JobView,
+    building: Mapping[str, Any],
+) -> IndexDecision:
+    """A build under way: Built stays True while an older version serves, else Unknown."""
+    verb = "building" if recorded.get("version") is None else "rebuilding"
+    message = f"{verb}: version {version} in RayJob {job_name} ({job.message})"
+    return IndexDecision(
+        "Building",
+        (
+            embedder,
+            Cond(
+                "Built",
+                None if not recorded.get("version") else True,
+                VectorIndexReason.BUILDING,
+                message,
+            ),
+        ),
+        building,
+        Event("Normal", VectorIndexReason.BUILDING, message),
     )

@@ -107,19 +107,7 @@ def decide_training(
         )
         return TrainingDecision("Evaluating", (base, running), fields)
     if job.state is JobState.RUNNING:
-        text = job.message
-        if prog.get("totalSteps"):
-            text = f"step {prog['step']}/{prog['totalSteps']}, loss {prog.get('loss')}"
-        return TrainingDecision(
-            "Running",
-            (
-                base,
-                Cond("Trained", None, FineTuneJobReason.TRAINING, text),
-                Cond("Evaluated", None, FineTuneJobReason.PENDING, ""),
-            ),
-            fields,
-            Event("Normal", "TrainingStarted", f"RayJob {job_name} is training"),
-        )
+        return _running(base, job, job_name, prog, fields)
     return TrainingDecision(
         "Pending", (base, Cond("Trained", None, FineTuneJobReason.SUBMITTED, job.message)), fields
     )
@@ -160,4 +148,27 @@ def _evaluated(
         Event("Normal", "Succeeded", message),
         create_output=True,
         done=True,
+    )
+
+
+def _running(
+    base: Cond,
+    job: JobView,
+    job_name: str,
+    prog: Mapping[str, Any],
+    fields: Mapping[str, Any],
+) -> TrainingDecision:
+    """Training under way: the step and loss when the worker reports them."""
+    text = job.message
+    if prog.get("totalSteps"):
+        text = f"step {prog['step']}/{prog['totalSteps']}, loss {prog.get('loss')}"
+    return TrainingDecision(
+        "Running",
+        (
+            base,
+            Cond("Trained", None, FineTuneJobReason.TRAINING, text),
+            Cond("Evaluated", None, FineTuneJobReason.PENDING, ""),
+        ),
+        fields,
+        Event("Normal", "TrainingStarted", f"RayJob {job_name} is training"),
     )
