@@ -392,3 +392,11 @@ def test_latency_buckets_are_finer_than_the_canary_analysis_margin() -> None:
     widest = max(b / a for a, b in itertools.pairwise(LATENCY_BUCKETS))
     # R10: at most 1.28 apart (1.6 / 1.25), near the 1.2 margin; 2.5x (as before) is not.
     assert widest <= 1 + LIMIT_MARGIN + 0.1
+
+
+def test_a_body_over_two_mebibytes_is_a_413_before_it_is_parsed() -> None:
+    assert oa.load_json(b'{"prompt": "' + b"x" * (oa.MAX_BODY_BYTES - 20) + b'"}')
+    with pytest.raises(oa.ApiError) as refused:
+        oa.load_json(b"{" * (oa.MAX_BODY_BYTES + 1))
+    assert refused.value.status == 413
+    assert refused.value.body["error"]["code"] == "request_too_large"

@@ -37,7 +37,20 @@ def bad(message: str, param: str | None = None) -> ApiError:
     return ApiError(400, message, param=param, code="invalid_value" if param else None)
 
 
+# 2 MiB of JSON is more text than any model's context holds (128k tokens are ~0.5 MB); a larger
+# body is refused before it is parsed or sent on to a version (Ray's RPC to the replica fails on
+# a 10 MB prompt with an internal error, not a client one).
+MAX_BODY_BYTES = 2 << 20
+
+
 def load_json(raw: bytes) -> dict[str, Any]:
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(
+            413,
+            f"the request body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES} (2 MiB), more "
+            "than any model's context: shorten the prompt",
+            code="request_too_large",
+        )
     try:
         body = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
