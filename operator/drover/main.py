@@ -20,6 +20,7 @@ import kubernetes
 from drover.config import ConfigError, OperatorConfig
 from drover.config_loader import load_config
 from drover.handlers import autoscaler, finetunejob, foundationmodel, inferenceservice, vectorindex
+from drover.handlers.common import with_own_patch
 from drover.k8s.peering import watch_peering
 from drover.observability import forget, observe, record_phase, start_metrics_server
 
@@ -102,6 +103,11 @@ def _track(kind: str, body: kopf.Body) -> None:
     )
 
 
+def _poll(kind: str, body: kopf.Body, reconcile: Any) -> None:
+    """Timers write their own status patch: see handlers.common.with_own_patch."""
+    with_own_patch(kind, body, reconcile, retry=POLL)
+
+
 # --- FoundationModel ---------------------------------------------------------------------------
 
 
@@ -114,11 +120,15 @@ def foundationmodel_changed(body: kopf.Body, patch: kopf.Patch, logger: Any, **_
 
 
 @kopf.timer(GROUP, VERSION, "foundationmodels", interval=POLL, initial_delay=POLL / 2)
-def foundationmodel_poll(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
+def foundationmodel_poll(body: kopf.Body, logger: Any, **_: Any) -> None:
     _track("FoundationModel", body)
     if body.get("status", {}).get("phase") in (None, "Pending", "Fetching"):
         with observe("FoundationModel"):
-            foundationmodel.reconcile(body, patch, logger, config())
+            _poll(
+                "FoundationModel",
+                body,
+                lambda p: foundationmodel.reconcile(body, p, logger, config()),
+            )
 
 
 @kopf.on.delete(GROUP, VERSION, "foundationmodels")
@@ -139,11 +149,11 @@ def finetunejob_changed(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: An
 
 
 @kopf.timer(GROUP, VERSION, "finetunejobs", interval=POLL, initial_delay=POLL / 2)
-def finetunejob_poll(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
+def finetunejob_poll(body: kopf.Body, logger: Any, **_: Any) -> None:
     _track("FineTuneJob", body)
     if body.get("status", {}).get("phase") not in ("Succeeded", "Failed"):
         with observe("FineTuneJob"):
-            finetunejob.reconcile(body, patch, logger, config())
+            _poll("FineTuneJob", body, lambda p: finetunejob.reconcile(body, p, logger, config()))
 
 
 # --- VectorIndex -------------------------------------------------------------------------------
@@ -158,10 +168,10 @@ def vectorindex_changed(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: An
 
 
 @kopf.timer(GROUP, VERSION, "vectorindexes", interval=POLL, initial_delay=POLL / 2)
-def vectorindex_poll(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
+def vectorindex_poll(body: kopf.Body, logger: Any, **_: Any) -> None:
     _track("VectorIndex", body)
     with observe("VectorIndex"):
-        vectorindex.reconcile(body, patch, logger, config())
+        _poll("VectorIndex", body, lambda p: vectorindex.reconcile(body, p, logger, config()))
 
 
 # --- InferenceService --------------------------------------------------------------------------
@@ -176,16 +186,20 @@ def inferenceservice_changed(body: kopf.Body, patch: kopf.Patch, logger: Any, **
 
 
 @kopf.timer(GROUP, VERSION, "inferenceservices", interval=POLL, initial_delay=POLL / 2)
-def inferenceservice_poll(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
+def inferenceservice_poll(body: kopf.Body, logger: Any, **_: Any) -> None:
     _track("InferenceService", body)
     with observe("InferenceService"):
-        inferenceservice.reconcile(body, patch, logger, config())
+        _poll(
+            "InferenceService",
+            body,
+            lambda p: inferenceservice.reconcile(body, p, logger, config()),
+        )
 
 
 @kopf.timer(GROUP, VERSION, "inferenceservices", interval=AUTOSCALE, initial_delay=AUTOSCALE)
-def inferenceservice_autoscale(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
+def inferenceservice_autoscale(body: kopf.Body, logger: Any, **_: Any) -> None:
     with observe("Autoscaler"):
-        autoscaler.autoscale(body, patch, logger, config())
+        _poll("InferenceService", body, lambda p: autoscaler.autoscale(body, p, logger, config()))
 
 
 # --- command line ------------------------------------------------------------------------------
