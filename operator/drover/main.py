@@ -43,6 +43,8 @@ def _timing() -> tuple[float, float]:
     return timing.progress_poll_seconds, timing.autoscale_interval_seconds
 
 
+# A timer that failed (an API error) runs again after its own interval: kopf's default, 60 s, left
+# a resource a minute behind for every transient error of one of its polls.
 POLL, AUTOSCALE = _timing()
 
 
@@ -132,7 +134,7 @@ def foundationmodel_changed(body: kopf.Body, patch: kopf.Patch, logger: Any, **_
         foundationmodel.reconcile(body, patch, logger, config())
 
 
-@kopf.timer(GROUP, VERSION, "foundationmodels", interval=POLL, initial_delay=POLL / 2)
+@kopf.timer(GROUP, VERSION, "foundationmodels", interval=POLL, initial_delay=POLL / 2, backoff=POLL)
 def foundationmodel_poll(body: kopf.Body, logger: Any, **_: Any) -> None:
     _track("FoundationModel", body)
     if body.get("status", {}).get("phase") in (None, "Pending", "Fetching"):
@@ -161,7 +163,7 @@ def finetunejob_changed(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: An
         finetunejob.reconcile(body, patch, logger, config())
 
 
-@kopf.timer(GROUP, VERSION, "finetunejobs", interval=POLL, initial_delay=POLL / 2)
+@kopf.timer(GROUP, VERSION, "finetunejobs", interval=POLL, initial_delay=POLL / 2, backoff=POLL)
 def finetunejob_poll(body: kopf.Body, logger: Any, **_: Any) -> None:
     _track("FineTuneJob", body)
     if body.get("status", {}).get("phase") not in ("Succeeded", "Failed"):
@@ -180,7 +182,7 @@ def vectorindex_changed(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: An
         vectorindex.reconcile(body, patch, logger, config())
 
 
-@kopf.timer(GROUP, VERSION, "vectorindexes", interval=POLL, initial_delay=POLL / 2)
+@kopf.timer(GROUP, VERSION, "vectorindexes", interval=POLL, initial_delay=POLL / 2, backoff=POLL)
 def vectorindex_poll(body: kopf.Body, logger: Any, **_: Any) -> None:
     _track("VectorIndex", body)
     with observe("VectorIndex"):
@@ -198,7 +200,9 @@ def inferenceservice_changed(body: kopf.Body, patch: kopf.Patch, logger: Any, **
         inferenceservice.reconcile(body, patch, logger, config())
 
 
-@kopf.timer(GROUP, VERSION, "inferenceservices", interval=POLL, initial_delay=POLL / 2)
+@kopf.timer(
+    GROUP, VERSION, "inferenceservices", interval=POLL, initial_delay=POLL / 2, backoff=POLL
+)
 def inferenceservice_poll(body: kopf.Body, logger: Any, **_: Any) -> None:
     _track("InferenceService", body)
     with observe("InferenceService"):
@@ -209,7 +213,14 @@ def inferenceservice_poll(body: kopf.Body, logger: Any, **_: Any) -> None:
         )
 
 
-@kopf.timer(GROUP, VERSION, "inferenceservices", interval=AUTOSCALE, initial_delay=AUTOSCALE)
+@kopf.timer(
+    GROUP,
+    VERSION,
+    "inferenceservices",
+    interval=AUTOSCALE,
+    initial_delay=AUTOSCALE,
+    backoff=AUTOSCALE,
+)
 def inferenceservice_autoscale(body: kopf.Body, logger: Any, **_: Any) -> None:
     with observe("Autoscaler"):
         _poll("InferenceService", body, lambda p: autoscaler.autoscale(body, p, logger, config()))

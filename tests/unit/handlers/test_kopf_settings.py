@@ -27,3 +27,16 @@ def test_unset_priorities_are_drawn_so_two_replicas_do_not_freeze_each_other() -
         configure(settings, OperatorConfig())
         drawn.add(settings.peering.priority)
     assert len(drawn) > 1
+
+
+def test_a_failed_poll_runs_again_after_its_interval_not_kopfs_minute() -> None:
+    import drover.main  # noqa: F401 - registers the timers
+
+    timers = [
+        h
+        for h in kopf.get_default_registry()._spawning.get_all_handlers()
+        if h.id.endswith(("_poll", "_autoscale"))
+    ]
+    assert len(timers) == 5
+    for timer in timers:
+        assert timer.backoff == timer.interval, timer.id
