@@ -20,6 +20,7 @@ import kubernetes
 from drover.config import ConfigError, OperatorConfig
 from drover.config_loader import load_config
 from drover.handlers import autoscaler, finetunejob, foundationmodel, inferenceservice, vectorindex
+from drover.handlers.common import with_own_patch
 from drover.k8s.peering import watch_peering
 from drover.observability import forget, observe, record_phase, start_metrics_server
 
@@ -42,6 +43,8 @@ def _timing() -> tuple[float, float]:
     return timing.progress_poll_seconds, timing.autoscale_interval_seconds
 
 
+# A timer that failed (an API error) runs again after its own interval: kopf's default, 60 s, left
+# a resource a minute behind for every transient error of one of its polls.
 POLL, AUTOSCALE = _timing()
 
 
@@ -52,9 +55,31 @@ def config() -> OperatorConfig:
     return _config
 
 
+# How long a replica's entry in the peering object counts as alive without a keep-alive. kopf's
+# default, 60 s, left a standby waiting up to a minute after the active replica was killed
+# (SIGKILL, OOM, node loss: no goodbye); 20 s bounds the handover by 20 s, at the cost of one
+# keep-alive PATCH per replica every 10-15 s (kopf sends them 5-10 s before the lifetime ends).
+PEERING_LIFETIME_SECONDS = 20
+
+
 @kopf.on.startup()
 def startup(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any) -> None:
     cfg = config()
+    configure(settings, cfg)
+    try:
+        kubernetes.config.load_incluster_config()
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config()
+    if os.environ.get("DROVER_METRICS", "1") != "0":
+        start_metrics_server(cfg.operator.metrics_port)
+    logger.info(
+        f"drover operator up: {len(cfg.accelerator_classes)} accelerator classes, "
+        f"prometheus {cfg.prometheus.url}"
+    )
+
+
+def configure(settings: kopf.OperatorSettings, cfg: OperatorConfig) -> None:
+    """kopf's settings for Drover: where its state lives, peering, watching and retries."""
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -66,18 +91,9 @@ def startup(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any) -
         if cfg.operator.peering_priority is not None
         else random.randint(1, 2**30)
     )
+    settings.peering.lifetime = PEERING_LIFETIME_SECONDS
     settings.watching.server_timeout = 300
     settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
-    try:
-        kubernetes.config.load_incluster_config()
-    except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config()
-    if os.environ.get("DROVER_METRICS", "1") != "0":
-        start_metrics_server(cfg.operator.metrics_port)
-    logger.info(
-        f"drover operator up: {len(cfg.accelerator_classes)} accelerator classes, "
-        f"prometheus {cfg.prometheus.url}"
-    )
 
 
 @kopf.on.startup()
@@ -102,6 +118,11 @@ def _track(kind: str, body: kopf.Body) -> None:
     )
 
 
+def _poll(kind: str, body: kopf.Body, reconcile: Any) -> None:
+    """Timers write their own status patch: see handlers.common.with_own_patch."""
+    with_own_patch(kind, body, reconcile, retry=POLL)
+
+
 # --- FoundationModel ---------------------------------------------------------------------------
 
 
@@ -113,12 +134,16 @@ def foundationmodel_changed(body: kopf.Body, patch: kopf.Patch, logger: Any, **_
         foundationmodel.reconcile(body, patch, logger, config())
 
 
-@kopf.timer(GROUP, VERSION, "foundationmodels", interval=POLL, initial_delay=POLL / 2)
-def foundationmodel_poll(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
+@kopf.timer(GROUP, VERSION, "foundationmodels", interval=POLL, initial_delay=POLL / 2, backoff=POLL)
+def foundationmodel_poll(body: kopf.Body, logger: Any, **_: Any) -> None:
     _track("FoundationModel", body)
     if body.get("status", {}).get("phase") in (None, "Pending", "Fetching"):
         with observe("FoundationModel"):
-            foundationmodel.reconcile(body, patch, logger, config())
+            _poll(
+                "FoundationModel",
+                body,
+                lambda p: foundationmodel.reconcile(body, p, logger, config()),
+            )
 
 
 @kopf.on.delete(GROUP, VERSION, "foundationmodels")
@@ -138,12 +163,12 @@ def finetunejob_changed(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: An
         finetunejob.reconcile(body, patch, logger, config())
 
 
-@kopf.timer(GROUP, VERSION, "finetunejobs", interval=POLL, initial_delay=POLL / 2)
-def finetunejob_poll(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
+@kopf.timer(GROUP, VERSION, "finetunejobs", interval=POLL, initial_delay=POLL / 2, backoff=POLL)
+def finetunejob_poll(body: kopf.Body, logger: Any, **_: Any) -> None:
     _track("FineTuneJob", body)
     if body.get("status", {}).get("phase") not in ("Succeeded", "Failed"):
         with observe("FineTuneJob"):
-            finetunejob.reconcile(body, patch, logger, config())
+            _poll("FineTuneJob", body, lambda p: finetunejob.reconcile(body, p, logger, config()))
 
 
 # --- VectorIndex -------------------------------------------------------------------------------
@@ -157,11 +182,11 @@ def vectorindex_changed(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: An
         vectorindex.reconcile(body, patch, logger, config())
 
 
-@kopf.timer(GROUP, VERSION, "vectorindexes", interval=POLL, initial_delay=POLL / 2)
-def vectorindex_poll(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
+@kopf.timer(GROUP, VERSION, "vectorindexes", interval=POLL, initial_delay=POLL / 2, backoff=POLL)
+def vectorindex_poll(body: kopf.Body, logger: Any, **_: Any) -> None:
     _track("VectorIndex", body)
     with observe("VectorIndex"):
-        vectorindex.reconcile(body, patch, logger, config())
+        _poll("VectorIndex", body, lambda p: vectorindex.reconcile(body, p, logger, config()))
 
 
 # --- InferenceService --------------------------------------------------------------------------
@@ -175,17 +200,30 @@ def inferenceservice_changed(body: kopf.Body, patch: kopf.Patch, logger: Any, **
         inferenceservice.reconcile(body, patch, logger, config())
 
 
-@kopf.timer(GROUP, VERSION, "inferenceservices", interval=POLL, initial_delay=POLL / 2)
-def inferenceservice_poll(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
+@kopf.timer(
+    GROUP, VERSION, "inferenceservices", interval=POLL, initial_delay=POLL / 2, backoff=POLL
+)
+def inferenceservice_poll(body: kopf.Body, logger: Any, **_: Any) -> None:
     _track("InferenceService", body)
     with observe("InferenceService"):
-        inferenceservice.reconcile(body, patch, logger, config())
+        _poll(
+            "InferenceService",
+            body,
+            lambda p: inferenceservice.reconcile(body, p, logger, config()),
+        )
 
 
-@kopf.timer(GROUP, VERSION, "inferenceservices", interval=AUTOSCALE, initial_delay=AUTOSCALE)
-def inferenceservice_autoscale(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
+@kopf.timer(
+    GROUP,
+    VERSION,
+    "inferenceservices",
+    interval=AUTOSCALE,
+    initial_delay=AUTOSCALE,
+    backoff=AUTOSCALE,
+)
+def inferenceservice_autoscale(body: kopf.Body, logger: Any, **_: Any) -> None:
     with observe("Autoscaler"):
-        autoscaler.autoscale(body, patch, logger, config())
+        _poll("InferenceService", body, lambda p: autoscaler.autoscale(body, p, logger, config()))
 
 
 # --- command line ------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ merges conditions, derives Ready/Progressing/Degraded, and patches only what cha
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -17,6 +17,7 @@ from drover.api.common import ResourceBase
 from drover.api.reasons import SpecReason
 from drover.builders.raycluster import ContainerImage, Placement
 from drover.config import OperatorConfig
+from drover.k8s import children
 from drover.policy.conditions import Cond, set_conditions, summarise
 from drover.policy.events import Event
 
@@ -111,3 +112,22 @@ def invalid_spec(
     )
     if changed:
         emit(body, Event("Warning", reason, message), logger)
+
+
+def with_own_patch(
+    kind: str, body: Mapping[str, Any], reconcile: Callable[[kopf.Patch], None], retry: float
+) -> None:
+    """Run a timer's `reconcile` and write the patch it fills here rather than through kopf.
+
+    kopf ends a timer for good when the patch it applies after the timer fails (a 409, a status
+    the API refuses, an API server away for longer than kopf's retries): that resource would
+    never be polled again, its status frozen. Written here, a failed patch is a TemporaryError,
+    and kopf runs the timer again after `retry` seconds.
+    """
+    own = kopf.Patch()
+    reconcile(own)
+    if own:
+        meta = body.get("metadata", {})
+        children.apply_patch(
+            kind, meta.get("namespace") or "default", meta["name"], dict(own), retry=retry
+        )

@@ -151,3 +151,35 @@ def _patch(kind: Kind, namespace: str, name: str, patch: Mapping[str, Any]) -> N
         client.CoreV1Api().patch_namespaced_persistent_volume_claim(name, namespace, body)
     else:
         client.CoreV1Api().patch_namespaced_config_map(name, namespace, dict(patch))
+
+
+def apply_patch(
+    kind_name: str, namespace: str, name: str, patch: Mapping[str, Any], *, retry: float
+) -> bool:
+    """Merge-patch a Drover resource: `status` through the status subresource, `metadata` on the
+    object. False when the object is gone; a failed write is a TemporaryError retried after
+    `retry` seconds (the caller is a timer, which kopf then keeps running)."""
+    kind = KINDS[kind_name]
+    api = client.CustomObjectsApi()
+    try:
+        if patch.get("status"):
+            api.patch_namespaced_custom_object_status(
+                kind.group,
+                kind.version,
+                namespace,
+                kind.plural,
+                name,
+                {"status": patch["status"]},
+                _content_type="application/merge-patch+json",
+            )
+        if patch.get("metadata"):
+            _patch(kind, namespace, name, {"metadata": patch["metadata"]})
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise kopf.TemporaryError(
+            f"writing {kind_name} {name} failed ({exc.status} {exc.reason}); "
+            f"retrying in {retry:g} s",
+            delay=retry,
+        ) from None
+    return True

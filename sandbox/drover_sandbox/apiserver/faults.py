@@ -1,6 +1,6 @@
 """Local control plane, fault injection for tests: a fraction of resource requests answered
-500/429/409, added latency on a fraction of requests, watch streams cut after N events, and
-re-watches from an old resourceVersion answered 410 Gone.
+500/429 (409 to writes only, as kube-apiserver), added latency on a fraction of requests, watch
+streams cut after N events, and re-watches from an old resourceVersion answered 410 Gone.
 
 Set at start (CLI flags) or at runtime with `POST /_drover/faults` (JSON of `Faults` fields).
 """
@@ -8,12 +8,14 @@ Set at start (CLI flags) or at runtime with `POST /_drover/faults` (JSON of `Fau
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .errors import ApiError, bad_request, conflict, gone, internal, too_many_requests
 
 SUPPORTED_CODES = (409, 429, 500)
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
 
 @dataclass
@@ -33,10 +35,14 @@ class Faults:
     exempt_user_agents: list[str] = field(default_factory=list)
     seed: int | None = None
     _rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
+    # What was injected so far, by kind ("500", "429", "409", "latency", "410-rewatch"): a test
+    # reads it (GET /_drover/faults, "injected") to know its faults really happened.
+    injected: Counter[str] = field(default_factory=Counter, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("_rng")
+        data.pop("injected")
         return data
 
     def update(self, data: Any) -> None:
@@ -91,6 +97,7 @@ class Faults:
             return 0.0
         if self.latency_rate < 1.0 and self._rng.random() >= self.latency_rate:
             return 0.0
+        self.injected["latency"] += 1
         return self.latency_ms / 1000
 
     def pick_error(
@@ -101,6 +108,9 @@ class Faults:
         if self.exempt(user_agent) or self._rng.random() >= self.error_rate:
             return None
         code = self._rng.choice(self.codes)
+        if code == 409 and method not in WRITES:
+            return None  # kube-apiserver answers conflicts to writes only, never to a read
+        self.injected[str(code)] += 1
         if code == 429:
             return too_many_requests(self.retry_after_s)
         if code == 409:
@@ -116,4 +126,5 @@ class Faults:
             return None
         if self.exempt(user_agent) or self._rng.random() >= self.rewatch_gone_rate:
             return None
+        self.injected["410-rewatch"] += 1
         return gone(f"too old resource version: {since} ({current})")

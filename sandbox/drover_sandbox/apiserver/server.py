@@ -202,7 +202,8 @@ async def not_found_route(request: web.Request) -> web.Response:
 
 
 async def faults_get(request: web.Request) -> web.Response:
-    return json_response(_state(request).faults.to_dict())
+    faults = _state(request).faults
+    return json_response({**faults.to_dict(), "injected": dict(faults.injected)})
 
 
 async def requests_get(request: web.Request) -> web.Response:

@@ -93,6 +93,7 @@ def test_faults_answer_a_rewatch_from_an_old_version_with_410_gone(local, core, 
         assert resp.status == 200
         events = [json.loads(line) for line in resp.read().splitlines() if line.strip()]
     assert [e["type"] for e in events] == ["ERROR"]
+    assert local.admin("/_drover/faults")["injected"]["410-rewatch"] >= 1
     status = events[0]["object"]
     assert status["code"] == 410 and status["reason"] == "Expired"
     assert status["message"].startswith(f"too old resource version: {old} (")
