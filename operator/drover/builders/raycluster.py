@@ -18,15 +18,11 @@ from drover.api.common import AccessMode
 from drover.api.reasons import SpecReason
 from drover.builders.errors import SpecError
 from drover.builders.meta import MANAGED_BY, model_mount_path
+from drover.builders.security import container_security_context, pod_security_context
 
 # On every Ray pod: the chart's PodMonitor selects Drover's Ray pods by it (KubeRay adds its own
 # ray.io/* labels beside these, common/pod.go).
 POD_LABELS = {MANAGED_BY: "drover"}
-
-# The Ray images (rayproject/ray and Drover's workers image built on it) run as user `ray`,
-# uid 1000, primary group `users`, gid 100. KubeRay sets no securityContext (common/pod.go).
-RAY_UID = 1000
-RAY_GID = 100
 
 
 @dataclass(frozen=True)
@@ -128,66 +124,6 @@ SECRET_MOUNT_ROOT = "/var/run/drover/secrets"
 def secret_path(secret: str, key: str) -> str:
     """Where key `key` of Secret `secret` appears as a file in every Ray pod."""
     return f"{SECRET_MOUNT_ROOT}/{secret}/{key}"
-
-
-def pod_security_context() -> dict[str, Any]:
-    """The pod-level securityContext of every Ray pod: "restricted", as the Ray images' user.
-
-    `fsGroup` makes a fresh volume writable by gid 100 (a new claim's root is owned by root);
-    `OnRootMismatch` skips the recursive chown when the root already matches, which on a model
-    cache of many GiB is the difference between seconds and minutes of pod start.
-    """
-    return {
-        "runAsNonRoot": True,
-        "runAsUser": RAY_UID,
-        "runAsGroup": RAY_GID,
-        "fsGroup": RAY_GID,
-        "fsGroupChangePolicy": "OnRootMismatch",
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-
-
-def container_security_context() -> dict[str, Any]:
-    """The container-level securityContext of every container Drover defines ("restricted").
-
-    The root filesystem stays writable: Pod Security "restricted" does not require it read-only,
-    and Ray writes its session directory, logs and spilled objects under /tmp/ray, runtime_env
-    and compile caches under $HOME; emptyDirs over each would cost the node the same ephemeral
-    storage and break whenever Ray or vLLM adds a path.
-    """
-    return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
-
-
-def restricted_submitter_template(image: ContainerImage | str) -> dict[str, Any]:
-    """A RayJob `submitterPodTemplate`: KubeRay's default submitter, made "restricted".
-
-    KubeRay's default (common/job.go GetDefaultSubmitterTemplate, v1.7.0) is one container
-    `ray-job-submitter` on the head's image, 500m/200Mi requested, 1 CPU/1Gi limit, restart
-    policy Never, and no securityContext. With a template given, KubeRay takes its first
-    container as the submitter and fills in the `ray job submit` command when it has none, so
-    no command is set here. It carries Drover's pod label, so the chart's NetworkPolicy lets it
-    reach the head's dashboard as the other Ray pods do.
-    """
-    image = ContainerImage.of(image)
-    return {
-        "metadata": {"labels": dict(POD_LABELS)},
-        "spec": {
-            "restartPolicy": "Never",
-            "securityContext": pod_security_context(),
-            "containers": [
-                {
-                    "name": "ray-job-submitter",
-                    "image": image.reference,
-                    "imagePullPolicy": image.pull_policy,
-                    "resources": {
-                        "requests": {"cpu": "500m", "memory": "200Mi"},
-                        "limits": {"cpu": "1", "memory": "1Gi"},
-                    },
-                    "securityContext": container_security_context(),
-                }
-            ],
-        },
-    }
 
 
 def check_claim_attachments(mounts: Sequence[Mount], *, max_workers: int) -> None:

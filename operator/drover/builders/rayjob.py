@@ -15,7 +15,8 @@ from typing import Any
 import yaml
 
 from drover.builders.meta import Manifest
-from drover.builders.raycluster import ContainerImage, restricted_submitter_template
+from drover.builders.raycluster import POD_LABELS, ContainerImage
+from drover.builders.security import container_security_context, pod_security_context
 
 RAYJOB_API_VERSION = "ray.io/v1"
 WORKER_CONFIG_ENV = "DROVER_WORKER_CONFIG"
@@ -86,3 +87,35 @@ def worker_config_of(rayjob: Mapping[str, Any]) -> dict[str, Any]:
     raw = runtime_env.get("env_vars", {}).get(WORKER_CONFIG_ENV, "{}")
     value = json.loads(raw)
     return value if isinstance(value, dict) else {}
+
+
+def restricted_submitter_template(image: ContainerImage | str) -> dict[str, Any]:
+    """A RayJob `submitterPodTemplate`: KubeRay's default submitter, made "restricted".
+
+    KubeRay's default (common/job.go GetDefaultSubmitterTemplate, v1.7.0) is one container
+    `ray-job-submitter` on the head's image, 500m/200Mi requested, 1 CPU/1Gi limit, restart
+    policy Never, and no securityContext. With a template given, KubeRay takes its first
+    container as the submitter and fills in the `ray job submit` command when it has none, so
+    no command is set here. It carries Drover's pod label, so the chart's NetworkPolicy lets it
+    reach the head's dashboard as the other Ray pods do.
+    """
+    image = ContainerImage.of(image)
+    return {
+        "metadata": {"labels": dict(POD_LABELS)},
+        "spec": {
+            "restartPolicy": "Never",
+            "securityContext": pod_security_context(),
+            "containers": [
+                {
+                    "name": "ray-job-submitter",
+                    "image": image.reference,
+                    "imagePullPolicy": image.pull_policy,
+                    "resources": {
+                        "requests": {"cpu": "500m", "memory": "200Mi"},
+                        "limits": {"cpu": "1", "memory": "1Gi"},
+                    },
+                    "securityContext": container_security_context(),
+                }
+            ],
+        },
+    }

@@ -16,13 +16,12 @@ from drover.builders.finetunejob import build_finetune_rayjob
 from drover.builders.foundationmodel import build_fetch_rayjob
 from drover.builders.placement import resolve_placement
 from drover.builders.raycluster import (
-    RAY_GID,
-    RAY_UID,
     ContainerImage,
     Placement,
     build_ray_cluster_spec,
-    restricted_submitter_template,
 )
+from drover.builders.rayjob import restricted_submitter_template
+from drover.builders.security import RAY_GID, RAY_UID
 from drover.builders.serving import build_rayservice
 from drover.builders.serving_plans import IndexPlan, VersionPlan
 from drover.builders.vectorindex import build_index_rayjob
