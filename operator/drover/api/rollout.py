@@ -31,6 +31,20 @@ from drover.api.rollout_status import (
     VersionRef,
 )
 
+# The annotation a person sets to steer a rollout (`kubectl annotate infsvc NAME
+# drover.dev/rollout=promote`, or `kubectl drover rollout promote NAME`).
+ROLLOUT_ANNOTATION = "drover.dev/rollout"
+
+
+class RolloutControl(StrEnum):
+    """Values of the `drover.dev/rollout` annotation; each acts once and is then cleared."""
+
+    PROMOTE = "promote"
+    ABORT = "abort"
+    PAUSE = "pause"
+    RESUME = "resume"
+
+
 # ---------------------------------------------------------------------------------------------
 # spec.rollout
 
@@ -332,6 +346,7 @@ class RolloutSpec(ApiModel):
 
 __all__ = [
     "ACTIVE_PHASES",
+    "ROLLOUT_ANNOTATION",
     "Analysis",
     "AnalysisMetric",
     "Evidence",
@@ -339,6 +354,7 @@ __all__ = [
     "MetricName",
     "MetricResult",
     "RejectedVersion",
+    "RolloutControl",
     "RolloutPhase",
     "RolloutRecord",
     "RolloutResult",

@@ -196,6 +196,10 @@ class RolloutStatus(ApiModel):
     reason: str = Field(default="", description="Why the rollout is where it is, in a sentence.")
 
 
+# How many finished rollouts and rejected versions status keeps (the oldest go first).
+HISTORY_LIMIT = 10
+REJECTED_LIMIT = 10
+
 ACTIVE_PHASES = frozenset(
     {
         RolloutPhase.DEPLOYING,

@@ -15,6 +15,7 @@ import kopf
 
 from drover.api.inferenceservice import InferenceService
 from drover.api.reasons import InferenceServiceReason
+from drover.api.rollout import ROLLOUT_ANNOTATION
 from drover.builders.errors import SpecError
 from drover.builders.meta import stamp
 from drover.builders.raycluster import Placement
@@ -50,7 +51,6 @@ from drover.k8s import children
 from drover.observability import record_canary_weight, record_replicas, record_rollout_events
 from drover.policy.conditions import Cond, get_condition
 from drover.policy.events import Event
-from drover.policy.rollout import ROLLOUT_ANNOTATION
 from drover.policy.serving import (
     decide_serving,
     ready_replicas,

@@ -15,9 +15,11 @@ from typing import Any
 
 from drover.api.inferenceservice import InferenceService
 from drover.api.rollout import (
+    ROLLOUT_ANNOTATION,
     Analysis,
     MetricName,
     MetricResult,
+    RolloutControl,
     RolloutSpec,
     RolloutStatus,
     RolloutStep,
@@ -37,9 +39,7 @@ from drover.policy.metrics_health import (
     withdraw_metrics_condition,
 )
 from drover.policy.rollout import (
-    ROLLOUT_ANNOTATION,
     RolloutAction,
-    RolloutControl,
     RolloutDecision,
     RolloutObservation,
     next_rollout,

@@ -19,8 +19,8 @@ import urllib.request
 from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
+from drover.api.rollout import ROLLOUT_ANNOTATION, RolloutControl
 from drover.plugin.tree import render_status
-from drover.policy.rollout import ROLLOUT_ANNOTATION, RolloutControl
 
 GROUP = "drover.dev"
 # KIND of KIND/NAME (kind, plural or short name, any case) -> the type `kubectl get` takes.

@@ -14,8 +14,10 @@ from enum import StrEnum
 
 from drover.api.rollout import (
     ACTIVE_PHASES,
+    ROLLOUT_ANNOTATION,
     MetricResult,
     RejectedVersion,
+    RolloutControl,
     RolloutPhase,
     RolloutRecord,
     RolloutResult,
@@ -25,6 +27,7 @@ from drover.api.rollout import (
     Verdict,
     VersionRef,
 )
+from drover.api.rollout_status import HISTORY_LIMIT, REJECTED_LIMIT
 from drover.policy.analysis import (
     AnalysisAction,
     AnalysisVerdict,
@@ -33,19 +36,7 @@ from drover.policy.analysis import (
 from drover.policy.events import Event
 from drover.policy.traffic import restart_evidence
 
-HISTORY_LIMIT = 10
-REJECTED_LIMIT = 10
 P = RolloutPhase
-ROLLOUT_ANNOTATION = "drover.dev/rollout"
-
-
-class RolloutControl(StrEnum):
-    """Values of the `drover.dev/rollout` annotation; each acts once and is then cleared."""
-
-    PROMOTE = "promote"
-    ABORT = "abort"
-    PAUSE = "pause"
-    RESUME = "resume"
 
 
 class RolloutAction(StrEnum):

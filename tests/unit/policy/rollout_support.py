@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from drover.api.rollout import (
     Analysis,
     MetricResult,
+    RolloutControl,
     RolloutPhase,
     RolloutSpec,
     RolloutStatus,
@@ -19,7 +20,6 @@ from drover.api.rollout import (
 )
 from drover.policy.rollout import (
     RolloutAction,
-    RolloutControl,
     RolloutDecision,
     RolloutObservation,
     next_rollout,

@@ -19,13 +19,11 @@ from tests.unit.policy.rollout_support import (
 )
 
 from drover.api.rollout import (
+    RolloutControl,
     RolloutStatus,
     RolloutStep,
     Verdict,
     VersionRef,
-)
-from drover.policy.rollout import (
-    RolloutControl,
 )
 
 # --- a new spec change during a rollout ------------------------------------------------------

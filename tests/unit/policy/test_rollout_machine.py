@@ -22,12 +22,10 @@ from tests.unit.policy.rollout_support import (
 from drover.api.rollout import (
     Analysis,
     Evidence,
+    RolloutControl,
     RolloutStatus,
     Verdict,
     Warmup,
-)
-from drover.policy.rollout import (
-    RolloutControl,
 )
 from drover.policy.sequential import Sprt
 
