@@ -1,17 +1,20 @@
 """Scaling a version by redeploying the config with a new num_replicas keeps its replica (no
-restart): what the autoscaler does; and waking from zero replicas through the router's hold.
-Runs last: it needs the CPU the never-ready v3 holds."""
+restart): what the autoscaler does; waking from zero replicas through the router's hold; and
+Drover's replica router keeping a prefix or a session on its replica. Runs last: it needs the
+CPU the never-ready v3 holds."""
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
 from typing import Any
 
 import httpx
 from serve_harness import API_KEY, HOLD_SECONDS, ServeHarness, metric_samples, metric_value
 
-from drover.builders.serving import replica_count
+from drover.api.inferenceservice import ReplicaRouting
+from drover.builders.serving import REQUEST_ROUTER_CLASSES, replica_count
 from drover_workers.serve import metrics as m
 
 
@@ -78,3 +81,63 @@ def test_a_service_at_zero_holds_a_request_as_load_and_answers_once_a_replica_is
     held.join(HOLD_SECONDS)
     assert answer["status"] == 200, answer
     assert answer["body"]["drover"]["version"] in ("v1", "v2")
+
+
+def test_requests_sharing_a_prefix_or_a_session_go_back_to_their_replica(
+    serve_harness: ServeHarness,
+) -> None:
+    """Drover's replica router on real Serve: the model deployment names it in its
+    request_router_config (Ray Serve's extension point, ray/serve/_private/request_router/
+    request_router.py `RequestRouter.choose_replicas`, called back through `on_request_routed`),
+    and the router passes the client's session as the handle's session_id. With two idle
+    replicas, every request after the first of a prefix or of a session goes to the replica that
+    answered the first (vLLM's own count of finished requests per replica says where)."""
+    h = serve_harness
+    routing = {  # what the operator writes (builders/serving.build_request_router_config)
+        "request_router_class": REQUEST_ROUTER_CLASSES[ReplicaRouting.PREFIX_AWARE],
+        "request_router_kwargs": {"service": "chatbot", "namespace": "ml", "version": "v1"},
+        "request_routing_stats_period_s": 1.0,
+    }
+    h.apply(
+        "scaling",
+        deployments=[{"name": "model-v1", "num_replicas": 2, "request_router_config": routing}],
+        wait_replicas={"model-v1": 2},
+    )
+
+    def answered() -> dict[str, float]:  # vLLM's finished requests per v1 replica
+        samples = metric_samples(h.head.metrics_url)
+        out: dict[str, float] = {}
+        for name, labels, value in samples:
+            if name == "ray_vllm_request_success_total" and labels.get("version") == "v1":
+                out[labels["ReplicaId"]] = out.get(labels["ReplicaId"], 0.0) + value
+        return out
+
+    before, settle = answered(), time.monotonic() + 30
+    while time.monotonic() < settle:  # the harness's own requests may not be exported yet
+        time.sleep(6)
+        now = answered()
+        if now == before:
+            break
+        before = now
+    client = h.client()
+    shared = f"[{uuid.uuid4().hex}] " + "The refund policy of the shop, in full. " * 16
+    for question in ("How long?", "Which card?", "Where?", "Who pays?", "Why?"):
+        client.completions.create(model="chatbot:v1", prompt=shared + question, max_tokens=1)
+    session = {"x-session-id": f"s-{uuid.uuid4().hex}"}
+    for question in ("Hi", "Refunds?", "Thanks"):
+        client.chat.completions.create(
+            model="chatbot:v1",
+            messages=[{"role": "user", "content": question}],
+            max_tokens=1,
+            extra_headers=session,
+        )
+    deadline, counts = time.monotonic() + 60, []
+    while time.monotonic() < deadline:  # Ray exports metrics every few seconds
+        after = answered()
+        counts = sorted((n - before.get(r, 0.0) for r, n in after.items()), reverse=True)
+        if sum(counts) >= 8:
+            break
+        time.sleep(2)
+    # The 5 prompts sharing a prefix on one replica, the 3 turns of the session on one (the
+    # same or the other); Serve's default router would split them at random.
+    assert counts[:2] in ([8, 0], [5, 3], [8]), counts
