@@ -5,15 +5,18 @@ adding or removing a version (a new application) never restarts another version'
 
 - `drover_workers.serve.app:build_router` with `RouterArgs` builds the `router` ingress; its
   `user_config` (live versions and weights) changes in place.
-- `drover_workers.serve.app:build_model` with `ModelArgs` builds one version's `model` deployment;
-  the application is named `<router application>-<version>` and is reached only by handles.
+- `drover_workers.serve.app:build_model` with `ModelArgs` builds one version's `model` deployment
+  behind a small `ingress`; the application is named `<router application>-<version>` and is
+  reached only by handles.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ray import serve
 from ray.serve import Application
+from ray.serve.handle import DeploymentHandle
 
 from drover_workers.serve.config import (
     MODEL_DEPLOYMENT,
@@ -64,13 +67,36 @@ def build_model(args: dict[str, Any]) -> Application:
     cfg = parse_model_args(args)
     fault_config = cfg.faults.model_dump(by_alias=True) if cfg.faults else {}
     routing = replica_routing(cfg)
-    return ModelServer.options(
+    model = ModelServer.options(
         name=MODEL_DEPLOYMENT,
         max_ongoing_requests=max(16, 2 * cfg.runtime.max_num_seqs),
         max_surge_percent=cfg.runtime.max_surge_percent,
         user_config={"faults": fault_config},
         **({"request_router_config": routing} if routing else {}),
     ).bind(model_spec(cfg))
+    return VersionIngress.bind(model)
+
+
+VERSION_INGRESS = "ingress"
+
+
+@serve.deployment(name=VERSION_INGRESS, num_replicas=1, ray_actor_options={"num_cpus": 0})
+class VersionIngress:
+    """A version application's ingress, so that its `model` deployment is not one.
+
+    Ray Serve refuses a custom request router on an application's ingress deployment whenever
+    HAProxy is on (ray/serve/_private/build_app.py `build_app`, and again after config overrides
+    in application_state.py `override_deployment_info`), even for an application with no route
+    prefix that only handles reach, as a version's is. Drover's router calls `model` through
+    its own handle, so the replica router applies; this deployment takes no traffic (no CPU,
+    one replica, placed anywhere, the head included).
+    """
+
+    def __init__(self, model: DeploymentHandle) -> None:
+        self._model = model
+
+    async def __call__(self) -> dict[str, str]:
+        return {"detail": "a version application: Drover's router reaches its model by handle"}
 
 
 def build_router(args: dict[str, Any]) -> Application:
