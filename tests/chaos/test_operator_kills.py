@@ -15,7 +15,15 @@ from pathlib import Path
 
 import pytest
 from tests.chaos.conftest import resources
-from tests.chaos.harness import KubeRay, control_plane, differences, expected_names, settle
+from tests.chaos.harness import (
+    KubeRay,
+    control_plane,
+    differences,
+    done,
+    ended,
+    expected_names,
+    settle,
+)
 
 pytestmark = pytest.mark.chaos
 
@@ -23,7 +31,7 @@ KILLS = 24
 SEED = 1616
 # Up-time before each kill, drawn uniformly: short enough to land in the middle of reconciles
 # (an operator takes about 2 s to start and list), long enough for progress between kills.
-UPTIME = (0.5, 4.0)
+UPTIME = (0.5, 3.5)
 DEADLINE = 300  # for the chain to settle after the last kill; generous, see conftest
 
 
@@ -33,22 +41,31 @@ def test_sigkilled_operator_restarted_reaches_the_undisturbed_end_state(
     rng = random.Random(SEED)
     docs = resources()
     pending = list(docs)
+    expected = expected_names(docs)
+    in_progress = 0  # kills that landed before every resource had reached its end phase
+    finished: list[int] = []  # resources in their end phase at each kill
     with control_plane(tmp_path / "cp") as cp, KubeRay(cp, dashboard):
         op = cp.start_operator(tmp_path / "operator-0.log")
         try:
             for kill in range(1, KILLS + 1):
                 # Resources arrive while the operator dies and restarts.
-                for _ in range(min(len(pending), rng.randint(0, 3))):
+                for _ in range(min(len(pending), rng.randint(0, 2))):
                     cp.create(pending.pop(0))
                 time.sleep(rng.uniform(*UPTIME))
+                if not done(cp, expected):
+                    in_progress += 1
+                finished.append(ended(cp))
                 op.kill()
                 op = cp.start_operator(tmp_path / f"operator-{kill}.log")
             for doc in pending:
                 cp.create(doc)
-            state = settle(cp, expected_names(docs), DEADLINE)
+            state = settle(cp, expected, DEADLINE)
             creates = cp.creates()
         finally:
             op.stop()
+    # The kills landed while the chain progressed, and it progressed between them.
+    assert in_progress >= 20, (in_progress, finished)
+    assert finished[-1] > finished[0], finished
     assert state.orphans == []
     lost = differences(state.children, undisturbed.children)
     assert not lost, "\n".join(lost)  # no duplicate, none missing
