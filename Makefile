@@ -57,7 +57,7 @@ lint: $(STAMP) ## ruff, mypy (strict on api/builders/policy), import-linter laye
 test: install lint ## Set up everything and run every test but the image test (CI runs both)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-test-chaos: venv ## Operator SIGKILLs, API faults, two peered replicas on the local stack (~8 min; CI runs it)
+test-chaos: venv ## Operator SIGKILLs, API faults, two peered replicas on the local stack (~4 min; CI runs it)
 	$(PY) -m pytest -q -m chaos tests/chaos $(PYTEST_ARGS)
 
 images: ## Build the operator and workers images with podman or docker (IMAGES=, REGISTRY=: images/build.sh)

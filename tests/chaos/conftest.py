@@ -13,7 +13,7 @@ from tests.integration.conftest import KUBERAY, Dashboard
 
 # The chain of examples/pipeline plus this many models each with its own service.
 SERVED = 4
-# A deadline for an undisturbed run to settle (it takes about 40 s on 2 cores); generous.
+# A deadline for an undisturbed run to settle (it takes 30-40 s on 2 cores); generous.
 UNDISTURBED_DEADLINE = 240
 
 

@@ -30,7 +30,7 @@ FAULTS = {
     "rewatch_gone_rate": 0.3,
     "seed": 16,
 }
-# A deadline, not a timing claim: an undisturbed run settles in about 40 s on 2 cores, each
+# A deadline, not a timing claim: an undisturbed run settles in 30-40 s on 2 cores, each
 # injected fault costs kopf a retry (1-60 s backoff) or a re-list.
 DEADLINE = 420
 
