@@ -13,7 +13,7 @@ export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER ?= 0
 export RAY_USAGE_STATS_ENABLED ?= 0
 export PYTHONDONTWRITEBYTECODE ?= 1
 
-.PHONY: help venv install system-deps image-deps crds lint test test-images images demo bench clean
+.PHONY: help venv install system-deps image-deps crds lint test test-chaos test-images images demo bench clean
 
 help: ## List every target
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ lint: $(STAMP) ## ruff, mypy (strict on api/builders/policy), import-linter laye
 
 test: install lint ## Set up everything and run every test but the image test (CI runs both)
 	$(PY) -m pytest -q --durations=25 $(PYTEST_ARGS)
+
+test-chaos: venv ## Operator SIGKILLs, API faults, two peered replicas on the local stack (~4 min; CI runs it)
+	$(PY) -m pytest -q -m chaos tests/chaos $(PYTEST_ARGS)
 
 images: ## Build the operator and workers images with podman or docker (IMAGES=, REGISTRY=: images/build.sh)
 	images/build.sh

@@ -118,13 +118,15 @@ class Faults:
         return internal("injected fault (drover faults)")
 
     def pick_rewatch_gone(self, since: int, current: int, user_agent: str = "") -> ApiError | None:
-        """410 for a watch resuming from `since` when newer versions exist, as kube-apiserver's
-        watch cache answers a version it no longer holds (watchCache.getAllEventsSinceLocked in
+        """410 for a watch resuming from resourceVersion `since`, as kube-apiserver's watch cache
+        answers a version older than its window (watchCache.getAllEventsSinceLocked in
         staging/src/k8s.io/apiserver/pkg/storage/cacher/watch_cache.go: NewResourceExpired
-        "too old resource version: %d (%d)", sent by the cacher as a watch ERROR event)."""
-        if self.rewatch_gone_rate <= 0 or since <= 0 or since >= current:
+        "too old resource version: %d (%d)", sent by the cacher as a watch ERROR event). The
+        window is taken to start past `since` (as after the cache re-listed at a newer version),
+        so any resuming watch may draw it, even one that has missed nothing."""
+        if self.rewatch_gone_rate <= 0 or since <= 0:
             return None
         if self.exempt(user_agent) or self._rng.random() >= self.rewatch_gone_rate:
             return None
         self.injected["410-rewatch"] += 1
-        return gone(f"too old resource version: {since} ({current})")
+        return gone(f"too old resource version: {since} ({max(current, since + 1)})")
