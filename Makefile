@@ -13,7 +13,7 @@ export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER ?= 0
 export RAY_USAGE_STATS_ENABLED ?= 0
 export PYTHONDONTWRITEBYTECODE ?= 1
 
-.PHONY: help venv install system-deps image-deps crds lint test test-chaos test-images images demo bench clean
+.PHONY: help venv install system-deps image-deps crds lint test test-e2e test-chaos test-images images demo bench clean
 
 help: ## List every target
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -54,8 +54,11 @@ lint: $(STAMP) ## ruff, mypy (strict on api/builders/policy), import-linter laye
 	$(VENV)/bin/actionlint -shellcheck $(VENV)/bin/shellcheck $(wildcard .github/workflows/*.yml)
 	$(VENV)/bin/shellcheck images/build.sh .ci/run
 
-test: install lint ## Set up everything and run every test but the image test (CI runs both)
+test: install lint ## Set up everything and run the tests but the whole-chain, chaos and image ones (own targets; CI runs all)
 	$(PY) -m pytest -q --durations=25 $(PYTEST_ARGS)
+
+test-e2e: install ## The whole chain on the local stack, as make demo runs it (~8 min; CI runs it)
+	$(PY) -m pytest -q -m e2e --durations=10 tests/e2e $(PYTEST_ARGS)
 
 test-chaos: venv ## Operator SIGKILLs, API faults, two peered replicas on the local stack (~4 min; CI runs it)
 	$(PY) -m pytest -q -m chaos tests/chaos $(PYTEST_ARGS)
