@@ -10,6 +10,7 @@ Ray adds its own (`Component`, `NodeAddress`, `SessionName`, `Version` = the Ray
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +73,18 @@ class VersionLabels:
         return {"service": self.service, "namespace": self.namespace, "version": version, **extra}
 
 
+# Replica-routing outcomes noted by the request router (replica_router.py), which Ray Serve runs
+# on its own thread in the router replica; the router counts them on its own event loop with its
+# other series (RouterMetrics.flush_routing). deque's append and popleft are thread-safe.
+ROUTING_OUTCOMES: deque[tuple[tuple[str, str, str], str]] = deque(maxlen=100_000)
+
+
+def note_routing(labels: dict[str, str], outcome: str) -> None:
+    """Called by the request router for each request it routed."""
+    key = (labels.get("service", ""), labels.get("namespace", ""), labels.get("version", ""))
+    ROUTING_OUTCOMES.append((key, outcome))
+
+
 class RouterMetrics:
     """The router's series: requests by code, latency, TTFT, tokens and in-flight per version."""
 
@@ -113,6 +126,20 @@ class RouterMetrics:
             description="Requests accepted by this router replica and not yet answered.",
             tag_keys=BASE_LABELS,
         )
+        self.routing = metrics.Counter(
+            REPLICA_ROUTING,
+            description="Requests routed to a version's replicas, by outcome: session_hit and "
+            "prefix_hit went to the preferred replica; preferred_busy and no_match to the least "
+            "loaded.",
+            tag_keys=(*BASE_LABELS, "outcome"),
+        )
+
+    def flush_routing(self) -> None:
+        """Count the replica-routing outcomes the request router noted since the last call."""
+        while ROUTING_OUTCOMES:
+            (service, namespace, version), outcome = ROUTING_OUTCOMES.popleft()
+            tags = {"service": service, "namespace": namespace, "version": version}
+            self.routing.inc(1, tags={**tags, "outcome": outcome})
 
     def record(self, version: str, code: int, latency: float, ttft: float | None) -> None:
         self.requests.inc(1, tags=self.labels.of(version, code=str(code)))

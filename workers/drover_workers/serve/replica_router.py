@@ -27,6 +27,7 @@ from ray.serve.request_router import (
     RunningReplica,
 )
 
+from drover_workers.serve import metrics as serve_metrics
 from drover_workers.serve.affinity import (
     PREFERRED_BUSY,
     PrefixIndex,
@@ -42,7 +43,9 @@ from drover_workers.serve.affinity import (
 log = logging.getLogger("ray.serve")
 ROUTER_CLASS = "drover_workers.serve.replica_router:PrefixAffinityRouter"
 LABELS = ("service", "namespace", "version")
-MAX_DECISIONS = 4096
+# The decision rides on the request itself: Serve hands on_request_routed the request object it
+# routed, whose metadata's internal id is not always the one choose_replicas saw.
+CHOICE_ATTR = "_drover_replica_choice"
 
 
 def request_of(pending: PendingRequest | None) -> dict[str, Any] | None:
@@ -80,24 +83,8 @@ class PrefixAffinityRouter(LocalityMixin, MultiplexMixin, RequestRouter):
         self.prefixes = PrefixIndex(self.policy.max_blocks_per_replica)
         self.sessions = SessionIndex(self.policy.max_sessions)
         self.in_flight: dict[str, int] = {}
-        self.decisions: dict[str, ReplicaChoice] = {}  # internal request id -> decision
         self.turn = 0
         self.labels = {k: str(kwargs.get(k, "")) for k in LABELS}
-        self.counter: Any = None
-        try:
-            from ray.util import metrics
-
-            from drover_workers.serve.metrics import REPLICA_ROUTING
-
-            self.counter = metrics.Counter(
-                REPLICA_ROUTING,
-                description="Requests routed to a version's replicas, by outcome: session_hit "
-                "and prefix_hit went to the preferred replica; preferred_busy and no_match to "
-                "the least loaded.",
-                tag_keys=(*LABELS, "outcome"),
-            )
-        except Exception as exc:  # metrics are optional outside a Ray worker
-            log.warning("replica routing metric unavailable: %s", exc)
 
     def _ongoing(self, replica: RunningReplica) -> int:
         rid = replica.replica_id.unique_id
@@ -131,9 +118,7 @@ class PrefixAffinityRouter(LocalityMixin, MultiplexMixin, RequestRouter):
             loads, matched, session_replica=self.sessions.get(session), policy=self.policy
         )
         if pending_request is not None:
-            self.decisions[pending_request.metadata.internal_request_id] = choice
-            while len(self.decisions) > MAX_DECISIONS:  # requests cancelled before routing
-                del self.decisions[next(iter(self.decisions))]
+            setattr(pending_request, CHOICE_ATTR, choice)
             log.debug(
                 "request %s -> replica %s (%s): %s",
                 pending_request.metadata.request_id,
@@ -153,20 +138,18 @@ class PrefixAffinityRouter(LocalityMixin, MultiplexMixin, RequestRouter):
     ) -> None:
         rid = replica_id.unique_id
         self.in_flight[rid] = self.in_flight.get(rid, 0) + 1
-        choice = self.decisions.pop(pending_request.metadata.internal_request_id, None)
+        choice: ReplicaChoice | None = getattr(pending_request, CHOICE_ATTR, None)
         self.prefixes.record(rid, blocks_of(request_of(pending_request), self.policy))
         self.sessions.record(pending_request.metadata.session_id, rid)
         if choice is None:
             return
         outcome = choice.outcome if choice.replica == rid else PREFERRED_BUSY
-        if self.counter is not None:
-            self.counter.inc(1, tags={**self.labels, "outcome": outcome})
+        serve_metrics.note_routing(self.labels, outcome)
 
     def on_request_completed(self, replica_id: ReplicaID, internal_request_id: str) -> None:
         rid = replica_id.unique_id
         if self.in_flight.get(rid, 0) > 0:
             self.in_flight[rid] -= 1
-        self.decisions.pop(internal_request_id, None)
 
     def update_replicas(self, replicas: list[RunningReplica]) -> None:
         super().update_replicas(replicas)

@@ -311,6 +311,7 @@ class Router:
             )
             return JSONResponse(err.body, status_code=500, headers={VERSION_HEADER: version})
         finally:
+            self.metrics.flush_routing()
             if not streaming:
                 elapsed = time.perf_counter() - start
                 self.metrics.record(version, code, elapsed, elapsed if code == 200 else None)
