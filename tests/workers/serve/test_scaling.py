@@ -83,6 +83,24 @@ def test_a_service_at_zero_holds_a_request_as_load_and_answers_once_a_replica_is
     assert answer["body"]["drover"]["version"] in ("v1", "v2")
 
 
+def _answered(h: ServeHarness) -> dict[str, float]:
+    """vLLM's finished requests per v1 replica."""
+    out: dict[str, float] = {}
+    for name, labels, value in metric_samples(h.head.metrics_url):
+        if name == "ray_vllm_request_success_total" and labels.get("version") == "v1":
+            out[labels["ReplicaId"]] = out.get(labels["ReplicaId"], 0.0) + value
+    return out
+
+
+def _hits(h: ServeHarness) -> dict[str, float]:
+    """The router's count of v1 requests sent to their preferred replica, by outcome."""
+    samples = metric_samples(h.head.metrics_url)
+    return {
+        o: metric_value(samples, m.REPLICA_ROUTING_SERIES, version="v1", outcome=o)
+        for o in ("prefix_hit", "session_hit")
+    }
+
+
 def test_requests_sharing_a_prefix_or_a_session_go_back_to_their_replica(
     serve_harness: ServeHarness,
 ) -> None:
@@ -104,25 +122,8 @@ def test_requests_sharing_a_prefix_or_a_session_go_back_to_their_replica(
         wait_replicas={"model-v1": 2},
     )
 
-    def answered() -> dict[str, float]:  # vLLM's finished requests per v1 replica
-        samples = metric_samples(h.head.metrics_url)
-        out: dict[str, float] = {}
-        for name, labels, value in samples:
-            if name == "ray_vllm_request_success_total" and labels.get("version") == "v1":
-                out[labels["ReplicaId"]] = out.get(labels["ReplicaId"], 0.0) + value
-        return out
-
-    def hits() -> dict[
-        str, float
-    ]:  # the router's count of requests sent to their preferred replica
-        samples = metric_samples(h.head.metrics_url)
-        return {
-            o: metric_value(samples, m.REPLICA_ROUTING_SERIES, version="v1", outcome=o)
-            for o in ("prefix_hit", "session_hit")
-        }
-
     time.sleep(12)  # let Ray export what the harness itself sent
-    before, hits_before = answered(), hits()
+    before, hits_before = _answered(h), _hits(h)
     client = h.client()
     shared = f"[{uuid.uuid4().hex}] " + "The refund policy of the shop, in full. " * 16
     for question in ("How long?", "Which card?", "Where?", "Who pays?", "Why?"):
@@ -137,9 +138,9 @@ def test_requests_sharing_a_prefix_or_a_session_go_back_to_their_replica(
         )
     deadline, counts, got = time.monotonic() + 60, [0.0], {"prefix_hit": 0.0, "session_hit": 0.0}
     while time.monotonic() < deadline:  # Ray exports metrics every few seconds
-        after = answered()
+        after = _answered(h)
         counts = sorted((n - before.get(r, 0.0) for r, n in after.items()), reverse=True)
-        got = {o: n - hits_before[o] for o, n in hits().items()}
+        got = {o: n - hits_before[o] for o, n in _hits(h).items()}
         if sum(counts) >= 8 and got["prefix_hit"] >= 4 and got["session_hit"] >= 2:
             break
         time.sleep(2)
