@@ -32,6 +32,10 @@ SEED = 1616
 # Up-time before each kill, drawn uniformly: short enough to land in the middle of reconciles
 # (an operator takes about 2 s to start and list), long enough for progress between kills.
 UPTIME = (0.5, 3.5)
+# Each RayJob runs this long here (4 s in the undisturbed run: the end state does not depend on
+# it): the chain of three jobs in a row (fetch, fine-tune, its output's fetch) then outlasts the
+# kills, so they land while it progresses; with 4 s it once finished after 15 kills.
+JOB_SECONDS = 10.0
 DEADLINE = 300  # for the chain to settle after the last kill; generous, see conftest
 
 
@@ -44,7 +48,7 @@ def test_sigkilled_operator_restarted_reaches_the_undisturbed_end_state(
     expected = expected_names(docs)
     in_progress = 0  # kills that landed before every resource had reached its end phase
     finished: list[int] = []  # resources in their end phase at each kill
-    with control_plane(tmp_path / "cp") as cp, KubeRay(cp, dashboard):
+    with control_plane(tmp_path / "cp") as cp, KubeRay(cp, dashboard, job_seconds=JOB_SECONDS):
         op = cp.start_operator(tmp_path / "operator-0.log")
         try:
             for kill in range(1, KILLS + 1):

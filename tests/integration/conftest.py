@@ -127,6 +127,9 @@ class Operator:
             "DROVER_PROMETHEUS_URL": prometheus_url or f"http://127.0.0.1:{free_port()}",
             "DROVER_SERVING_URL_TEMPLATE": "http://127.0.0.1:8000/{namespace}/{rayservice}",
             "DROVER_PEERING_NAME": f"peering-{namespace}",
+            # The log is read while the process runs ("the standby ran no handler"): unbuffered,
+            # so a line the operator logged is in the file.
+            "PYTHONUNBUFFERED": "1",
         }
         if priority is not None:
             env["DROVER_PEERING_PRIORITY"] = str(priority)
