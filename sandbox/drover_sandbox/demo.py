@@ -52,17 +52,27 @@ class Load:
     e2e test's load). The analysis places the stable's p95 only on windows with 40 of its
     requests, so a thin load (one client at 2 requests/s) would hold the canary forever."""
 
-    def __init__(self, base_url: str, model: str, concurrency: int = 4, limit: int = 2000) -> None:
-        self.base_url, self.model, self.limit = base_url, model, limit
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        concurrency: int = 4,
+        limit: int = 2000,
+        timeout: float = 30,
+    ) -> None:
+        self.base_url, self.model, self.limit, self.timeout = base_url, model, limit, timeout
         self.stop = threading.Event()
         self.ok = self.failed = 0
+        self.failures_at: list[float] = []  # monotonic times, for "nothing failed after X"
         self._lock = threading.Lock()
         self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(concurrency)]
 
     def _run(self) -> None:
         from openai import OpenAI
 
-        client = OpenAI(base_url=self.base_url, api_key="local", max_retries=0, timeout=30)
+        client = OpenAI(
+            base_url=self.base_url, api_key="local", max_retries=0, timeout=self.timeout
+        )
         for _ in range(self.limit):
             if self.stop.is_set():
                 return
@@ -74,9 +84,10 @@ class Load:
                 )
                 with self._lock:
                     self.ok += 1
-            except Exception:  # the demo counts every failure, whatever its kind
+            except Exception:  # every failure counts, whatever its kind
                 with self._lock:
                     self.failed += 1
+                    self.failures_at.append(time.monotonic())
 
     def __enter__(self) -> Load:
         for thread in self.threads:
@@ -86,7 +97,7 @@ class Load:
     def __exit__(self, *_: Any) -> None:
         self.stop.set()
         for thread in self.threads:
-            thread.join(timeout=35)
+            thread.join(timeout=self.timeout + 5)
 
 
 def main(args: argparse.Namespace) -> int:

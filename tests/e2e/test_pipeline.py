@@ -22,6 +22,8 @@ import pytest
 import yaml
 from tests.integration.conftest import kubectl as run_kubectl
 
+from drover_sandbox.demo import Load
+
 ROOT = Path(__file__).resolve().parents[2]
 PIPELINE = ROOT / "examples" / "pipeline"
 ADAPTER = "tiny-llama-support"  # the fine-tune's LoRA output, served on tiny-llama's engine
@@ -165,47 +167,6 @@ def test_the_pipeline_runs_end_to_end(stack: dict[str, Any], kube: Path) -> None
     assert any("refund" in json.dumps(s).lower() for s in sources)  # the index answered the query
 
 
-class Load:
-    """A bounded load on 127.0.0.1 that counts every response (ok or failed) as it goes."""
-
-    def __init__(self, base_url: str, concurrency: int = 4, limit: int = 5000) -> None:
-        import threading
-
-        self.base_url, self.limit = base_url, limit
-        self.ok = self.failed = 0
-        self.failures_at: list[float] = []
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(concurrency)]
-
-    def _run(self) -> None:
-        from openai import OpenAI
-
-        chat = OpenAI(base_url=self.base_url, api_key="local", max_retries=0, timeout=60)
-        for _ in range(self.limit):
-            if self.stop.is_set():
-                return
-            try:
-                chat.chat.completions.create(
-                    model="support-bot",
-                    messages=[{"role": "user", "content": "refund?"}],
-                    max_tokens=8,
-                )
-                self.ok += 1
-            except Exception:  # every failure counts, whatever its kind
-                self.failed += 1
-                self.failures_at.append(time.monotonic())
-
-    def __enter__(self) -> Load:
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=70)
-
-
 def _service(walker: Any) -> dict[str, Any]:
     return (walker.get("InferenceService", "support-bot") or {}).get("status") or {}
 
@@ -260,7 +221,7 @@ def test_a_lora_canary_shares_the_base_replicas_and_is_promoted_with_no_failed_r
             pairs.add((status["stable"]["application"], status["canary"]["application"]))
         return _rollout_of(walker, LORA_VERSION) in ("Promoted", "RolledBack")
 
-    with Load(f"{url}/v1") as load:
+    with Load(f"{url}/v1", "support-bot", limit=5000, timeout=60) as load:
         time.sleep(5)
         _patch_service({"adapter": {"name": ADAPTER}})
         walker.until("the LoRA version to be promoted", ended, timeout=300)
@@ -292,7 +253,7 @@ def test_a_bad_version_is_rolled_back_and_nothing_fails_after(
         "tiny-llama",
         {"metadata": {"annotations": {"drover.dev/faults": json.dumps({"errorRate": 0.5})}}},
     )
-    with Load(f"{url}/v1") as load:
+    with Load(f"{url}/v1", "support-bot", limit=5000, timeout=60) as load:
         # Back to the plain base: a canary on the same engine, failing half its requests.
         _patch_service({"adapter": None})
         walker.until(
@@ -342,7 +303,7 @@ def test_a_load_burst_scales_out_and_back(stack: dict[str, Any], kube: Path) -> 
     def desired() -> int:
         return int((_service(walker).get("autoscaling") or {}).get("desiredReplicas") or 1)
 
-    with Load(f"{url}/v1", concurrency=6):
+    with Load(f"{url}/v1", "support-bot", concurrency=6, limit=5000, timeout=60):
         walker.until("a scale-out under load", lambda found: desired() >= 2, timeout=180)
     # Read the whole history: the scale-in may already have followed while the load drained.
     history = _service(walker)["autoscaling"]["history"]
