@@ -132,7 +132,7 @@ def make_worker_env():
 @pytest.fixture(scope="session")
 def ray_local(ray_cluster: Any) -> Iterator[Any]:
     """This process joins the session's Ray cluster (shared with every Ray test) as a driver."""
-    ray = pytest.importorskip("ray")
+    ray = pytest.importorskip("ray", reason="the Serve tests need Ray (the workers extra)")
     from tests.fixtures.ray_cluster import delete_serve_apps
 
     delete_serve_apps(ray_cluster)  # Serve suites that ran before hold CPUs training needs

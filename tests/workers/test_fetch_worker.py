@@ -195,7 +195,7 @@ def test_s3_prefix_is_listed_and_downloaded_from_an_s3_compatible_server(
     tmp_path, tiny_gpt2, run_worker
 ):
     moto_server = pytest.importorskip("moto.server", reason="moto[server] is the local S3 server")
-    boto3 = pytest.importorskip("boto3")
+    boto3 = pytest.importorskip("boto3", reason="boto3 is the S3 client the fetch worker uses")
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
