@@ -159,7 +159,17 @@ def pod_of(docs: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
 def run_args(
     pod: dict[str, Any], config_map: dict[str, Any], files: Path, namespace: str, kubeconfig: Path
 ) -> list[str]:
-    """`podman run` arguments doing what the kubelet does with the chart's operator pod."""
+    """`podman run` arguments doing what the kubelet does with the chart's operator pod.
+
+    The kubelet hands the container runtime what kuberuntime's security_context.go
+    `convertToRuntimeSecurityContext` makes of the securityContext: RunAsUser/RunAsGroup (the
+    pod's, where the container sets none: `determineEffectiveSecurityContext`), ReadonlyRootfs,
+    dropped capabilities, and NoNewPrivs from allowPrivilegeEscalation: false; those are the
+    flags below. A ConfigMap volume is projected read-only with mode 0644 (the API's default
+    `defaultMode`, SetDefaults_ConfigMapVolumeSource). One difference, on purpose: an emptyDir
+    without `medium: Memory` is a directory on the node's disk, mounted here as a tmpfs, which
+    the operator cannot tell apart (it only writes a few files under /tmp).
+    """
     container = pod["containers"][0]
     security = container["securityContext"]
     args = ["--network=host", f"--user={pod['securityContext']['runAsUser']}:"
