@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 
-from tests.unit.builders.test_builders import INDEX, _plans
+from tests.unit.builders.test_serving_builders import INDEX, _plans
 
 from drover.builders.placement import resolve_placement
 from drover.builders.serving import build_rayservice, existing_worker_groups, plan_worker_groups

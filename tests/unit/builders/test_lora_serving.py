@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.unit.builders.test_builders import _plans, _serve_config
+from tests.unit.builders.test_serving_builders import _plans, _serve_config
 
 from drover.builders.serving import engine_routes
 from drover.builders.serving_plans import VersionPlan
