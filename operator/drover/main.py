@@ -12,15 +12,19 @@ import logging
 import os
 import random
 import sys
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import kopf
 import kubernetes
 
+from drover.builders.meta import MANAGED_BY
 from drover.config import ConfigError, OperatorConfig
 from drover.config_loader import load_config
 from drover.handlers import autoscaler, finetunejob, foundationmodel, inferenceservice, vectorindex
 from drover.handlers.common import with_own_patch
+from drover.handlers.kicks import Key, Kicks, index_entry
+from drover.k8s import children
 from drover.k8s.peering import watch_peering
 from drover.observability import forget, observe, record_phase, start_metrics_server
 
@@ -78,6 +82,23 @@ def startup(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any) -
     )
 
 
+class _QuietReactions(logging.Filter):
+    """kopf logs "Handler '...' succeeded." for every watch event its event handlers see: with
+    the kicks' handlers that is a line per status write of every child. They stay quiet unless
+    they act (a kick logs what its reconcile does, as a poll would)."""
+
+    QUIET = ("rayjob_event", "rayservice_event", "drover_event")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (
+            message.endswith(" succeeded.") and any(f"'{h}'" in message for h in self.QUIET)
+        )
+
+
+_QUIET = _QuietReactions()
+
+
 def configure(settings: kopf.OperatorSettings, cfg: OperatorConfig) -> None:
     """kopf's settings for Drover: where its state lives, peering, watching and retries."""
     settings.persistence.finalizer = FINALIZER
@@ -94,6 +115,7 @@ def configure(settings: kopf.OperatorSettings, cfg: OperatorConfig) -> None:
     settings.peering.lifetime = PEERING_LIFETIME_SECONDS
     settings.watching.server_timeout = 300
     settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
+    logging.getLogger("kopf.objects").addFilter(_QUIET)
 
 
 @kopf.on.startup()
@@ -118,9 +140,12 @@ def _track(kind: str, body: kopf.Body) -> None:
     )
 
 
-def _poll(kind: str, body: kopf.Body, reconcile: Any) -> None:
-    """Timers write their own status patch: see handlers.common.with_own_patch."""
-    with_own_patch(kind, body, reconcile, retry=POLL)
+def _poll(kind: str, body: Mapping[str, Any], reconcile: Any) -> None:
+    """Timers and kicks write their own status patch (handlers.common.with_own_patch), one at a
+    time per object: a kick and the object's poll would otherwise do the same work twice."""
+    meta = body.get("metadata", {})
+    with _kicks.lock((kind, meta.get("namespace") or "default", meta["name"])):
+        with_own_patch(kind, body, reconcile, retry=POLL)
 
 
 # --- FoundationModel ---------------------------------------------------------------------------
@@ -137,6 +162,10 @@ def foundationmodel_changed(body: kopf.Body, patch: kopf.Patch, logger: Any, **_
 @kopf.timer(GROUP, VERSION, "foundationmodels", interval=POLL, initial_delay=POLL / 2, backoff=POLL)
 def foundationmodel_poll(body: kopf.Body, logger: Any, **_: Any) -> None:
     _track("FoundationModel", body)
+    _poll_foundationmodel(body, logger)
+
+
+def _poll_foundationmodel(body: Mapping[str, Any], logger: Any) -> None:
     if body.get("status", {}).get("phase") in (None, "Pending", "Fetching"):
         with observe("FoundationModel"):
             _poll(
@@ -166,6 +195,10 @@ def finetunejob_changed(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: An
 @kopf.timer(GROUP, VERSION, "finetunejobs", interval=POLL, initial_delay=POLL / 2, backoff=POLL)
 def finetunejob_poll(body: kopf.Body, logger: Any, **_: Any) -> None:
     _track("FineTuneJob", body)
+    _poll_finetunejob(body, logger)
+
+
+def _poll_finetunejob(body: Mapping[str, Any], logger: Any) -> None:
     if body.get("status", {}).get("phase") not in ("Succeeded", "Failed"):
         with observe("FineTuneJob"):
             _poll("FineTuneJob", body, lambda p: finetunejob.reconcile(body, p, logger, config()))
@@ -185,6 +218,10 @@ def vectorindex_changed(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: An
 @kopf.timer(GROUP, VERSION, "vectorindexes", interval=POLL, initial_delay=POLL / 2, backoff=POLL)
 def vectorindex_poll(body: kopf.Body, logger: Any, **_: Any) -> None:
     _track("VectorIndex", body)
+    _poll_vectorindex(body, logger)
+
+
+def _poll_vectorindex(body: Mapping[str, Any], logger: Any) -> None:
     with observe("VectorIndex"):
         _poll("VectorIndex", body, lambda p: vectorindex.reconcile(body, p, logger, config()))
 
@@ -205,6 +242,10 @@ def inferenceservice_changed(body: kopf.Body, patch: kopf.Patch, logger: Any, **
 )
 def inferenceservice_poll(body: kopf.Body, logger: Any, **_: Any) -> None:
     _track("InferenceService", body)
+    _poll_inferenceservice(body, logger)
+
+
+def _poll_inferenceservice(body: Mapping[str, Any], logger: Any) -> None:
     with observe("InferenceService"):
         _poll(
             "InferenceService",
@@ -224,6 +265,92 @@ def inferenceservice_poll(body: kopf.Body, logger: Any, **_: Any) -> None:
 def inferenceservice_autoscale(body: kopf.Body, logger: Any, **_: Any) -> None:
     with observe("Autoscaler"):
         _poll("InferenceService", body, lambda p: autoscaler.autoscale(body, p, logger, config()))
+
+
+# --- kicks: a dependency's status changed, so reconcile what acts on it now --------------------
+
+_kicks = Kicks()
+
+
+def _pollers() -> dict[str, Callable[[Mapping[str, Any], Any], None]]:
+    return {
+        "FoundationModel": _poll_foundationmodel,
+        "FineTuneJob": _poll_finetunejob,
+        "VectorIndex": _poll_vectorindex,
+        "InferenceService": _poll_inferenceservice,
+    }
+
+
+def _kick(targets: list[Key], logger: Any) -> None:
+    """Reconcile each target as its poll would, from a fresh read. A failure is left to the
+    target's poll (a warning, no traceback): a kick only makes a reaction sooner."""
+    for kind, namespace, name in targets:
+        try:
+            body = children.get_object(kind, namespace, name)
+            if body is not None:
+                _pollers()[kind](body, logger)
+        except Exception as exc:
+            logger.warning(
+                f"reacting for {kind} {namespace}/{name} failed, left to its poll: {exc}"
+            )
+
+
+@kopf.on.event("ray.io", "v1", "rayjobs", labels={MANAGED_BY: "drover"})
+def rayjob_event(body: kopf.Body, type: str | None, logger: Any, **_: Any) -> None:
+    _kick(_kicks.seen("RayJob", body, type), logger)
+
+
+@kopf.on.event("ray.io", "v1", "rayservices", labels={MANAGED_BY: "drover"})
+def rayservice_event(body: kopf.Body, type: str | None, logger: Any, **_: Any) -> None:
+    _kick(_kicks.seen("RayService", body, type), logger)
+
+
+@kopf.index(GROUP, VERSION, "inferenceservices")
+def service_refs(body: kopf.Body, **_: Any) -> dict[Key, Key]:
+    return index_entry("InferenceService", body)
+
+
+@kopf.index(GROUP, VERSION, "finetunejobs")
+def finetune_refs(body: kopf.Body, **_: Any) -> dict[Key, Key]:
+    return index_entry("FineTuneJob", body)
+
+
+@kopf.index(GROUP, VERSION, "vectorindexes")
+def index_refs(body: kopf.Body, **_: Any) -> dict[Key, Key]:
+    return index_entry("VectorIndex", body)
+
+
+def _drover_event(
+    kind: str, body: kopf.Body, type_: str | None, logger: Any, **indexes: Any
+) -> None:
+    meta = body.get("metadata", {})
+    key = (kind, meta.get("namespace") or "default", meta.get("name", ""))
+    dependents = [d for index in indexes.values() for d in index.get(key, [])]
+    _kick(_kicks.seen(kind, body, type_, dependents), logger)
+
+
+@kopf.on.event(GROUP, VERSION, "foundationmodels")
+@kopf.on.event(GROUP, VERSION, "finetunejobs")
+@kopf.on.event(GROUP, VERSION, "vectorindexes")
+@kopf.on.event(GROUP, VERSION, "inferenceservices")
+def drover_event(
+    body: kopf.Body,
+    type: str | None,
+    logger: Any,
+    service_refs: kopf.Index[Key, Key],
+    finetune_refs: kopf.Index[Key, Key],
+    index_refs: kopf.Index[Key, Key],
+    **_: Any,
+) -> None:
+    _drover_event(
+        str(body.get("kind")),
+        body,
+        type,
+        logger,
+        services=service_refs,
+        finetunes=finetune_refs,
+        indexes=index_refs,
+    )
 
 
 # --- command line ------------------------------------------------------------------------------

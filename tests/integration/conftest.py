@@ -113,8 +113,10 @@ class Operator:
         standalone: bool = True,
         priority: int | None = None,
         prometheus_url: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.log_path = log
+        overrides = env or {}
         env = {
             **os.environ,
             "KUBECONFIG": str(kubeconfig),
@@ -133,6 +135,7 @@ class Operator:
         }
         if priority is not None:
             env["DROVER_PEERING_PRIORITY"] = str(priority)
+        env.update(overrides)
         args = [sys.executable, "-m", "drover", "run"] + (["--standalone"] if standalone else [])
         self._log = open(log, "ab")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(
