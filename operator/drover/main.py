@@ -12,6 +12,7 @@ import logging
 import os
 import random
 import sys
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -143,8 +144,7 @@ def _track(kind: str, body: kopf.Body) -> None:
 def _poll(kind: str, body: Mapping[str, Any], reconcile: Any) -> None:
     """Timers and kicks write their own status patch (handlers.common.with_own_patch), one at a
     time per object: a kick and the object's poll would otherwise do the same work twice."""
-    meta = body.get("metadata", {})
-    with _kicks.lock((kind, meta.get("namespace") or "default", meta["name"])):
+    with _kicks.lock(_key(kind, body)):
         with_own_patch(kind, body, reconcile, retry=POLL)
 
 
@@ -162,7 +162,8 @@ def foundationmodel_changed(body: kopf.Body, patch: kopf.Patch, logger: Any, **_
 @kopf.timer(GROUP, VERSION, "foundationmodels", interval=POLL, initial_delay=POLL / 2, backoff=POLL)
 def foundationmodel_poll(body: kopf.Body, logger: Any, **_: Any) -> None:
     _track("FoundationModel", body)
-    _poll_foundationmodel(body, logger)
+    if not _just_kicked("FoundationModel", body):
+        _poll_foundationmodel(body, logger)
 
 
 def _poll_foundationmodel(body: Mapping[str, Any], logger: Any) -> None:
@@ -195,7 +196,8 @@ def finetunejob_changed(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: An
 @kopf.timer(GROUP, VERSION, "finetunejobs", interval=POLL, initial_delay=POLL / 2, backoff=POLL)
 def finetunejob_poll(body: kopf.Body, logger: Any, **_: Any) -> None:
     _track("FineTuneJob", body)
-    _poll_finetunejob(body, logger)
+    if not _just_kicked("FineTuneJob", body):
+        _poll_finetunejob(body, logger)
 
 
 def _poll_finetunejob(body: Mapping[str, Any], logger: Any) -> None:
@@ -218,7 +220,8 @@ def vectorindex_changed(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: An
 @kopf.timer(GROUP, VERSION, "vectorindexes", interval=POLL, initial_delay=POLL / 2, backoff=POLL)
 def vectorindex_poll(body: kopf.Body, logger: Any, **_: Any) -> None:
     _track("VectorIndex", body)
-    _poll_vectorindex(body, logger)
+    if not _just_kicked("VectorIndex", body):
+        _poll_vectorindex(body, logger)
 
 
 def _poll_vectorindex(body: Mapping[str, Any], logger: Any) -> None:
@@ -242,7 +245,8 @@ def inferenceservice_changed(body: kopf.Body, patch: kopf.Patch, logger: Any, **
 )
 def inferenceservice_poll(body: kopf.Body, logger: Any, **_: Any) -> None:
     _track("InferenceService", body)
-    _poll_inferenceservice(body, logger)
+    if not _just_kicked("InferenceService", body):
+        _poll_inferenceservice(body, logger)
 
 
 def _poll_inferenceservice(body: Mapping[str, Any], logger: Any) -> None:
@@ -281,6 +285,15 @@ def _pollers() -> dict[str, Callable[[Mapping[str, Any], Any], None]]:
     }
 
 
+def _key(kind: str, body: Mapping[str, Any]) -> Key:
+    meta = body.get("metadata", {})
+    return kind, meta.get("namespace") or "default", str(meta.get("name"))
+
+
+def _just_kicked(kind: str, body: Mapping[str, Any]) -> bool:
+    return _kicks.kicked_within(_key(kind, body), time.monotonic(), POLL)
+
+
 def _kick(targets: list[Key], logger: Any) -> None:
     """Reconcile each target as its poll would, from a fresh read. A failure is left to the
     target's poll (a warning, no traceback): a kick only makes a reaction sooner."""
@@ -289,6 +302,7 @@ def _kick(targets: list[Key], logger: Any) -> None:
             body = children.get_object(kind, namespace, name)
             if body is not None:
                 _pollers()[kind](body, logger)
+                _kicks.kicked((kind, namespace, name), time.monotonic())
         except Exception as exc:
             logger.warning(
                 f"reacting for {kind} {namespace}/{name} failed, left to its poll: {exc}"

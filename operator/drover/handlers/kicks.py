@@ -107,7 +107,19 @@ class Kicks:
     def __init__(self) -> None:
         self._seen: dict[str, str] = {}
         self._locks: dict[Key, threading.Lock] = {}
+        self._kicked: dict[Key, float] = {}
         self._lock = threading.Lock()
+
+    def kicked(self, key: Key, when: float) -> None:
+        """Record that `key` was reconciled from a fresh read at `when` (monotonic seconds)."""
+        with self._lock:
+            self._kicked[key] = when
+
+    def kicked_within(self, key: Key, now: float, seconds: float) -> bool:
+        """Whether a kick reconciled `key` in the last `seconds`: its poll would redo the same
+        work from an older body (kopf's), writing and announcing what the kick already did."""
+        with self._lock:
+            return now - self._kicked.get(key, float("-inf")) < seconds
 
     def lock(self, key: Key) -> threading.Lock:
         """The lock serialising the reconciles of one object (its poll and its kicks)."""
@@ -133,7 +145,9 @@ class Kicks:
         if event_type == "DELETED":
             with self._lock:
                 self._seen.pop(uid, None)
-                self._locks.pop((kind, meta.get("namespace") or "default", meta.get("name")), None)
+                key = (kind, meta.get("namespace") or "default", str(meta.get("name")))
+                self._locks.pop(key, None)
+                self._kicked.pop(key, None)
             return self._targets(body, dependents)
         new = fingerprint(kind, body.get("status"))
         with self._lock:

@@ -122,3 +122,13 @@ def test_references_of_each_kind() -> None:
     ]
     # An invalid spec (the API may hold one the operator reports) names nothing, raises nothing.
     assert references("InferenceService", {"spec": {"model": "base", "retrieval": []}}) == []
+
+
+def test_a_poll_right_after_a_kick_is_skipped_and_a_later_one_is_not() -> None:
+    kicks = Kicks()
+    key = ("FoundationModel", "ns", "tiny")
+    assert not kicks.kicked_within(key, now=100.0, seconds=10)
+    kicks.kicked(key, when=100.0)
+    assert kicks.kicked_within(key, now=105.0, seconds=10)
+    assert not kicks.kicked_within(key, now=110.0, seconds=10)
+    assert not kicks.kicked_within(("FoundationModel", "ns", "other"), now=105.0, seconds=10)
