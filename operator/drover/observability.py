@@ -91,6 +91,19 @@ METRICS_UNAVAILABLE = Gauge(
     ["namespace", "service"],
 )
 
+# Set by the autoscaler in SLO mode; DroverSLOAttainmentBelowTarget compares them.
+SLO_ATTAINMENT = FreshGauge(
+    "drover_slo_ttft_attainment",
+    "Share of an InferenceService's requests with TTFT within spec.autoscaling.slo.ttftSeconds, "
+    "measured over the SLO window (SLO mode only).",
+    ["namespace", "service"],
+)
+SLO_TARGET = FreshGauge(
+    "drover_slo_ttft_attainment_target",
+    "spec.autoscaling.slo.attainment of an InferenceService (SLO mode only).",
+    ["namespace", "service"],
+)
+
 # Set by the InferenceService reconcile each poll; DroverAutoscalerAtMaxReplicas compares them.
 DESIRED_REPLICAS = FreshGauge(
     "drover_autoscaler_desired_replicas",
@@ -163,6 +176,12 @@ def record_replicas(namespace: str, service: str, desired: int, bounds: tuple[in
     DESIRED_REPLICAS.set((namespace, service), desired)
     MIN_REPLICAS.set((namespace, service), bounds[0])
     MAX_REPLICAS.set((namespace, service), bounds[1])
+
+
+def record_slo(namespace: str, service: str, attained: float, target: float) -> None:
+    """SLO mode's measured TTFT attainment and the attainment the spec asks for."""
+    SLO_ATTAINMENT.set((namespace, service), attained)
+    SLO_TARGET.set((namespace, service), target)
 
 
 def record_canary_weight(namespace: str, service: str, weight: int) -> None:

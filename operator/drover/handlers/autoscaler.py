@@ -37,7 +37,7 @@ from drover.k8s.metrics import (
     query_one,
     signal_query,
 )
-from drover.observability import METRICS_UNAVAILABLE, SCALE_EVENTS
+from drover.observability import METRICS_UNAVAILABLE, SCALE_EVENTS, record_slo
 from drover.policy.autoscale import ScaleDecision, ScaleOutcome, decide_replicas
 from drover.policy.conditions import get_condition
 from drover.policy.events import Event
@@ -215,6 +215,8 @@ def _read_load(
     missing = f"{spec.signal.value} of version {selector.version} of {ns}/{svc.name}"
     problem = problem_of(failure, promql, missing) if total is None else None
     peak, attained, served = _slo_inputs(config, spec, selector, previous, when)
+    if spec.slo is not None and attained is not None:
+        record_slo(ns, svc.name, attained, spec.slo.attainment)
     snapshot = LoadSnapshot(
         signal=spec.signal,
         value=None if total is None or not ready else total / ready,

@@ -26,6 +26,7 @@ REQUIRED = {
     "DroverAutoscalerMetricsUnavailable",
     "DroverFineTuneJobFailed",
     "DroverReconcileErrors",
+    "DroverSLOAttainmentBelowTarget",
 }
 pytestmark = pytest.mark.skipif(
     PROMTOOL is None, reason="promtool not installed (make system-deps)"
@@ -42,8 +43,11 @@ def alerts(groups: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def expand(template: str, labels: dict[str, str], value: str) -> str:
-    """The subset of Go templates the rules use: {{ $labels.NAME }} and {{ $value }}."""
+    """The subset of Go templates the rules use: {{ $labels.NAME }}, {{ $value }} and
+    {{ $value | humanizePercentage }} (Prometheus template/template.go: "%.4g%%" of value × 100)."""
     out = re.sub(r"\{\{\s*\$labels\.(\w+)\s*\}\}", lambda m: labels.get(m.group(1), ""), template)
+    percent = f"{float(value) * 100:.4g}%" if value else ""
+    out = re.sub(r"\{\{\s*\$value\s*\|\s*humanizePercentage\s*\}\}", percent, out)
     return re.sub(r"\{\{\s*\$value\s*\}\}", value, out)
 
 
