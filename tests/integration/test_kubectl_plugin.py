@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -279,3 +280,105 @@ def test_chat_streams_the_answer_from_the_service_url(plugin, namespace: str) ->
         assert api.requests[1][1]["messages"][0]["content"] == "hi"  # read from stdin
     finally:
         api.server.shutdown()
+
+
+def _patch_status(plugin, namespace: str, kind: str, name: str, status: dict) -> None:
+    done = plugin(
+        "patch",
+        "-n",
+        namespace,
+        kind,
+        name,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": status}),
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_logs_reads_a_finetune_workers_log_from_ray(plugin, namespace: str, ray_cluster) -> None:
+    """`kubectl drover logs ftjob/NAME`: the FineTuneJob's RayJob (status.rayJobName), its Ray job
+    (status.jobId) and its log from Ray's Jobs API at status.dashboardURL, a real Ray job here."""
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    jobs = JobSubmissionClient(ray_cluster.dashboard_url)
+    job_id = jobs.submit_job(entrypoint="python -c \"print('step 1 loss 2.5'); print('done')\"")
+    deadline = time.monotonic() + 120
+    while jobs.get_job_status(job_id) not in (JobStatus.SUCCEEDED, JobStatus.FAILED):
+        assert time.monotonic() < deadline, "the Ray job did not finish"
+        time.sleep(0.5)
+    job = apply(
+        plugin,
+        {
+            "apiVersion": "drover.dev/v1alpha1",
+            "kind": "FineTuneJob",
+            "metadata": {"name": "tune", "namespace": namespace},
+            "spec": {
+                "baseModel": {"name": "tiny-llama"},
+                "dataset": {"uri": "pvc://data/train.jsonl"},
+            },
+        },
+    )
+    assert job["metadata"]["name"] == "tune"
+    missing = plugin("drover", "logs", "ftjob/tune", "-n", namespace)
+    assert missing.returncode == 1 and "status.rayJobName" in missing.stderr
+    _patch_status(
+        plugin, namespace, "finetunejobs.drover.dev", "tune", {"rayJobName": "tune-train"}
+    )
+    apply(
+        plugin,
+        {
+            "apiVersion": "ray.io/v1",
+            "kind": "RayJob",
+            "metadata": {"name": "tune-train", "namespace": namespace},
+            "spec": {"entrypoint": "python -m drover_workers.finetune"},
+        },
+    )
+    dashboard = ray_cluster.dashboard_url.removeprefix("http://")
+    status = {"jobId": job_id, "dashboardURL": dashboard, "jobDeploymentStatus": "Complete"}
+    _patch_status(plugin, namespace, "rayjobs.ray.io", "tune-train", status)
+
+    shown = plugin("drover", "logs", "ftjob/tune", "-n", namespace)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[-2:] == ["step 1 loss 2.5", "done"]
+    last = plugin("drover", "logs", "ftjob/tune", "-n", namespace, "--tail", "1")
+    assert last.stdout == "done\n"
+
+
+def test_logs_through_the_api_server_proxy_says_how_to_reach_ray(plugin, namespace: str) -> None:
+    """A dashboardURL inside the cluster (KubeRay writes `<cluster>-head-svc.<ns>.svc…:8265`) is
+    read through the API server's service proxy; where that fails (here: the local control plane
+    serves no proxy, as a cluster without `services/proxy` RBAC), the message names the fix."""
+    apply(
+        plugin,
+        {
+            "apiVersion": "drover.dev/v1alpha1",
+            "kind": "VectorIndex",
+            "metadata": {"name": "docs", "namespace": namespace},
+            "spec": {
+                "embeddingModel": {"name": "minilm"},
+                "source": {"uri": "pvc://data/docs"},
+            },
+        },
+    )
+    _patch_status(plugin, namespace, "vectorindexes.drover.dev", "docs", {"buildJob": "docs-b1"})
+    apply(
+        plugin,
+        {
+            "apiVersion": "ray.io/v1",
+            "kind": "RayJob",
+            "metadata": {"name": "docs-b1", "namespace": namespace},
+            "spec": {"entrypoint": "python -m drover_workers.index"},
+        },
+    )
+    status = {
+        "jobId": "docs-b1-x7",
+        "rayClusterName": "docs-b1-raycluster-abcde",
+        "dashboardURL": f"docs-b1-raycluster-abcde-head-svc.{namespace}.svc.cluster.local:8265",
+    }
+    _patch_status(plugin, namespace, "rayjobs.ray.io", "docs-b1", status)
+    shown = plugin("drover", "logs", "vindex/docs", "-n", namespace)
+    assert shown.returncode == 1, shown.stdout
+    assert "kubectl port-forward svc/docs-b1-raycluster-abcde-head-svc 8265" in shown.stderr
+    assert "--dashboard" in shown.stderr and "Traceback" not in shown.stderr

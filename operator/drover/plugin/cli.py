@@ -1,6 +1,7 @@
 """Plugin layer, I/O: `kubectl drover status NAME` (read through kubectl, print the tree),
-`kubectl drover rollout promote|abort|pause|resume NAME` (the `drover.dev/rollout` annotation)
-and `kubectl drover chat NAME` (a streamed chat completion from the service's OpenAI API).
+`kubectl drover rollout promote|abort|pause|resume NAME` (the `drover.dev/rollout` annotation),
+`kubectl drover chat NAME` (a streamed chat completion from the service's OpenAI API) and
+`kubectl drover logs NAME` (plugin/logs.py).
 
 Every call goes through the `kubectl` on the PATH, so the plugin honours the same kubeconfig,
 context and credentials as the kubectl that runs it. `tree.render_status` does the rendering.
@@ -12,7 +13,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -20,6 +20,8 @@ from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
 from drover.api.rollout import ROLLOUT_ANNOTATION, RolloutControl
+from drover.plugin.kubectl import Kubectl, PluginError
+from drover.plugin.logs import logs
 from drover.plugin.tree import render_status
 
 GROUP = "drover.dev"
@@ -51,35 +53,6 @@ CHILD_TYPES = (
     "configmaps",
     "foundationmodels.drover.dev",
 )
-
-
-class PluginError(Exception):
-    """A message for the user; the plugin exits 1 with it."""
-
-
-class Kubectl:
-    def __init__(self, binary: str, flags: Sequence[str]) -> None:
-        self.binary, self.flags = binary, list(flags)
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [self.binary, *self.flags, *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-
-    def get(self, *args: str) -> dict[str, Any] | None:
-        """`kubectl get ARGS -o json`; None when the object or its type does not exist."""
-        proc = self.run("get", *args, "-o", "json")
-        if proc.returncode != 0:
-            err = proc.stderr
-            if "NotFound" in err or "doesn't have a resource type" in err:
-                return None
-            raise PluginError(f"kubectl get {' '.join(args)}: {err.strip()}")
-        out: dict[str, Any] = json.loads(proc.stdout)
-        return out
 
 
 def find_resource(kubectl: Kubectl, name: str) -> dict[str, Any]:
@@ -233,6 +206,19 @@ def build_parser() -> argparse.ArgumentParser:
     talk.add_argument("--model", help="NAME:VERSION to pin a version (default: NAME, weighted)")
     talk.add_argument("--url", help="API root instead of status.url (e.g. a port-forward)")
     talk.add_argument("--max-tokens", type=int, default=256)
+    read = commands.add_parser(
+        "logs",
+        parents=[common],
+        help="the worker log of a fetch, fine-tune or index build, or a service's replica logs",
+    )
+    read.add_argument("name", help="NAME or KIND/NAME (e.g. ftjob/support-lora)")
+    read.add_argument("--tail", type=int, default=100, help="last lines (per replica); -1: all")
+    read.add_argument("--version", help="an InferenceService's version id (default: all)")
+    read.add_argument(
+        "--dashboard",
+        help="Ray dashboard address (e.g. 127.0.0.1:8265 after kubectl port-forward); default: "
+        "through the API server's service proxy",
+    )
     return parser
 
 
@@ -268,6 +254,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 url=args.url,
                 api_key=os.environ.get("DROVER_API_KEY"),  # not a flag: it would show in ps
                 max_tokens=args.max_tokens,
+            )
+        elif args.command == "logs":
+            resource = find_resource(kubectl, args.name)
+            sys.stdout.write(
+                logs(
+                    kubectl,
+                    resource,
+                    lines=args.tail,
+                    dashboard=args.dashboard,
+                    version=args.version,
+                )
             )
         else:
             sys.stdout.write(status(kubectl, args.name))
