@@ -292,6 +292,11 @@ def run_one(
         "ready": ready,
         "wall_s": round(wall, 1),
         "requests_per_resource": round(sum(during.values()) / resources_n, 2),
+        # Where they go: (verb resource) → requests per resource, converging.
+        "requests_by_kind": {
+            f"{verb} {res}": round(count / resources_n, 2)
+            for (verb, res), count in during.most_common()
+        },
         "writes_per_resource": round(
             sum(c for (v, _), c in during.items() if v in WRITES) / resources_n, 2
         ),

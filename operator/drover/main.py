@@ -65,6 +65,7 @@ def config() -> OperatorConfig:
 # (SIGKILL, OOM, node loss: no goodbye); 20 s bounds the handover by 20 s, at the cost of one
 # keep-alive PATCH per replica every 10-15 s (kopf sends them 5-10 s before the lifetime ends).
 PEERING_LIFETIME_SECONDS = 20
+HANDLER_THREADS = 32
 
 
 @kopf.on.startup()
@@ -116,6 +117,10 @@ def configure(settings: kopf.OperatorSettings, cfg: OperatorConfig) -> None:
     settings.peering.lifetime = PEERING_LIFETIME_SECONDS
     settings.watching.server_timeout = 300
     settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
+    # Handlers are synchronous and mostly wait on the API server (a reconcile is several reads
+    # and a write); kopf's default pool (Python's: cpu count + 4 threads) left a thousand
+    # resources queued behind a handful of waiting threads (bench/reconcile.py).
+    settings.execution.max_workers = HANDLER_THREADS
     logging.getLogger("kopf.objects").addFilter(_QUIET)
 
 
@@ -142,8 +147,9 @@ def _track(kind: str, body: kopf.Body) -> None:
 
 
 def _poll(kind: str, body: Mapping[str, Any], reconcile: Any) -> None:
-    """Timers and kicks write their own status patch (handlers.common.with_own_patch), one at a
-    time per object: a kick and the object's poll would otherwise do the same work twice."""
+    """Every reconcile (a change, a poll, a kick) writes its own status patch
+    (handlers.common.with_own_patch) before the next one of the same object starts: two at once
+    would both act on the same old status, and write and announce the same step twice."""
     with _kicks.lock(_key(kind, body)):
         with_own_patch(kind, body, reconcile, retry=POLL)
 
@@ -154,9 +160,11 @@ def _poll(kind: str, body: Mapping[str, Any], reconcile: Any) -> None:
 @kopf.on.resume(GROUP, VERSION, "foundationmodels")
 @kopf.on.create(GROUP, VERSION, "foundationmodels")
 @kopf.on.update(GROUP, VERSION, "foundationmodels", field="spec")
-def foundationmodel_changed(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
+def foundationmodel_changed(body: kopf.Body, logger: Any, **_: Any) -> None:
     with observe("FoundationModel"):
-        foundationmodel.reconcile(body, patch, logger, config())
+        _poll(
+            "FoundationModel", body, lambda p: foundationmodel.reconcile(body, p, logger, config())
+        )
 
 
 @kopf.timer(GROUP, VERSION, "foundationmodels", interval=POLL, initial_delay=POLL / 2, backoff=POLL)
@@ -188,9 +196,9 @@ def foundationmodel_deleted(body: kopf.Body, patch: kopf.Patch, logger: Any, **_
 @kopf.on.resume(GROUP, VERSION, "finetunejobs")
 @kopf.on.create(GROUP, VERSION, "finetunejobs")
 @kopf.on.update(GROUP, VERSION, "finetunejobs", field="spec")
-def finetunejob_changed(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
+def finetunejob_changed(body: kopf.Body, logger: Any, **_: Any) -> None:
     with observe("FineTuneJob"):
-        finetunejob.reconcile(body, patch, logger, config())
+        _poll("FineTuneJob", body, lambda p: finetunejob.reconcile(body, p, logger, config()))
 
 
 @kopf.timer(GROUP, VERSION, "finetunejobs", interval=POLL, initial_delay=POLL / 2, backoff=POLL)
@@ -212,9 +220,9 @@ def _poll_finetunejob(body: Mapping[str, Any], logger: Any) -> None:
 @kopf.on.resume(GROUP, VERSION, "vectorindexes")
 @kopf.on.create(GROUP, VERSION, "vectorindexes")
 @kopf.on.update(GROUP, VERSION, "vectorindexes", field="spec")
-def vectorindex_changed(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
+def vectorindex_changed(body: kopf.Body, logger: Any, **_: Any) -> None:
     with observe("VectorIndex"):
-        vectorindex.reconcile(body, patch, logger, config())
+        _poll("VectorIndex", body, lambda p: vectorindex.reconcile(body, p, logger, config()))
 
 
 @kopf.timer(GROUP, VERSION, "vectorindexes", interval=POLL, initial_delay=POLL / 2, backoff=POLL)
@@ -235,9 +243,13 @@ def _poll_vectorindex(body: Mapping[str, Any], logger: Any) -> None:
 @kopf.on.resume(GROUP, VERSION, "inferenceservices")
 @kopf.on.create(GROUP, VERSION, "inferenceservices")
 @kopf.on.update(GROUP, VERSION, "inferenceservices", field="spec")
-def inferenceservice_changed(body: kopf.Body, patch: kopf.Patch, logger: Any, **_: Any) -> None:
+def inferenceservice_changed(body: kopf.Body, logger: Any, **_: Any) -> None:
     with observe("InferenceService"):
-        inferenceservice.reconcile(body, patch, logger, config())
+        _poll(
+            "InferenceService",
+            body,
+            lambda p: inferenceservice.reconcile(body, p, logger, config()),
+        )
 
 
 @kopf.timer(
@@ -299,10 +311,11 @@ def _kick(targets: list[Key], logger: Any) -> None:
     target's poll (a warning, no traceback): a kick only makes a reaction sooner."""
     for kind, namespace, name in targets:
         try:
-            body = children.get_object(kind, namespace, name)
-            if body is not None:
-                _pollers()[kind](body, logger)
-                _kicks.kicked((kind, namespace, name), time.monotonic())
+            with _kicks.lock((kind, namespace, name)):  # read after the last write, not before
+                body = children.get_object(kind, namespace, name)
+                if body is not None:
+                    _pollers()[kind](body, logger)
+                    _kicks.kicked((kind, namespace, name), time.monotonic())
         except Exception as exc:
             logger.warning(
                 f"reacting for {kind} {namespace}/{name} failed, left to its poll: {exc}"

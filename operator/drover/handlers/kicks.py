@@ -106,7 +106,7 @@ class Kicks:
 
     def __init__(self) -> None:
         self._seen: dict[str, str] = {}
-        self._locks: dict[Key, threading.Lock] = {}
+        self._locks: dict[Key, threading.RLock] = {}
         self._kicked: dict[Key, float] = {}
         self._lock = threading.Lock()
 
@@ -121,10 +121,11 @@ class Kicks:
         with self._lock:
             return now - self._kicked.get(key, float("-inf")) < seconds
 
-    def lock(self, key: Key) -> threading.Lock:
-        """The lock serialising the reconciles of one object (its poll and its kicks)."""
+    def lock(self, key: Key) -> threading.RLock:
+        """The lock serialising the reconciles of one object (its change handler, its poll and
+        its kicks); re-entrant, as a kick holds it from its read through the reconcile."""
         with self._lock:
-            return self._locks.setdefault(key, threading.Lock())
+            return self._locks.setdefault(key, threading.RLock())
 
     def seen(
         self,
