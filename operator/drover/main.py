@@ -19,7 +19,14 @@ import kubernetes
 
 from drover.config import ConfigError, OperatorConfig
 from drover.config_loader import load_config
-from drover.handlers import autoscaler, finetunejob, foundationmodel, inferenceservice, vectorindex
+from drover.handlers import (
+    autoscaler,
+    drift,
+    finetunejob,
+    foundationmodel,
+    inferenceservice,
+    vectorindex,
+)
 from drover.handlers.common import with_own_patch
 from drover.k8s.peering import watch_peering
 from drover.observability import forget, observe, record_phase, start_metrics_server
@@ -224,6 +231,14 @@ def inferenceservice_poll(body: kopf.Body, logger: Any, **_: Any) -> None:
 def inferenceservice_autoscale(body: kopf.Body, logger: Any, **_: Any) -> None:
     with observe("Autoscaler"):
         _poll("InferenceService", body, lambda p: autoscaler.autoscale(body, p, logger, config()))
+
+
+@kopf.timer(GROUP, VERSION, "inferenceservices", interval=POLL, initial_delay=POLL, backoff=POLL)
+def inferenceservice_drift(body: kopf.Body, logger: Any, **_: Any) -> None:
+    spec = body.get("spec") or {}
+    if spec.get("drift") or spec.get("retraining"):
+        with observe("Drift"):
+            _poll("InferenceService", body, lambda p: drift.check(body, p, logger, config()))
 
 
 # --- command line ------------------------------------------------------------------------------
