@@ -1,7 +1,7 @@
 """API layer: the `drift` and `retraining` blocks of an InferenceService spec and their status.
 
 Drift: the router records, per version, each prompt's length in tokens and (with retrieval) the
-cosine similarity of the prompt's embedding to its nearest indexed chunk. The operator compares a
+cosine distance of the prompt's embedding to its nearest indexed chunk. The operator compares a
 recent window of each with a reference window captured once per stable version, with the
 population stability index (PSI) over the histogram buckets; above `threshold` the service gets
 `DriftDetected=True`, an event and a metric.
@@ -52,7 +52,7 @@ class DriftSpec(ApiModel):
     signals: list[DriftSignal] = Field(
         default_factory=lambda: [DriftSignal.PROMPT_LENGTH, DriftSignal.PROMPT_EMBEDDING],
         min_length=1,
-        description="promptLength (tokens per prompt), promptEmbedding (similarity of each "
+        description="promptLength (tokens per prompt), promptEmbedding (cosine distance of each "
         "prompt's embedding to its nearest indexed chunk; needs spec.retrieval).",
     )
     threshold: float = Field(

@@ -32,10 +32,10 @@ GENERATED_TOKENS = "ray_drover_generated_tokens_total"
 IN_FLIGHT = "ray_drover_requests_in_flight"
 QUEUE_DEPTH = "ray_drover_queue_depth"
 # The drift test's histograms (drover_workers.serve.metrics): tokens per prompt, and with
-# retrieval the cosine similarity of each prompt's embedding to its nearest indexed chunk.
+# retrieval the cosine distance of each prompt's embedding to its nearest indexed chunk.
 PROMPT_LENGTH = "ray_drover_prompt_length_tokens"
-PROMPT_SIMILARITY = "ray_drover_prompt_similarity"
-DRIFT_SERIES = {"promptLength": PROMPT_LENGTH, "promptEmbedding": PROMPT_SIMILARITY}
+PROMPT_DISTANCE = "ray_drover_prompt_distance"
+DRIFT_SERIES = {"promptLength": PROMPT_LENGTH, "promptEmbedding": PROMPT_DISTANCE}
 # vLLM's own engine gauges (`vllm:kv_cache_usage_perc`, `vllm:num_requests_waiting`), recorded
 # through Ray by the model replicas with the engine's service/namespace/version labels.
 KV_CACHE_USAGE = "ray_vllm_kv_cache_usage_perc"
