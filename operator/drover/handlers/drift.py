@@ -121,11 +121,16 @@ def _job_view(namespace: str, name: str) -> JobView:
 
 
 def _rolling_out(svc: InferenceService, recorded: Mapping[str, Any]) -> bool:
-    """A canary runs, or what should be served is not the stable version yet."""
-    stable = str((recorded.get("stable") or {}).get("model", ""))
-    return bool(recorded.get("canary")) or stable != "+".join(
-        served_names(svc.spec, recorded.get("retraining"))
-    )
+    """A canary runs, or a passed retraining is not the stable version yet (the serving
+    reconcile starts its canary at its next poll) and was not rolled back."""
+    if recorded.get("canary"):
+        return True
+    names = served_names(svc.spec, recorded.get("retraining"))
+    if names == served_names(svc.spec, None):
+        return False  # nothing retrained is to be served
+    wanted = "+".join(names)
+    rejected = {r.get("model") for r in (recorded.get("rollout") or {}).get("rejected") or []}
+    return str((recorded.get("stable") or {}).get("model", "")) != wanted and wanted not in rejected
 
 
 def _retrain(
