@@ -55,6 +55,11 @@ def _drift_condition(walker: Any) -> dict[str, Any]:
     return next((c for c in conds if c["type"] == "DriftDetected"), {})
 
 
+def _referenced(walker: Any) -> bool:
+    reference = (_status(walker).get("drift") or {}).get("reference") or {}
+    return "promptLength" in (reference.get("buckets") or {})
+
+
 def test_drift_retrains_and_the_passed_adapter_becomes_the_canary(
     stack: dict[str, Any], kube: Path, tmp_path: Path
 ) -> None:
@@ -74,11 +79,7 @@ def test_drift_retrains_and_the_passed_adapter_becomes_the_canary(
     )
     url = f"{_status(walker)['url']}/v1"
     with Load(url, SVC, concurrency=2, limit=5000, timeout=60, prompt=BEFORE):
-        walker.until(
-            "the reference window",
-            lambda found: "promptLength" in ((_status(walker).get("drift") or {}).get("reference") or {}).get("buckets", {}),
-            timeout=180,
-        )  # fmt: skip
+        walker.until("the reference window", lambda found: _referenced(walker), timeout=180)
     assert _drift_condition(walker).get("status") != "True"
     with Load(url, SVC, concurrency=2, limit=20000, timeout=60, prompt=AFTER) as load:
         walker.until(
