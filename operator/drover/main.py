@@ -236,7 +236,7 @@ def inferenceservice_autoscale(body: kopf.Body, logger: Any, **_: Any) -> None:
 @kopf.timer(GROUP, VERSION, "inferenceservices", interval=POLL, initial_delay=POLL, backoff=POLL)
 def inferenceservice_drift(body: kopf.Body, logger: Any, **_: Any) -> None:
     spec = body.get("spec") or {}
-    if spec.get("drift") or spec.get("retraining"):
+    if spec.get("drift") is not None or spec.get("retraining") is not None:  # {} is defaults
         with observe("Drift"):
             _poll("InferenceService", body, lambda p: drift.check(body, p, logger, config()))
 
