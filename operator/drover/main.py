@@ -235,8 +235,9 @@ def inferenceservice_autoscale(body: kopf.Body, logger: Any, **_: Any) -> None:
 
 @kopf.timer(GROUP, VERSION, "inferenceservices", interval=POLL, initial_delay=POLL, backoff=POLL)
 def inferenceservice_drift(body: kopf.Body, logger: Any, **_: Any) -> None:
-    spec = body.get("spec") or {}
-    if spec.get("drift") is not None or spec.get("retraining") is not None:  # {} is defaults
+    spec, drifted = body.get("spec") or {}, (body.get("status") or {}).get("drift")
+    # `drift: {}` is the defaults, not off; status.drift left by a removed spec.drift goes.
+    if spec.get("drift") is not None or spec.get("retraining") is not None or drifted:
         with observe("Drift"):
             _poll("InferenceService", body, lambda p: drift.check(body, p, logger, config()))
 

@@ -16,6 +16,7 @@ from tests.integration.serving_support import (
     DIGEST_A,
     DIGEST_B,
     create_service,
+    patch_spec,
     ready_model,
     router_weights,
     serve_config,
@@ -221,3 +222,8 @@ def test_a_retraining_that_fails_its_gate_rolls_nothing_out(
     assert any(e.startswith(f"RetrainingFailed: FineTuneJob {JOB}") for e in events_for(
         k8s_api, namespace, SVC
     ))  # fmt: skip
+    # Drift and retraining turned off: the condition and status.drift go; the history stays.
+    patch_spec(k8s_api, namespace, SVC, {"drift": None, "retraining": None})
+    wait_for("DriftDetected withdrawn", lambda: condition(k8s_api, namespace) == {})
+    status = status_of(k8s_api, "inferenceservices", namespace, SVC)
+    assert "drift" not in status and status["retraining"]["history"]

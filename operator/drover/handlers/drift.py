@@ -27,16 +27,21 @@ from drover.k8s import children
 from drover.k8s.metrics import MetricsUnavailable, Selector, drift_buckets_query, query_histogram
 from drover.observability import DRIFT_DETECTED, DRIFT_PSI, RETRAININGS
 from drover.policy.conditions import Cond
-from drover.policy.drift import decide_drift
+from drover.policy.drift import CONDITION, decide_drift
 from drover.policy.retraining import JobView, decide_retraining, job_spec, served_names
 from drover.policy.sequential import Histogram
 
 
 def check(body: Mapping[str, Any], patch: kopf.Patch, logger: Any, config: OperatorConfig) -> None:
     svc = parse_resource(InferenceService, body)
-    if isinstance(svc, str) or (svc.spec.drift is None and svc.spec.retraining is None):
+    if isinstance(svc, str):
         return
     recorded = dict(body.get("status") or {})
+    if svc.spec.drift is None and recorded.get("drift"):
+        _withdraw(recorded, patch)  # drift turned off: its state and condition go
+        return
+    if svc.spec.drift is None and svc.spec.retraining is None:
+        return
     if not recorded.get("stable"):
         return  # nothing serves yet
     when, fields, conds = now(), {}, []
@@ -50,6 +55,13 @@ def check(body: Mapping[str, Any], patch: kopf.Patch, logger: Any, config: Opera
         fields["retraining"] = _retrain(svc, body, recorded, detected, logger, when)
     if fields:
         write_status(body, patch, fields=fields, conditions=conds, declared=DECLARED, when=when)
+
+
+def _withdraw(recorded: Mapping[str, Any], patch: kopf.Patch) -> None:
+    patch.status["drift"] = None
+    conds = recorded.get("conditions") or []
+    if any(c.get("type") == CONDITION for c in conds):
+        patch.status["conditions"] = [c for c in conds if c.get("type") != CONDITION]
 
 
 def _due(drift: DriftStatus | None, interval: int, when: datetime) -> bool:
