@@ -22,7 +22,14 @@ import kubernetes
 from drover.builders.meta import MANAGED_BY
 from drover.config import ConfigError, OperatorConfig
 from drover.config_loader import load_config
-from drover.handlers import autoscaler, finetunejob, foundationmodel, inferenceservice, vectorindex
+from drover.handlers import (
+    autoscaler,
+    drift,
+    finetunejob,
+    foundationmodel,
+    inferenceservice,
+    vectorindex,
+)
 from drover.handlers.common import with_own_patch
 from drover.handlers.kicks import Key, Kicks, index_entry
 from drover.k8s import children
@@ -281,6 +288,15 @@ def _poll_inferenceservice(body: Mapping[str, Any], logger: Any) -> None:
 def inferenceservice_autoscale(body: kopf.Body, logger: Any, **_: Any) -> None:
     with observe("Autoscaler"):
         _poll("InferenceService", body, lambda p: autoscaler.autoscale(body, p, logger, config()))
+
+
+@kopf.timer(GROUP, VERSION, "inferenceservices", interval=POLL, initial_delay=POLL, backoff=POLL)
+def inferenceservice_drift(body: kopf.Body, logger: Any, **_: Any) -> None:
+    spec, drifted = body.get("spec") or {}, (body.get("status") or {}).get("drift")
+    # `drift: {}` is the defaults, not off; status.drift left by a removed spec.drift goes.
+    if spec.get("drift") is not None or spec.get("retraining") is not None or drifted:
+        with observe("Drift"):
+            _poll("InferenceService", body, lambda p: drift.check(body, p, logger, config()))
 
 
 # --- kicks: a dependency's status changed, so reconcile what acts on it now --------------------

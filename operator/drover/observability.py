@@ -125,6 +125,22 @@ CANARY_WEIGHT = FreshGauge(
     "Percent of an InferenceService's requests routed to its canary (0 without a rollout).",
     ["namespace", "service"],
 )
+# Set by the drift timer (handlers.drift): the last PSI per signal and whether drift is detected.
+DRIFT_PSI = FreshGauge(
+    "drover_drift_psi",
+    "Population stability index of an InferenceService's recent prompts against its reference.",
+    ["namespace", "service", "signal"],
+)
+DRIFT_DETECTED = FreshGauge(
+    "drover_drift_detected",
+    "1 while an InferenceService's DriftDetected condition is True.",
+    ["namespace", "service"],
+)
+RETRAININGS = Counter(
+    "drover_retrainings_total",
+    "FineTuneJobs started by an InferenceService's retraining, by trigger.",
+    ["namespace", "service", "trigger"],
+)
 # Rollout events (drover.policy.rollout) that end a rollout, by the result they count as.
 ROLLOUT_RESULTS = {
     "RolloutPromoted": "Promoted",

@@ -59,8 +59,10 @@ class Load:
         concurrency: int = 4,
         limit: int = 2000,
         timeout: float = 30,
+        prompt: str = "How do I get a refund?",
     ) -> None:
         self.base_url, self.model, self.limit, self.timeout = base_url, model, limit, timeout
+        self.prompt = prompt
         self.stop = threading.Event()
         self.ok = self.failed = 0
         self.failures_at: list[float] = []  # monotonic times, for "nothing failed after X"
@@ -79,7 +81,7 @@ class Load:
             try:
                 client.chat.completions.create(
                     model=self.model,
-                    messages=[{"role": "user", "content": "How do I get a refund?"}],
+                    messages=[{"role": "user", "content": self.prompt}],
                     max_tokens=8,
                 )
                 with self._lock:

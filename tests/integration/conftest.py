@@ -133,6 +133,7 @@ class Operator:
             # so a line the operator logged is in the file.
             "PYTHONUNBUFFERED": "1",
         }
+        self.metrics_port = int(env["DROVER_METRICS_PORT"])
         if priority is not None:
             env["DROVER_PEERING_PRIORITY"] = str(priority)
         env.update(overrides)

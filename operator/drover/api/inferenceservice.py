@@ -14,6 +14,7 @@ from pydantic import Field
 from drover.api.autoscaling import AutoscalingSpec, AutoscalingStatus
 from drover.api.base import ApiModel, LocalObjectReference, Rule, SecretKeyReference
 from drover.api.common import AcceleratorRequest, Quantity, ResourceBase, StatusBase, sub
+from drover.api.drift import DriftSpec, DriftStatus, RetrainingSpec, RetrainingStatus
 from drover.api.rollout import RolloutSpec, RolloutStatus, ServedVersion
 
 
@@ -265,6 +266,16 @@ class InferenceServiceSpec(ApiModel):
     retrieval: RetrievalSpec | None = Field(
         default=None, description="Add context retrieved from a VectorIndex to each prompt."
     )
+    drift: DriftSpec | None = Field(
+        default=None,
+        description="Compare recent prompts with those the stable version first saw; "
+        "DriftDetected when they differ. Off when unset.",
+    )
+    retraining: RetrainingSpec | None = Field(
+        default=None,
+        description="Create a FineTuneJob from a template on drift or a schedule and roll its "
+        "result out as a canary. Off when unset.",
+    )
     auth: AuthSpec | None = Field(
         default=None,
         description="Require an API key; the API is open inside the cluster when unset.",
@@ -318,6 +329,8 @@ class InferenceServiceStatus(StatusBase):
         default=None, description="The last scale decision and the autoscaler's memory."
     )
     rollout: RolloutStatus | None = Field(default=None, description="Rollout progress.")
+    drift: DriftStatus | None = Field(default=None, description="The drift test's state.")
+    retraining: RetrainingStatus | None = Field(default=None, description="Retraining runs.")
     ray_service_name: str | None = Field(default=None, description="The RayService serving it.")
 
 

@@ -14,6 +14,7 @@ from enum import StrEnum
 __all__ = [
     "REASON_ENUMS",
     "DependencyReason",
+    "DriftReason",
     "FineTuneJobReason",
     "FoundationModelReason",
     "InferenceServiceReason",
@@ -124,6 +125,17 @@ class MetricsReason(StrEnum):
     AVAILABLE = "MetricsAvailable"  # MetricsUnavailable=False
 
 
+class DriftReason(StrEnum):
+    """DriftDetected of an InferenceService with spec.drift: the population stability index of
+    recent prompts against the stable version's reference window."""
+
+    DRIFT_DETECTED = "DriftDetected"  # True: a signal's PSI is above the threshold
+    NO_DRIFT = "NoDrift"  # False: every signal tested is within it
+    COLLECTING_REFERENCE = "CollectingReference"  # Unknown: the reference has too few prompts
+    NOT_ENOUGH_SAMPLES = "NotEnoughSamples"  # Unknown: the recent window has too few prompts
+    DRIFT_METRICS_UNAVAILABLE = "DriftMetricsUnavailable"  # Unknown: Prometheus gave no answer
+
+
 REASON_ENUMS: tuple[type[StrEnum], ...] = (
     SummaryReason,
     SpecReason,
@@ -134,4 +146,5 @@ REASON_ENUMS: tuple[type[StrEnum], ...] = (
     VectorIndexReason,
     InferenceServiceReason,
     MetricsReason,
+    DriftReason,
 )

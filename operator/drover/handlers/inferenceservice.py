@@ -72,7 +72,7 @@ def reconcile(
         invalid_spec(body, patch, svc, DECLARED, logger)
         return
     ns, recorded, when = svc.namespace or "default", dict(body.get("status") or {}), now()
-    inputs = read_inputs(svc, ns)
+    inputs = read_inputs(svc, ns, recorded.get("retraining"))
     if inputs.condition.status is not True and not recorded.get("stable"):
         _record(
             body, patch, logger, {"phase": "WaitingForModel"}, [inputs.condition], inputs.condition

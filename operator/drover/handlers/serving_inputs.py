@@ -26,6 +26,7 @@ from drover.k8s import children, metrics
 from drover.policy.conditions import Cond
 from drover.policy.dependencies import all_problems, decide_model_ready
 from drover.policy.fetching import cache_dir
+from drover.policy.retraining import served_names
 
 FAULTS_ANNOTATION = "drover.dev/faults"
 
@@ -40,13 +41,17 @@ class ServingInputs:
     desired: VersionRef | None = None
 
 
-def read_inputs(svc: InferenceService, namespace: str) -> ServingInputs:
-    """The model, adapter and index the spec names, and whether all are ready (every problem
-    named in one condition, not the first alone)."""
-    names = [svc.spec.model.name] + ([svc.spec.adapter.name] if svc.spec.adapter else [])
+def read_inputs(
+    svc: InferenceService, namespace: str, retraining: Mapping[str, Any] | None = None
+) -> ServingInputs:
+    """The model, adapter and index to serve, and whether all are ready (every problem named in
+    one condition, not the first alone). They are the spec's, or a retraining's output that passed
+    its gate (`status.retraining.latest`, see drover.policy.retraining.served_names)."""
+    names = served_names(svc.spec, retraining)
     found = {n: children.get_object("FoundationModel", namespace, n) for n in names}
     models = {n: obj for n, obj in found.items() if obj is not None}
-    ready = decide_model_ready("ModelReady", "spec.model.name", names[0], models.get(names[0]))
+    field = "spec.model.name" if names[0] == svc.spec.model.name else "status.retraining.latest"
+    ready = decide_model_ready("ModelReady", field, names[0], models.get(names[0]))
     checks = [ready, *_adapter_checks(svc, names, models)]
     index = None
     if svc.spec.retrieval is not None:
@@ -65,9 +70,10 @@ def _adapter_checks(
 ) -> list[Cond]:
     """The adapter's readiness, and a base model that is itself only an adapter."""
     checks = []
-    if svc.spec.adapter is not None:
+    if len(names) > 1:
         adapter = models.get(names[1])
-        checks.append(decide_model_ready("ModelReady", "spec.adapter.name", names[1], adapter))
+        field = "spec.adapter.name" if svc.spec.adapter else "status.retraining.latest.model"
+        checks.append(decide_model_ready("ModelReady", field, names[1], adapter))
     adapter_of = _adapter_of(models.get(names[0]))
     if adapter_of:
         checks.append(

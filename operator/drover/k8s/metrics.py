@@ -31,6 +31,11 @@ ITL = "ray_drover_inter_token_latency_seconds"
 GENERATED_TOKENS = "ray_drover_generated_tokens_total"
 IN_FLIGHT = "ray_drover_requests_in_flight"
 QUEUE_DEPTH = "ray_drover_queue_depth"
+# The drift test's histograms (drover_workers.serve.metrics): tokens per prompt, and with
+# retrieval the cosine distance of each prompt's embedding to its nearest indexed chunk.
+PROMPT_LENGTH = "ray_drover_prompt_length_tokens"
+PROMPT_DISTANCE = "ray_drover_prompt_distance"
+DRIFT_SERIES = {"promptLength": PROMPT_LENGTH, "promptEmbedding": PROMPT_DISTANCE}
 # vLLM's own engine gauges (`vllm:kv_cache_usage_perc`, `vllm:num_requests_waiting`), recorded
 # through Ray by the model replicas with the engine's service/namespace/version labels.
 KV_CACHE_USAGE = "ray_vllm_kv_cache_usage_perc"
@@ -146,6 +151,13 @@ def buckets_query(metric: str, sel: Selector, window_seconds: float) -> str:
             w = _window(window_seconds)
             return f"sum by (le) (increase({series}_bucket{sel}[{w}]))"
     raise ValueError(f"metric {metric!r} is not a histogram in Prometheus")
+
+
+def drift_buckets_query(signal: str, sel: Selector, window_seconds: float) -> str:
+    """PromQL for one version's histogram of a drift signal (promptLength | promptEmbedding)
+    over the window: prompts per cumulative bucket, by `le`."""
+    series = DRIFT_SERIES[signal]
+    return f"sum by (le) (increase({series}_bucket{sel}[{_window(window_seconds)}]))"
 
 
 def query_histogram(

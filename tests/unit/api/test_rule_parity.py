@@ -149,6 +149,12 @@ SAMPLES: dict[str, list[dict[str, Any]]] = {
         {"steps": [{"weight": w} for w in range(1, 21)]},
         {"steps": [*({"weight": w} for w in range(1, 20)), {"weight": 19}]},
     ],
+    "RetrainingSpec": [
+        {"template": BASE_JOB},
+        {"template": BASE_JOB, "onDrift": False, "scheduleSeconds": 86400},
+        {"template": BASE_JOB, "scheduleSeconds": 3600},
+        {"template": BASE_JOB, "onDrift": False},
+    ],
 }
 
 

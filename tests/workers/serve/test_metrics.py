@@ -38,6 +38,11 @@ def test_metrics_appear_with_service_namespace_and_version_labels(chatbot: Serve
     assert _value(samples, m.REQUEST_LATENCY_SERIES + "_bucket", version="v1", le="+Inf") >= 3
     assert _value(samples, m.GENERATED_TOKENS_SERIES, version="v2", **base) >= 8
     assert _value(samples, m.PROMPT_TOKENS_SERIES, version="v1", **base) >= 3
+    # The drift test's histograms: one prompt length per answered request, and (the service
+    # retrieves) the cosine distance of each prompt to its nearest chunk, at most 1 here.
+    assert _value(samples, m.PROMPT_LENGTH_SERIES + "_count", version="v1", **base) >= 3
+    assert _value(samples, m.PROMPT_DISTANCE_SERIES + "_count", version="v2", **base) >= 4
+    assert _value(samples, m.PROMPT_DISTANCE_SERIES + "_bucket", version="v1", le="1.0") >= 3
     names = {n for n, lab, _ in samples if lab.get("version") == "v1"}
     assert {m.IN_FLIGHT_SERIES, m.QUEUE_DEPTH_SERIES} <= names
     # The streamed answer's inter-token latency (2 tokens: one gap), per version.

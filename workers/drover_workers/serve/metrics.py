@@ -24,6 +24,9 @@ PROMPT_TOKENS = "drover_prompt_tokens_total"
 GENERATED_TOKENS = "drover_generated_tokens_total"
 IN_FLIGHT = "drover_requests_in_flight"
 QUEUE_DEPTH = "drover_queue_depth"
+# The drift test's histograms (the operator's drover.policy.drift compares windows of them).
+PROMPT_LENGTH = "drover_prompt_length_tokens"
+PROMPT_DISTANCE = "drover_prompt_distance"
 # Counted by the replica router (replica_router.py) in the router application's process.
 REPLICA_ROUTING = "drover_replica_routing_total"
 
@@ -37,6 +40,8 @@ GENERATED_TOKENS_SERIES = RAY_PREFIX + GENERATED_TOKENS
 IN_FLIGHT_SERIES = RAY_PREFIX + IN_FLIGHT
 QUEUE_DEPTH_SERIES = RAY_PREFIX + QUEUE_DEPTH
 REPLICA_ROUTING_SERIES = RAY_PREFIX + REPLICA_ROUTING
+PROMPT_LENGTH_SERIES = RAY_PREFIX + PROMPT_LENGTH
+PROMPT_DISTANCE_SERIES = RAY_PREFIX + PROMPT_DISTANCE
 
 ALL_SERIES = (
     REQUESTS_SERIES,
@@ -48,6 +53,8 @@ ALL_SERIES = (
     IN_FLIGHT_SERIES,
     QUEUE_DEPTH_SERIES,
     REPLICA_ROUTING_SERIES,
+    PROMPT_LENGTH_SERIES,
+    PROMPT_DISTANCE_SERIES,
 )
 
 BASE_LABELS = ("service", "namespace", "version")
@@ -61,6 +68,15 @@ LATENCY_BUCKETS = [
     *(round(m * 10.0**e, 6) for e in range(-3, 2) for m in _R10 if 0.005 <= m * 10.0**e <= 50),
     60.0,
 ]
+# Prompt lengths in tokens, about 1.5x apart: PSI compares the share of prompts per bucket, so a
+# shift of half a bucket's width or more moves prompts across a boundary.
+PROMPT_LENGTH_BUCKETS = [
+    4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096,
+    6144, 8192, 16384, 32768,
+]  # fmt: skip
+# Cosine distance (1 - similarity, 0 to 2) of a prompt's embedding to its nearest indexed chunk;
+# Ray's histograms take positive bounds only, so the first bucket holds everything up to 0.05.
+DISTANCE_BUCKETS = [*(round(0.05 * i, 2) for i in range(1, 21)), 1.25, 1.5, 2.0]
 ITL_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0]
 
 
@@ -121,6 +137,19 @@ class RouterMetrics:
         self.generated_tokens = metrics.Counter(
             GENERATED_TOKENS, description="Tokens generated.", tag_keys=BASE_LABELS
         )
+        self.prompt_length = metrics.Histogram(
+            PROMPT_LENGTH,
+            description="Tokens per prompt as the engine saw it (with any retrieved context).",
+            boundaries=PROMPT_LENGTH_BUCKETS,
+            tag_keys=BASE_LABELS,
+        )
+        self.prompt_distance = metrics.Histogram(
+            PROMPT_DISTANCE,
+            description="Cosine distance of each prompt's embedding to its nearest indexed "
+            "chunk (services with retrieval).",
+            boundaries=DISTANCE_BUCKETS,
+            tag_keys=BASE_LABELS,
+        )
         self.in_flight = metrics.Gauge(
             IN_FLIGHT,
             description="Requests accepted by this router replica and not yet answered.",
@@ -154,8 +183,13 @@ class RouterMetrics:
         tags = self.labels.of(version)
         if usage.get("prompt_tokens"):
             self.prompt_tokens.inc(int(usage["prompt_tokens"]), tags=tags)
+            self.prompt_length.observe(int(usage["prompt_tokens"]), tags=tags)
         if usage.get("completion_tokens"):
             self.generated_tokens.inc(int(usage["completion_tokens"]), tags=tags)
+
+    def distance(self, version: str, value: float | None) -> None:
+        if value is not None:
+            self.prompt_distance.observe(value, tags=self.labels.of(version))
 
     def set_in_flight(self, version: str, value: int) -> None:
         self.in_flight.set(value, tags=self.labels.of(version))

@@ -63,6 +63,16 @@ class Retriever:
         vectors = self.embedder.embed([query])
         return [_source(hit) for hit in self.index.search(vectors[0].tolist(), self.top_k)]
 
+    def distance(self, sources: list[dict[str, Any]]) -> float | None:
+        """Cosine distance of the query to its nearest chunk (the drift test's embedding
+        signal): 1 - the top score (a cosine or inner-product index of unit vectors), or for an
+        l2 index half its squared distance (the embedder normalises). None without a hit."""
+        if not sources:
+            return None
+        score = float(sources[0]["score"])
+        metric = self.reader.metric if self.reader is not None else "ip"
+        return max(score / 2.0 if metric == "l2" else 1.0 - score, 0.0)
+
 
 def _source(hit: dict[str, Any]) -> dict[str, Any]:
     meta = hit.get("metadata") or {}

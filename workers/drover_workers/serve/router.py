@@ -235,10 +235,13 @@ class Router:
         self.in_flight[version] = self.in_flight.get(version, 1) - 1
         self.metrics.set_in_flight(version, self.in_flight[version])
 
-    async def _sources(self, parsed: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
+    async def _sources(
+        self, version: str, parsed: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[Any]]:
         if self.retriever is None:
             return parsed, []
         sources = await asyncio.to_thread(self.retriever.search, query_of(parsed))
+        self.metrics.distance(version, self.retriever.distance(sources))
         return augment(parsed, sources), sources
 
     # -- endpoints -----------------------------------------------------------------------------
@@ -345,7 +348,7 @@ class Router:
             self.metrics.tokens(version, result["usage"])
             body = {"object": "list", "data": data, "model": model, "usage": result["usage"]}
             return JSONResponse({**body, "drover": self._drover(version, [])}, headers=headers)
-        parsed, sources = await self._sources(parsed)
+        parsed, sources = await self._sources(version, parsed)
         generate = self._engine_call(version, session, "generate")
         result = await generate.remote(self._for_version(version, parsed))
         if "error" in result:
@@ -358,7 +361,7 @@ class Router:
     async def _stream(
         self, version: str, kind: str, model: str, parsed: Any, start: float, session: str = ""
     ) -> Response:
-        parsed, sources = await self._sources(parsed)
+        parsed, sources = await self._sources(version, parsed)
         request = self._for_version(version, parsed)
         generate = self._engine_call(version, session, "generate_stream", stream=True)
         pieces = generate.remote(request)
