@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -218,8 +219,9 @@ def run_one(
     idle: float,
     deadline: float,
     logdir: Path,
+    round_: int = 0,
 ) -> dict[str, Any]:
-    ns = f"bench-{which}"
+    ns = f"bench-{which}-{round_}"
     client.CoreV1Api(api).create_namespace({"metadata": {"name": ns}})
     env = {
         **os.environ,
@@ -236,7 +238,7 @@ def run_one(
         if which == "drover"
         else [sys.executable, str(ROOT / "bench" / "_bare_kopf.py")]
     )
-    log = open(logdir / f"{which}.log", "wb")  # noqa: SIM115 - closed below
+    log = open(logdir / f"{which}-{round_}.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
     sampler = Process(proc.pid)
     custom = client.CustomObjectsApi(api)
@@ -312,6 +314,28 @@ def run_one(
     }
 
 
+def _sockets(_dir: str, names: list[str]) -> list[str]:
+    return [n for n in names if n.endswith(".sock")]
+
+
+def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One operator's runs as one row: wall time summed, the rest averaged (peak RSS: the max)."""
+    if len(runs) == 1:
+        return runs[0]
+    out = dict(runs[0])
+    for key, value in runs[0].items():
+        if key == "wall_s":
+            out[key] = round(sum(r[key] for r in runs), 1)
+        elif key == "rss_mb_peak":
+            out[key] = max(r[key] for r in runs)
+        elif isinstance(value, bool):
+            out[key] = all(r[key] for r in runs)
+        elif isinstance(value, int | float):
+            out[key] = round(sum(r[key] for r in runs) / len(runs), 3)
+    out["wall_s_each"] = [r["wall_s"] for r in runs]
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -321,6 +345,10 @@ def main() -> int:
     parser.add_argument(
         "--deadline", type=float, default=1800.0, help="give up converging after, s"
     )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="runs per operator, alternating who goes first"
+    )
+    parser.add_argument("--keep", type=Path, help="copy the operators' logs to this directory")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if not KUBERAY.exists():
@@ -349,23 +377,31 @@ def main() -> int:
             dashboard.ready.wait(10)
             kuberay = KubeRay(api, f"127.0.0.1:{dashboard.port}")
             kuberay.start()
-            results = {
-                which: run_one(
-                    which,
-                    args.resources,
-                    url,
-                    kubeconfig,
-                    api,
-                    kuberay,
-                    args.idle,
-                    args.deadline,
-                    data,
-                )
-                for which in ("drover", "bare")
-            }
+            # ABBA: drover, bare, then bare, drover: a machine getting busier or quieter over
+            # the run weighs on both alike.
+            pairs = [("drover", "bare"), ("bare", "drover")]
+            runs: dict[str, list[dict[str, Any]]] = {"drover": [], "bare": []}
+            for round_, pair in enumerate(pairs[i % 2] for i in range(args.rounds)):
+                for which in pair:
+                    runs[which].append(
+                        run_one(
+                            which,
+                            args.resources,
+                            url,
+                            kubeconfig,
+                            api,
+                            kuberay,
+                            args.idle,
+                            args.deadline,
+                            data,
+                            round_,
+                        )
+                    )
         finally:
             launcher.stop(proc)
-    d, b = results["drover"], results["bare"]
+            if args.keep:
+                shutil.copytree(data, args.keep, dirs_exist_ok=True, ignore=_sockets)
+    d, b = combine(runs["drover"]), combine(runs["bare"])
     summary = {
         "resources": 2 * args.resources,
         "idle_window_s": args.idle,

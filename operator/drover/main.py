@@ -31,7 +31,7 @@ from drover.handlers import (
     vectorindex,
 )
 from drover.handlers.common import with_own_patch
-from drover.handlers.kicks import Key, Kicks, index_entry
+from drover.handlers.kicks import Key, Kicks, QuietReactions, index_entry
 from drover.k8s import children
 from drover.k8s.peering import watch_peering
 from drover.observability import forget, observe, record_phase, start_metrics_server
@@ -91,21 +91,7 @@ def startup(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any) -
     )
 
 
-class _QuietReactions(logging.Filter):
-    """kopf logs "Handler '...' succeeded." for every watch event its event handlers see: with
-    the kicks' handlers that is a line per status write of every child. They stay quiet unless
-    they act (a kick logs what its reconcile does, as a poll would)."""
-
-    QUIET = ("rayjob_event", "rayservice_event", "drover_event")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return not (
-            message.endswith(" succeeded.") and any(f"'{h}'" in message for h in self.QUIET)
-        )
-
-
-_QUIET = _QuietReactions()
+_QUIET = QuietReactions()
 
 
 def configure(settings: kopf.OperatorSettings, cfg: OperatorConfig) -> None:
@@ -153,12 +139,62 @@ def _track(kind: str, body: kopf.Body) -> None:
     )
 
 
+_kicks = Kicks()
+
+
+def _key(kind: str, body: Mapping[str, Any]) -> Key:
+    meta = body.get("metadata", {})
+    return kind, meta.get("namespace") or "default", str(meta.get("name"))
+
+
 def _poll(kind: str, body: Mapping[str, Any], reconcile: Any) -> None:
-    """Every reconcile (a change, a poll, a kick) writes its own status patch
-    (handlers.common.with_own_patch) before the next one of the same object starts: two at once
-    would both act on the same old status, and write and announce the same step twice."""
+    """A timer's extra work (autoscaling, drift) on an object, under the object's lock, writing
+    its own status patch (handlers.common.with_own_patch)."""
     with _kicks.lock(_key(kind, body)):
         with_own_patch(kind, body, reconcile, retry=POLL)
+
+
+# Each kind's reconcile, and the phases its poll (and a kick) still has work in.
+_RECONCILERS: dict[str, tuple[Callable[..., None], Callable[[Mapping[str, Any]], bool]]] = {
+    "FoundationModel": (
+        foundationmodel.reconcile,
+        lambda status: status.get("phase") in (None, "Pending", "Fetching"),
+    ),
+    "FineTuneJob": (
+        finetunejob.reconcile,
+        lambda status: status.get("phase") not in ("Succeeded", "Failed"),
+    ),
+    "VectorIndex": (vectorindex.reconcile, lambda status: True),
+    "InferenceService": (inferenceservice.reconcile, lambda status: True),
+}
+
+
+def reconcile(kind: str, body: Mapping[str, Any], logger: Any, *, cause: str) -> None:
+    """The object's reconcile for a `cause`: "change" (kopf's create/update/resume), "poll" (its
+    timer) or "kick" (a dependency's status changed; `body` was read under the lock).
+
+    One at a time per object, each writing its own status patch before the next starts: two at
+    once would act on the same old status and write and announce the same step twice. A poll
+    right after a change or a kick is skipped: it would redo that work from kopf's older body."""
+    run, busy = _RECONCILERS[kind]
+    if cause != "change" and not busy(body.get("status") or {}):
+        return
+    key = _key(kind, body)
+    with observe(kind), _kicks.lock(key):
+        if cause == "poll" and _kicks.kicked_within(key, time.monotonic(), POLL):
+            return
+        with_own_patch(kind, body, lambda p: run(body, p, logger, config()), retry=POLL)
+        if cause != "poll":
+            _kicks.kicked(key, time.monotonic())
+
+
+def _changed(kind: str, body: kopf.Body, logger: Any) -> None:
+    reconcile(kind, body, logger, cause="change")
+
+
+def _polled(kind: str, body: kopf.Body, logger: Any) -> None:
+    _track(kind, body)
+    reconcile(kind, body, logger, cause="poll")
 
 
 # --- FoundationModel ---------------------------------------------------------------------------
@@ -168,27 +204,12 @@ def _poll(kind: str, body: Mapping[str, Any], reconcile: Any) -> None:
 @kopf.on.create(GROUP, VERSION, "foundationmodels")
 @kopf.on.update(GROUP, VERSION, "foundationmodels", field="spec")
 def foundationmodel_changed(body: kopf.Body, logger: Any, **_: Any) -> None:
-    with observe("FoundationModel"):
-        _poll(
-            "FoundationModel", body, lambda p: foundationmodel.reconcile(body, p, logger, config())
-        )
+    _changed("FoundationModel", body, logger)
 
 
 @kopf.timer(GROUP, VERSION, "foundationmodels", interval=POLL, initial_delay=POLL / 2, backoff=POLL)
 def foundationmodel_poll(body: kopf.Body, logger: Any, **_: Any) -> None:
-    _track("FoundationModel", body)
-    if not _just_kicked("FoundationModel", body):
-        _poll_foundationmodel(body, logger)
-
-
-def _poll_foundationmodel(body: Mapping[str, Any], logger: Any) -> None:
-    if body.get("status", {}).get("phase") in (None, "Pending", "Fetching"):
-        with observe("FoundationModel"):
-            _poll(
-                "FoundationModel",
-                body,
-                lambda p: foundationmodel.reconcile(body, p, logger, config()),
-            )
+    _polled("FoundationModel", body, logger)
 
 
 @kopf.on.delete(GROUP, VERSION, "foundationmodels")
@@ -197,51 +218,31 @@ def foundationmodel_deleted(body: kopf.Body, patch: kopf.Patch, logger: Any, **_
     forget("FoundationModel", body["metadata"].get("namespace", ""), body["metadata"]["name"])
 
 
-# --- FineTuneJob -------------------------------------------------------------------------------
+# --- FineTuneJob, VectorIndex ------------------------------------------------------------------
 
 
 @kopf.on.resume(GROUP, VERSION, "finetunejobs")
 @kopf.on.create(GROUP, VERSION, "finetunejobs")
 @kopf.on.update(GROUP, VERSION, "finetunejobs", field="spec")
 def finetunejob_changed(body: kopf.Body, logger: Any, **_: Any) -> None:
-    with observe("FineTuneJob"):
-        _poll("FineTuneJob", body, lambda p: finetunejob.reconcile(body, p, logger, config()))
+    _changed("FineTuneJob", body, logger)
 
 
 @kopf.timer(GROUP, VERSION, "finetunejobs", interval=POLL, initial_delay=POLL / 2, backoff=POLL)
 def finetunejob_poll(body: kopf.Body, logger: Any, **_: Any) -> None:
-    _track("FineTuneJob", body)
-    if not _just_kicked("FineTuneJob", body):
-        _poll_finetunejob(body, logger)
-
-
-def _poll_finetunejob(body: Mapping[str, Any], logger: Any) -> None:
-    if body.get("status", {}).get("phase") not in ("Succeeded", "Failed"):
-        with observe("FineTuneJob"):
-            _poll("FineTuneJob", body, lambda p: finetunejob.reconcile(body, p, logger, config()))
-
-
-# --- VectorIndex -------------------------------------------------------------------------------
+    _polled("FineTuneJob", body, logger)
 
 
 @kopf.on.resume(GROUP, VERSION, "vectorindexes")
 @kopf.on.create(GROUP, VERSION, "vectorindexes")
 @kopf.on.update(GROUP, VERSION, "vectorindexes", field="spec")
 def vectorindex_changed(body: kopf.Body, logger: Any, **_: Any) -> None:
-    with observe("VectorIndex"):
-        _poll("VectorIndex", body, lambda p: vectorindex.reconcile(body, p, logger, config()))
+    _changed("VectorIndex", body, logger)
 
 
 @kopf.timer(GROUP, VERSION, "vectorindexes", interval=POLL, initial_delay=POLL / 2, backoff=POLL)
 def vectorindex_poll(body: kopf.Body, logger: Any, **_: Any) -> None:
-    _track("VectorIndex", body)
-    if not _just_kicked("VectorIndex", body):
-        _poll_vectorindex(body, logger)
-
-
-def _poll_vectorindex(body: Mapping[str, Any], logger: Any) -> None:
-    with observe("VectorIndex"):
-        _poll("VectorIndex", body, lambda p: vectorindex.reconcile(body, p, logger, config()))
+    _polled("VectorIndex", body, logger)
 
 
 # --- InferenceService --------------------------------------------------------------------------
@@ -251,30 +252,14 @@ def _poll_vectorindex(body: Mapping[str, Any], logger: Any) -> None:
 @kopf.on.create(GROUP, VERSION, "inferenceservices")
 @kopf.on.update(GROUP, VERSION, "inferenceservices", field="spec")
 def inferenceservice_changed(body: kopf.Body, logger: Any, **_: Any) -> None:
-    with observe("InferenceService"):
-        _poll(
-            "InferenceService",
-            body,
-            lambda p: inferenceservice.reconcile(body, p, logger, config()),
-        )
+    _changed("InferenceService", body, logger)
 
 
 @kopf.timer(
     GROUP, VERSION, "inferenceservices", interval=POLL, initial_delay=POLL / 2, backoff=POLL
 )
 def inferenceservice_poll(body: kopf.Body, logger: Any, **_: Any) -> None:
-    _track("InferenceService", body)
-    if not _just_kicked("InferenceService", body):
-        _poll_inferenceservice(body, logger)
-
-
-def _poll_inferenceservice(body: Mapping[str, Any], logger: Any) -> None:
-    with observe("InferenceService"):
-        _poll(
-            "InferenceService",
-            body,
-            lambda p: inferenceservice.reconcile(body, p, logger, config()),
-        )
+    _polled("InferenceService", body, logger)
 
 
 @kopf.timer(
@@ -301,26 +286,6 @@ def inferenceservice_drift(body: kopf.Body, logger: Any, **_: Any) -> None:
 
 # --- kicks: a dependency's status changed, so reconcile what acts on it now --------------------
 
-_kicks = Kicks()
-
-
-def _pollers() -> dict[str, Callable[[Mapping[str, Any], Any], None]]:
-    return {
-        "FoundationModel": _poll_foundationmodel,
-        "FineTuneJob": _poll_finetunejob,
-        "VectorIndex": _poll_vectorindex,
-        "InferenceService": _poll_inferenceservice,
-    }
-
-
-def _key(kind: str, body: Mapping[str, Any]) -> Key:
-    meta = body.get("metadata", {})
-    return kind, meta.get("namespace") or "default", str(meta.get("name"))
-
-
-def _just_kicked(kind: str, body: Mapping[str, Any]) -> bool:
-    return _kicks.kicked_within(_key(kind, body), time.monotonic(), POLL)
-
 
 def _kick(targets: list[Key], logger: Any) -> None:
     """Reconcile each target as its poll would, from a fresh read. A failure is left to the
@@ -330,8 +295,7 @@ def _kick(targets: list[Key], logger: Any) -> None:
             with _kicks.lock((kind, namespace, name)):  # read after the last write, not before
                 body = children.get_object(kind, namespace, name)
                 if body is not None:
-                    _pollers()[kind](body, logger)
-                    _kicks.kicked((kind, namespace, name), time.monotonic())
+                    reconcile(kind, body, logger, cause="kick")
         except Exception as exc:
             logger.warning(
                 f"reacting for {kind} {namespace}/{name} failed, left to its poll: {exc}"

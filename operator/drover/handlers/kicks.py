@@ -18,6 +18,7 @@ for Drover's kinds the fields a dependent reads (phase, digest, path, index vers
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -165,3 +166,17 @@ class Kicks:
 
     def __len__(self) -> int:
         return len(self._seen)
+
+
+class QuietReactions(logging.Filter):
+    """kopf logs "Handler '...' succeeded." for every watch event its event handlers see: with
+    the kicks' handlers that is a line per status write of every child. They stay quiet unless
+    they act (a kick logs what its reconcile does, as a poll would)."""
+
+    QUIET = ("rayjob_event", "rayservice_event", "drover_event")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (
+            message.endswith(" succeeded.") and any(f"'{h}'" in message for h in self.QUIET)
+        )
