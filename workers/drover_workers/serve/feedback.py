@@ -23,6 +23,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -76,7 +77,7 @@ class Answer:
     version: str
     sources: tuple[str, ...] = ()
 
-    @property
+    @cached_property
     def size(self) -> int:
         return len(json.dumps(self.request)) + sum(len(t) for t in self.texts)
 
@@ -221,6 +222,11 @@ class Feedback:
             yield piece
         done([texts[i] for i in sorted(texts)])
 
+    def _store(self, answer: Answer, rating: Rating) -> None:
+        assert self.log is not None and self.redactor is not None
+        when = datetime.now(UTC)
+        self.log.append(build_record(answer, rating, self.redactor, self.service, when), when)
+
     async def submit(self, body: dict[str, Any]) -> dict[str, Any]:
         """Store the feedback in `body`; 404 when feedback is off or the id is not remembered."""
         if self.store is None or self.log is None or self.redactor is None:
@@ -241,7 +247,5 @@ class Feedback:
                 param="response_id",
                 code="response_not_found",
             )
-        when = datetime.now(UTC)
-        record = build_record(answer, rating, self.redactor, self.service, when)
-        await asyncio.to_thread(self.log.append, record, when)
+        await asyncio.to_thread(self._store, answer, rating)  # redaction and I/O off the loop
         return {"object": "feedback", "response_id": rating.response_id, "stored": True}
