@@ -194,6 +194,7 @@ class DatasetFormat(StrEnum):
     CHAT = "chat"
     PROMPT_COMPLETION = "prompt-completion"
     TEXT = "text"
+    FEEDBACK = "feedback"
 
 
 class DatasetSource(ApiModel):
@@ -203,7 +204,9 @@ class DatasetSource(ApiModel):
     format: DatasetFormat = Field(
         default=DatasetFormat.CHAT,
         description="chat: {messages: [{role, content}]} per line; prompt-completion: {prompt, "
-        "completion} per line; text: raw text used as is.",
+        "completion} per line; text: raw text used as is; feedback: the records an "
+        "InferenceService's spec.feedback stores (a correction, or a good answer, becomes an "
+        "example).",
     )
     credentials_secret_ref: SecretKeyReference | None = Field(
         default=None,

@@ -15,6 +15,7 @@ from drover.api.autoscaling import AutoscalingSpec, AutoscalingStatus
 from drover.api.base import ApiModel, LocalObjectReference, Rule, SecretKeyReference
 from drover.api.common import AcceleratorRequest, Quantity, ResourceBase, StatusBase, sub
 from drover.api.drift import DriftSpec, DriftStatus, RetrainingSpec, RetrainingStatus
+from drover.api.feedback import FeedbackSpec
 from drover.api.rollout import RolloutSpec, RolloutStatus, ServedVersion
 
 
@@ -279,6 +280,11 @@ class InferenceServiceSpec(ApiModel):
     auth: AuthSpec | None = Field(
         default=None,
         description="Require an API key; the API is open inside the cluster when unset.",
+    )
+    feedback: FeedbackSpec | None = Field(
+        default=None,
+        description="User feedback on answers (POST /v1/feedback), stored redacted where a "
+        "FineTuneJob reads it; off when unset.",
     )
 
 

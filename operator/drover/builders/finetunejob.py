@@ -12,6 +12,7 @@ from typing import Any
 
 from drover.api.finetunejob import FineTuneJob
 from drover.api.foundationmodel import FoundationModel
+from drover.api.uris import parse_source_uri
 from drover.builders.meta import MANAGED_BY, Manifest, kind_label, model_mount_path
 from drover.builders.names import kuberay_name
 from drover.builders.raycluster import (
@@ -47,6 +48,14 @@ def _dataset(source: Any) -> dict[str, Any]:
         ref = source.credentials_secret_ref
         out["tokenFile"] = secret_path(ref.name, ref.key)
     return out
+
+
+def dataset_claims(job: FineTuneJob) -> list[str]:
+    """The claims of the job's pvc:// datasets (training and evaluation), e.g. the feedback an
+    InferenceService stores: mounted read-only where the job trains."""
+    sources = [job.spec.dataset, job.spec.evaluation.dataset if job.spec.evaluation else None]
+    uris = [s.uri for s in sources if s is not None and s.uri.startswith("pvc://")]
+    return sorted({parse_source_uri(uri).authority for uri in uris})
 
 
 def tracking_tags(
@@ -164,7 +173,8 @@ def build_finetune_rayjob(
                 on_head=False,
                 access_mode=None if base.spec.cache.existing_claim else base.spec.cache.access_mode,
                 access_mode_field=f"FoundationModel {base.name}: spec.cache.accessMode",
-            )
+            ),
+            *(Mount(c, on_head=False) for c in dataset_claims(job) if c != claim),
         ],
         secrets=secrets,
         workers=job.spec.resources.workers,

@@ -110,6 +110,24 @@ def claim_resource(claim: str) -> str:
     return f"{CLAIM_RESOURCE_PREFIX}{claim}"
 
 
+def claim_resources(claims: set[str]) -> dict[str, float]:
+    """What a replica that reads `claims` asks Ray for, so it lands on a pod mounting them."""
+    return {claim_resource(c): CLAIM_RESOURCE_REQUEST for c in sorted(claims)}
+
+
+def with_claim_resources(options: Mapping[str, Any], claims: set[str]) -> dict[str, Any]:
+    """Deployment options whose replica (or, with a placement group, its first bundle, where
+    the replica actor runs) also asks for the claims' resources."""
+    out = copy.deepcopy(dict(options))
+    wanted = claim_resources(claims)
+    if out.get("placement_group_bundles"):
+        out["placement_group_bundles"][0].update(wanted)
+    else:
+        actor = out.setdefault("ray_actor_options", {})
+        actor["resources"] = {**actor.get("resources", {}), **wanted}
+    return out
+
+
 @dataclass(frozen=True)
 class WorkerGroup:
     """One worker group of a serving cluster: its name and the claims its pods mount."""

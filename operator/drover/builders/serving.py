@@ -15,7 +15,6 @@ the router's and the engine's `user_config`.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,17 +24,18 @@ from drover.api.common import quantity_bytes
 from drover.api.inferenceservice import Dtype, InferenceService, ReplicaRouting, RuntimeSpec
 from drover.api.versions import MODEL_DEPLOYMENT, ROUTER_DEPLOYMENT, version_app
 from drover.builders.engine import engine_deployment_options, kv_cache_bytes
+from drover.builders.feedback import build_feedback_args, feedback_claims
 from drover.builders.meta import Manifest, model_mount_path
 from drover.builders.names import kuberay_name
 from drover.builders.raycluster import (
-    CLAIM_RESOURCE_REQUEST,
     ContainerImage,
     Mount,
     Placement,
     WorkerGroup,
     build_ray_cluster_spec,
-    claim_resource,
+    claim_resources,
     secret_path,
+    with_claim_resources,
 )
 from drover.builders.serving_plans import (
     EnginePlan,
@@ -96,6 +96,8 @@ def build_router_args(svc: InferenceService, index: IndexPlan | None) -> dict[st
     if svc.spec.auth is not None:
         ref = svc.spec.auth.api_key_secret_ref
         args["auth"] = {"apiKeysFile": secret_path(ref.name, ref.key)}
+    if (feedback := build_feedback_args(svc)) is not None:
+        args["feedback"] = feedback
     return args
 
 
@@ -225,8 +227,10 @@ def build_serve_config(
         "num_replicas": 1,
         "user_config": build_router_user_config(versions),
     }
-    if index is not None:  # the router reads the index: a pod that mounts it
-        resources = claim_resources({index.claim, index.embedder_claim})
+    # The router reads the index and writes feedback: a pod that mounts their claims.
+    read = {index.claim, index.embedder_claim} if index is not None else set()
+    if read | feedback_claims(svc):
+        resources = claim_resources(read | feedback_claims(svc))
         router_deployment["ray_actor_options"] = {"resources": resources}
     router = {
         "name": svc.name,
@@ -277,24 +281,6 @@ def replica_count(replicas: int) -> dict[str, Any]:
 # own HTTP servers, replicas call each other over gRPC, and user code runs on the replica's main
 # loop. bench/serving.py measures the router's overhead on this path. `env` can override either.
 SERVE_RUNTIME_ENV = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_HA_PROXY": "1"}
-
-
-def claim_resources(claims: set[str]) -> dict[str, float]:
-    """What a replica that reads `claims` asks Ray for, so it lands on a pod mounting them."""
-    return {claim_resource(c): CLAIM_RESOURCE_REQUEST for c in sorted(claims)}
-
-
-def with_claim_resources(options: Mapping[str, Any], claims: set[str]) -> dict[str, Any]:
-    """Deployment options whose replica (or, with a placement group, its first bundle, where
-    the replica actor runs) also asks for the claims' resources."""
-    out = copy.deepcopy(dict(options))
-    wanted = claim_resources(claims)
-    if out.get("placement_group_bundles"):
-        out["placement_group_bundles"][0].update(wanted)
-    else:
-        actor = out.setdefault("ray_actor_options", {})
-        actor["resources"] = {**actor.get("resources", {}), **wanted}
-    return out
 
 
 def plan_worker_groups(
@@ -348,10 +334,13 @@ def build_rayservice(
     """The RayService (unstamped: see meta.stamp). `groups` are its worker groups (see
     `plan_worker_groups`); by default one, mounting what the versions and the index need."""
     if not groups:
-        groups = [WorkerGroup(placement.class_name, tuple(sorted(needed_claims(versions, index))))]
-    # Serve replicas run on the workers; the head runs Serve's controller and proxy only.
+        needed = needed_claims(versions, index) | feedback_claims(svc)
+        groups = [WorkerGroup(placement.class_name, tuple(sorted(needed)))]
+    # Serve replicas run on the workers; the head runs Serve's controller and proxy only. Only
+    # the feedback claim is written (by the router).
     claims = sorted({claim for group in groups for claim in group.claims})
-    mounts = [Mount(claim, on_head=False) for claim in claims]
+    written = feedback_claims(svc)
+    mounts = [Mount(claim, read_only=claim not in written, on_head=False) for claim in claims]
     secrets = [svc.spec.auth.api_key_secret_ref.name] if svc.spec.auth else []
     # One worker pod per replica: a pod offers `placement.count` devices, all one replica's
     # engine needs (tensor x pipeline parallel equals the count), so STRICT_PACK fits one pod.

@@ -17,6 +17,7 @@ from drover.api.inferenceservice import InferenceService
 from drover.api.reasons import InferenceServiceReason
 from drover.api.rollout import ROLLOUT_ANNOTATION
 from drover.builders.errors import SpecError
+from drover.builders.feedback import feedback_claims
 from drover.builders.meta import stamp
 from drover.builders.raycluster import Placement
 from drover.builders.serving import (
@@ -172,7 +173,8 @@ def _ensure_rayservice(
     """Build the RayService for `plans` and create or patch it, keeping the worker groups (and the
     claims they mount) that a running cluster still needs."""
     ns = svc.namespace or "default"
-    needed, existing = needed_claims(plans, inputs.index), existing_worker_groups(rayservice)
+    needed = needed_claims(plans, inputs.index) | feedback_claims(svc)
+    existing = existing_worker_groups(rayservice)
     mounted = {claim for group in existing for claim in group.claims}
     present = needed | present_claims(ns, mounted - needed)
     manifest = build_rayservice(

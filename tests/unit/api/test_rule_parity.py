@@ -75,6 +75,13 @@ SAMPLES: dict[str, list[dict[str, Any]]] = {
         {"maxTokens": 512, "maxModelLen": 512},
         {"maxModelLen": 256},
     ],
+    "FeedbackSpec": [
+        {},
+        {"enabled": True, "storage": "pvc://feedback/support-bot"},
+        {"enabled": False, "storage": "s3://corp-feedback/support-bot"},
+        {"enabled": True},
+        {"enabled": True, "storage": "file:///var/feedback"},
+    ],
     "ReplicaBounds": [
         {},
         {"min": 0, "max": 1},

@@ -75,7 +75,8 @@ def serve_harness(
     delete_serve_apps(ray_cluster)  # the session's Ray is shared: start from a clean Serve
     keys = tmp_path_factory.mktemp("serve-auth") / "keys"
     keys.write_text(f"sk-other\n{API_KEY}\n", encoding="utf-8")
-    return ServeHarness(ray_cluster, tiny_model_dirs, rag_index_dir, keys)
+    feedback = tmp_path_factory.mktemp("serve-feedback")
+    return ServeHarness(ray_cluster, tiny_model_dirs, rag_index_dir, keys, feedback)
 
 
 @pytest.fixture

@@ -44,11 +44,14 @@ def minilm_path() -> str:
 class ServeHarness:
     """Deploys configs through `PUT /api/serve/applications/` and talks to the result."""
 
-    def __init__(self, head: RayHead, models: dict[str, str], index: str, keys: Path) -> None:
+    def __init__(
+        self, head: RayHead, models: dict[str, str], index: str, keys: Path, feedback: Path
+    ) -> None:
         self.head = head
         self.models = models
         self.index = index
         self.keys = keys
+        self.feedback = feedback  # where the chatbot's router stores feedback (not the embedder)
         self.current: str | None = None
         self.base_url = f"{head.serve_url}{PREFIX}/v1"
 
@@ -87,6 +90,10 @@ class ServeHarness:
             },
             "retrieval": {"indexPath": self.index, "embedderPath": minilm_path(), "topK": 2},
             "auth": {"apiKeysFile": str(self.keys)},
+            "feedback": {
+                "path": str(self.feedback),
+                "redact": [{"name": "emp", "pattern": "EMP-\\d+"}],
+            },
             "faults": faults,
         }
 

@@ -40,3 +40,6 @@ def test_embeddings_are_normalised_and_similar_texts_are_closer(
     ]
     with pytest.raises(openai.BadRequestError, match="serves an embedding model"):
         client.completions.create(model="embedder", prompt="x")
+    # Its feedback is off (and an embedding service takes none): 404 naming the field to set.
+    with pytest.raises(openai.NotFoundError, match=r"spec\.feedback\.enabled"):
+        client.post("/feedback", body={"response_id": "drover-x", "rating": 1}, cast_to=object)

@@ -17,6 +17,7 @@ from drover_workers.common.sources import materialize
 from drover_workers.finetune.config import DatasetRef, FinetuneConfig
 from drover_workers.finetune.data import DataError, Example, build_examples, read_rows
 from drover_workers.finetune.evaluate import evaluate
+from drover_workers.finetune.feedback import snapshot
 from drover_workers.finetune.model import (
     is_adapter_output,
     load_tokenizer,
@@ -33,12 +34,16 @@ def _data_path(config: FinetuneConfig, ref: DatasetRef, field: str, work: Path) 
         token = read_token(config.credentials)
         if ref.token_file:
             token = read_token(Credentials(token_file=ref.token_file))
-        return materialize(
+        path = materialize(
             ref.uri or ref.path or "",
             work,
             token=token,
             endpoint=config.hf_endpoint,
             pvc_root_dir=config.pvc_root,
+        )
+        # The router may be appending: train on (and digest) a snapshot of complete lines.
+        return (
+            snapshot(path, work / f"{field}.feedback.jsonl") if ref.format == "feedback" else path
         )
     except (FileNotFoundError, ValueError) as exc:
         raise WorkerError("DatasetNotFound", f"{field}: {exc}") from None

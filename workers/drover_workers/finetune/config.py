@@ -19,7 +19,7 @@ class DatasetRef(WorkerModel):
     uri: str | None = Field(
         None, description="file://, pvc://, hf://datasets/org/name@rev/file, s3://"
     )
-    format: Literal["chat", "prompt-completion", "text"] = "chat"
+    format: Literal["chat", "prompt-completion", "text", "feedback"] = "chat"
     token_file: str | None = Field(None, description="a mounted Secret key holding a token")
 
     @model_validator(mode="after")

@@ -1,5 +1,6 @@
 """Training and evaluation examples: chat (through the tokenizer's chat template when it has
-one), prompt-completion (loss on the completion only) and raw text (packed into blocks)."""
+one), prompt-completion (loss on the completion only), raw text (packed into blocks) and the
+feedback the router stored (turned into chat and prompt-completion rows: finetune.feedback)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from drover_workers.finetune.feedback import feedback_rows
 
 
 class DataError(ValueError):
@@ -92,6 +95,18 @@ def text_examples(tokenizer: Any, texts: list[str], max_len: int) -> list[Exampl
 def build_examples(tokenizer: Any, rows: list[Any], fmt: str, max_len: int) -> list[Example]:
     if fmt == "text":
         return text_examples(tokenizer, [str(r) for r in rows], max_len)
+    if fmt == "feedback":
+        try:
+            pairs = feedback_rows(rows)
+        except ValueError as exc:
+            raise DataError(str(exc)) from None
+        return [
+            example
+            for row_fmt in ("chat", "prompt-completion")
+            for example in supervised_examples(
+                tokenizer, [row for f, row in pairs if f == row_fmt], row_fmt, max_len
+            )
+        ]
     return supervised_examples(tokenizer, rows, fmt, max_len)
 
 

@@ -14,6 +14,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from drover_workers.common.config import WorkerModel, format_validation_error
+from drover_workers.serve.feedback import FeedbackArgs
 
 WorkerModelT = TypeVar("WorkerModelT", bound=WorkerModel)
 MODEL_DEPLOYMENT = "model"  # the one deployment of every version application
@@ -144,11 +145,14 @@ class RouterArgs(WorkerModel):
     runtime: RuntimeSpec = Field(default_factory=RuntimeSpec)
     retrieval: RetrievalSpec | None = None
     auth: AuthSpec | None = None
+    feedback: FeedbackArgs | None = None
 
     @model_validator(mode="after")
     def _cross_checks(self) -> RouterArgs:
         if self.retrieval is not None and self.task != "text-generation":
             raise ValueError("retrieval: only a text-generation service can use retrieval")
+        if self.feedback is not None and self.task != "text-generation":
+            raise ValueError("feedback: only a text-generation service takes feedback")
         return self
 
 

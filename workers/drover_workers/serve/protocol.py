@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import struct
+import uuid
 from typing import Any
 
 ROLES = ("system", "user", "assistant", "tool", "developer")
@@ -214,6 +215,28 @@ def parse_embedding(body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     if encoding not in ("float", "base64"):
         raise bad("'encoding_format' must be 'float' or 'base64'", "encoding_format")
     return {"input": texts, "encoding_format": encoding}, False
+
+
+def parse_request(
+    kind: str, body: dict[str, Any], task: str, service: str, max_tokens_cap: int
+) -> tuple[dict[str, Any], bool]:
+    """The engine request of a `kind` ("completion", "chat", "embedding") body and whether it
+    streams; a 400 when the endpoint does not fit the service's task."""
+    embedding_service = task == "embedding"
+    if (kind == "embedding") != embedding_service:
+        what = "an embedding model" if embedding_service else "a text-generation model"
+        use = "/v1/embeddings" if embedding_service else "/v1/completions or /v1/chat/completions"
+        raise bad(f"service {service} serves {what}; use {use}")
+    if kind == "completion":
+        return parse_completion(body, max_tokens_cap)
+    if kind == "chat":
+        return parse_chat(body, max_tokens_cap)
+    return parse_embedding(body)
+
+
+def response_id() -> str:
+    """A new answer's OpenAI `id`."""
+    return f"drover-{uuid.uuid4().hex[:24]}"
 
 
 def embedding_data(vectors: list[list[float]], encoding: str) -> list[dict[str, Any]]:

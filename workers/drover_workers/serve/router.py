@@ -4,22 +4,20 @@ It checks the API key, validates the request, picks a ready version by the weigh
 `user_config` (the live versions and their weights, changed in place by redeploying the config),
 adds retrieved context, calls that version's `model` deployment in the version's own application
 (`<router application>-<version>`) through a handle, records per-version metrics and says in every
-answer which version answered (`x-drover-version` header and the `drover` field).
+answer which version answered (`x-drover-version` header and the `drover` field). With feedback on
+it remembers each answer for `POST /v1/feedback` (serve.feedback).
 """
 
 # No `from __future__ import annotations`: FastAPI must see `Request` as a class, not a string.
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from ray import serve
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from drover_workers.serve import protocol as oa
 from drover_workers.serve.auth import KeyCheck
@@ -31,6 +29,8 @@ from drover_workers.serve.config import (
     parse_router_user_config,
     version_app_name,
 )
+from drover_workers.serve.feedback import Feedback, request_of
+from drover_workers.serve.http import api, error_response, session_of
 from drover_workers.serve.metrics import RouterMetrics
 from drover_workers.serve.protocol import ApiError
 from drover_workers.serve.retrieval import Retriever, augment, query_of
@@ -43,27 +43,7 @@ from drover_workers.serve.routing import (
 
 log = logging.getLogger("ray.serve")
 VERSION_HEADER = "x-drover-version"
-SESSION_HEADER = "x-session-id"
 READY_REFRESH_SECONDS = 1.0
-
-api = FastAPI(title="Drover router", docs_url=None, redoc_url=None, openapi_url=None)
-
-
-@api.exception_handler(StarletteHTTPException)
-async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    err = ApiError(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}")
-    return JSONResponse(err.body, status_code=exc.status_code)
-
-
-@api.exception_handler(RequestValidationError)
-async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    return JSONResponse(oa.bad(f"invalid request: {exc.errors()}").body, status_code=400)
-
-
-def session_of(request: Request, body: dict[str, Any]) -> str:
-    """The client's session: the `x-session-id` header, else OpenAI's `user` field."""
-    session = request.headers.get(SESSION_HEADER) or body.get("user") or ""
-    return session if isinstance(session, str) else ""
 
 
 @serve.deployment(name="router", ray_actor_options={"num_cpus": 0.5}, max_ongoing_requests=512)
@@ -82,7 +62,10 @@ class Router:
         self.keys = KeyCheck(self.args.auth)
         rag = self.args.retrieval
         self.retriever = Retriever(rag.index_path, rag.embedder_path, rag.top_k) if rag else None
-        self.app_name = serve.get_replica_context().app_name
+        context = serve.get_replica_context()
+        self.app_name = context.app_name
+        service = self.args.service.model_dump()
+        self.feedback = Feedback(self.args.feedback, service, context.replica_id.unique_id)
         self.ready: set[str] = set()
         self._refresh: asyncio.Task[None] | None = None
         self._refreshed_at = 0.0
@@ -261,7 +244,7 @@ class Router:
         try:
             self.keys.check(request.headers.get("authorization"))
         except ApiError as exc:
-            return JSONResponse(exc.body, status_code=exc.status)
+            return error_response(exc)
         ids = [self.service, *(f"{self.service}:{v}" for v in self.versions)]
         data = [{"id": i, "object": "model", "created": 0, "owned_by": "drover"} for i in ids]
         return JSONResponse({"object": "list", "data": data})
@@ -278,13 +261,23 @@ class Router:
     async def embeddings(self, request: Request) -> Response:
         return await self._handle(request, "embedding")
 
+    @api.post("/v1/feedback")
+    async def feedback_post(self, request: Request) -> Response:
+        try:
+            self.keys.check(request.headers.get("authorization"))
+            return JSONResponse(await self.feedback.submit(oa.load_json(await request.body())))
+        except ApiError as exc:
+            return error_response(exc)
+
     async def _handle(self, request: Request, kind: str) -> Response:
         start = time.perf_counter()
         version, code, streaming = "none", 500, False
         try:
             self.keys.check(request.headers.get("authorization"))
             body = oa.load_json(await request.body())
-            parsed, stream = self._parse(kind, body)
+            parsed, stream = oa.parse_request(
+                kind, body, self.args.task, self.service, self.args.runtime.max_tokens
+            )
             version = await self._choose(request, body.get("model"))
             session = session_of(request, body)
             self._admit(version)
@@ -303,7 +296,7 @@ class Router:
                     self._release(version)
         except ApiError as exc:
             code = exc.status
-            return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
+            return error_response(exc)
         except Exception as exc:
             log.warning("version %s failed: %s", version, exc)
             err = ApiError(
@@ -319,41 +312,33 @@ class Router:
                 elapsed = time.perf_counter() - start
                 self.metrics.record(version, code, elapsed, elapsed if code == 200 else None)
 
-    def _parse(self, kind: str, body: dict[str, Any]) -> tuple[Any, bool]:
-        embedding_service = self.args.task == "embedding"
-        if (kind == "embedding") != embedding_service:
-            what = "an embedding model" if embedding_service else "a text-generation model"
-            use = (
-                "/v1/embeddings" if embedding_service else "/v1/completions or /v1/chat/completions"
-            )
-            raise oa.bad(f"service {self.service} serves {what}; use {use}")
-        cap = self.args.runtime.max_tokens
-        if kind == "completion":
-            return oa.parse_completion(body, cap)
-        if kind == "chat":
-            return oa.parse_chat(body, cap)
-        return oa.parse_embedding(body)
-
     def _drover(self, version: str, sources: list[Any]) -> dict[str, Any]:
         return {"version": version, "sources": sources}
+
+    def _who(self, model: str, version: str, sources: list[Any]) -> dict[str, Any]:
+        """Who answered, for the feedback record: model, version, retrieved sources' names."""
+        names = tuple(str(s.get("source", "")) for s in sources if isinstance(s, dict))
+        return {"model": model, "version": version, "sources": names}
 
     async def _once(
         self, version: str, kind: str, model: str, parsed: Any, session: str = ""
     ) -> Response:
         headers = {VERSION_HEADER: version}
-        now, rid = int(time.time()), f"drover-{uuid.uuid4().hex[:24]}"
+        now, rid = int(time.time()), oa.response_id()
         if kind == "embedding":
             result = await self.model(version).embed.remote(parsed["input"])
             data = oa.embedding_data(result["vectors"], parsed["encoding_format"])
             self.metrics.tokens(version, result["usage"])
             body = {"object": "list", "data": data, "model": model, "usage": result["usage"]}
             return JSONResponse({**body, "drover": self._drover(version, [])}, headers=headers)
-        parsed, sources = await self._sources(version, parsed)
+        asked, (parsed, sources) = request_of(kind, parsed), await self._sources(version, parsed)
         generate = self._engine_call(version, session, "generate")
         result = await generate.remote(self._for_version(version, parsed))
         if "error" in result:
             raise oa.bad(result["error"], "prompt" if kind == "completion" else "messages")
         self.metrics.tokens(version, result["usage"])
+        texts = [c["text"] for c in result["choices"]]
+        self.feedback.remember(rid, kind, asked, texts, **self._who(model, version, sources))
         build = oa.completion_response if kind == "completion" else oa.chat_response
         body = build(rid, model, now, result)
         return JSONResponse({**body, "drover": self._drover(version, sources)}, headers=headers)
@@ -361,15 +346,16 @@ class Router:
     async def _stream(
         self, version: str, kind: str, model: str, parsed: Any, start: float, session: str = ""
     ) -> Response:
-        parsed, sources = await self._sources(version, parsed)
+        asked, (parsed, sources) = request_of(kind, parsed), await self._sources(version, parsed)
         request = self._for_version(version, parsed)
         generate = self._engine_call(version, session, "generate_stream", stream=True)
-        pieces = generate.remote(request)
+        rid, who = oa.response_id(), self._who(model, version, sources)
+        pieces = self.feedback.tap(rid, kind, asked, generate.remote(request), **who)
         first = await pieces.__anext__()  # errors before the first byte get a proper status
         if "error" in first:
             raise oa.bad(first["error"], "prompt" if kind == "completion" else "messages")
         ttft = time.perf_counter() - start
-        body = self._sse(version, kind, model, first, pieces, sources, start, ttft)
+        body = self._sse(version, kind, model, first, pieces, sources, start, ttft, rid)
         return StreamingResponse(
             body, media_type="text/event-stream", headers={VERSION_HEADER: version}
         )
@@ -384,13 +370,9 @@ class Router:
         sources: list[Any],
         start: float,
         ttft: float,
+        rid: str,
     ) -> AsyncIterator[bytes]:
-        now, rid, chat, code = (
-            int(time.time()),
-            f"drover-{uuid.uuid4().hex[:24]}",
-            kind == "chat",
-            200,
-        )
+        now, chat, code = int(time.time()), kind == "chat", 200
         generated, last = 0, time.perf_counter()
         try:
             chunk = oa.stream_chunk(rid, model, now, chat, first, first=True)
