@@ -33,6 +33,7 @@ from drover.handlers import (
 from drover.handlers.common import with_own_patch
 from drover.handlers.kicks import Key, Kicks, QuietReactions, index_entry
 from drover.k8s import children
+from drover.k8s.cache import WATCHED
 from drover.k8s.peering import watch_peering
 from drover.observability import forget, observe, record_phase, start_metrics_server
 
@@ -330,8 +331,8 @@ def index_refs(body: kopf.Body, **_: Any) -> dict[Key, Key]:
 def _drover_event(
     kind: str, body: kopf.Body, type_: str | None, logger: Any, **indexes: Any
 ) -> None:
-    meta = body.get("metadata", {})
-    key = (kind, meta.get("namespace") or "default", meta.get("name", ""))
+    WATCHED.seen(kind, body, type_)  # first: the reconciles kicked below read it
+    key = WATCHED.key(kind, body)
     dependents = [d for index in indexes.values() for d in index.get(key, [])]
     _kick(_kicks.seen(kind, body, type_, dependents), logger)
 

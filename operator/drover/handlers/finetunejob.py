@@ -54,7 +54,7 @@ def reconcile(
         return
     recorded = dict(body.get("status") or {})
     namespace = job.namespace or "default"
-    base_obj = children.get_object("FoundationModel", namespace, job.spec.base_model.name)
+    base_obj = children.read_dependency("FoundationModel", namespace, job.spec.base_model.name)
     base_cond = decide_base_model(job.spec.base_model.name, base_obj)
     when = now()
     if base_cond.status is not True or base_obj is None:

@@ -48,7 +48,7 @@ def read_inputs(
     one condition, not the first alone). They are the spec's, or a retraining's output that passed
     its gate (`status.retraining.latest`, see drover.policy.retraining.served_names)."""
     names = served_names(svc.spec, retraining)
-    found = {n: children.get_object("FoundationModel", namespace, n) for n in names}
+    found = {n: children.read_dependency("FoundationModel", namespace, n) for n in names}
     models = {n: obj for n, obj in found.items() if obj is not None}
     field = "spec.model.name" if names[0] == svc.spec.model.name else "status.retraining.latest"
     ready = decide_model_ready("ModelReady", field, names[0], models.get(names[0]))
@@ -95,7 +95,7 @@ def _read_index(name: str, namespace: str) -> tuple[IndexPlan | None, Cond]:
         return plan, Cond(
             "ModelReady", True, InferenceServiceReason.INDEX_READY, f"VectorIndex {name} is ready"
         )
-    if children.get_object("VectorIndex", namespace, name) is not None:
+    if children.read_dependency("VectorIndex", namespace, name) is not None:
         return None, Cond(
             "ModelReady",
             False,
@@ -140,13 +140,13 @@ def read_version_plan(
         return None
     base_name, _, adapter_name = version.model.partition("+")
     base_digest, _, adapter_digest = version.digest.partition("+")
-    base_model = children.get_object("FoundationModel", namespace, base_name)
+    base_model = children.read_dependency("FoundationModel", namespace, base_name)
     base = _location(base_model, base_name, base_digest)
     if base is None:
         return None
     adapter, adapter_model = None, None
     if adapter_name:
-        adapter_model = children.get_object("FoundationModel", namespace, adapter_name)
+        adapter_model = children.read_dependency("FoundationModel", namespace, adapter_name)
         adapter = _location(adapter_model, adapter_name, adapter_digest)
     return VersionPlan(
         model=version.model,
@@ -229,7 +229,7 @@ def _location(model: Mapping[str, Any] | None, name: str, digest: str) -> tuple[
 
 
 def _index_plan(name: str, namespace: str) -> IndexPlan | None:
-    index = children.get_object("VectorIndex", namespace, name)
+    index = children.read_dependency("VectorIndex", namespace, name)
     status = (index or {}).get("status") or {}
     if index is None or not status.get("version") or not status.get("path"):
         return None

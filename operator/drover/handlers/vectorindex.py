@@ -49,7 +49,7 @@ def reconcile(
     recorded = dict(body.get("status") or {})
     namespace = vi.namespace or "default"
     embedder_name = vi.spec.embedding_model.name
-    embedder = children.get_object("FoundationModel", namespace, embedder_name)
+    embedder = children.read_dependency("FoundationModel", namespace, embedder_name)
     embedder_cond = decide_model_ready(
         "EmbeddingModelReady", "spec.embeddingModel.name", embedder_name, embedder
     )

@@ -17,6 +17,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from drover.builders.meta import SPEC_HASH
+from drover.k8s.cache import WATCHED
 
 
 class Outcome(StrEnum):
@@ -69,6 +70,12 @@ def get_object(kind_name: str, namespace: str, name: str) -> dict[str, Any] | No
         if exc.status == 404:
             return None
         raise
+
+
+def read_dependency(kind_name: str, namespace: str, name: str) -> dict[str, Any] | None:
+    """Another Drover resource this one depends on (a model, an index): the last body the
+    watch showed (k8s/cache.py), else a GET."""
+    return WATCHED.get(kind_name, namespace, name) or get_object(kind_name, namespace, name)
 
 
 def list_objects(kind_name: str, namespace: str, label_selector: str = "") -> list[dict[str, Any]]:
