@@ -22,7 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
 from serve_harness import API_KEY, APP, ServeHarness
+
+# Two to three minutes, most of it the replacement loading its model: `make test-chaos` runs it.
+pytestmark = pytest.mark.chaos
 
 CLIENTS = 3
 CLIENT_TIMEOUT = 120.0  # a request still open after this counts as hung
