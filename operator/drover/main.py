@@ -60,6 +60,9 @@ def config() -> OperatorConfig:
 # (SIGKILL, OOM, node loss: no goodbye); 20 s bounds the handover by 20 s, at the cost of one
 # keep-alive PATCH per replica every 10-15 s (kopf sends them 5-10 s before the lifetime ends).
 PEERING_LIFETIME_SECONDS = 20
+# After kopf starts stopping, the process is SIGKILLed by kopf after this long at most; under
+# Kubernetes' default terminationGracePeriodSeconds (30 s).
+EXIT_TIMEOUT_SECONDS = 20
 
 
 @kopf.on.startup()
@@ -94,6 +97,11 @@ def configure(settings: kopf.OperatorSettings, cfg: OperatorConfig) -> None:
     settings.peering.lifetime = PEERING_LIFETIME_SECONDS
     settings.watching.server_timeout = 300
     settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
+    # kopf stops when a root task fails (e.g. a 409 on the peering keep-alive PATCH) as on
+    # SIGTERM, but its watchers and timers can outlive the stop: its wait for them has no
+    # timeout, and its signal handler is gone by then, so `drover run` hung (still handling, no
+    # longer peering) until kopf's own SIGKILL, 10 minutes later by default. Exit within this.
+    settings.process.ultimate_exiting_timeout = EXIT_TIMEOUT_SECONDS
 
 
 @kopf.on.startup()
