@@ -60,8 +60,8 @@ test: install lint ## Set up everything and run the tests but the whole-chain, c
 test-e2e: install ## The whole chain on the local stack, as make demo runs it (~8 min; CI runs it)
 	$(PY) -m pytest -q -m e2e --durations=10 tests/e2e $(PYTEST_ARGS)
 
-test-chaos: venv ## Operator SIGKILLs, API faults, two peered replicas on the local stack (~4 min; CI runs it)
-	$(PY) -m pytest -q -m chaos tests/chaos $(PYTEST_ARGS)
+test-chaos: venv ## Operator SIGKILLs, API faults, two peered replicas, Ray faults on the local stack (~12 min; CI runs it)
+	$(PY) -m pytest -q -m chaos tests/chaos tests/workers/serve/test_replica_kill.py $(PYTEST_ARGS)
 
 images: ## Build the operator and workers images with podman or docker (IMAGES=, REGISTRY=: images/build.sh)
 	images/build.sh

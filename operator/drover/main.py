@@ -74,6 +74,9 @@ def config() -> OperatorConfig:
 # keep-alive PATCH per replica every 10-15 s (kopf sends them 5-10 s before the lifetime ends).
 PEERING_LIFETIME_SECONDS = 20
 HANDLER_THREADS = 32
+# After kopf starts stopping, the process is SIGKILLed by kopf after this long at most; under
+# Kubernetes' default terminationGracePeriodSeconds (30 s).
+EXIT_TIMEOUT_SECONDS = 20
 
 
 @kopf.on.startup()
@@ -116,6 +119,11 @@ def configure(settings: kopf.OperatorSettings, cfg: OperatorConfig) -> None:
     # resources queued behind a handful of waiting threads (bench/reconcile.py).
     settings.execution.max_workers = HANDLER_THREADS
     logging.getLogger("kopf.objects").addFilter(_QUIET)
+    # kopf stops when a root task fails (e.g. a 409 on the peering keep-alive PATCH) as on
+    # SIGTERM, but its watchers and timers can outlive the stop: its wait for them has no
+    # timeout, and its signal handler is gone by then, so `drover run` hung (still handling, no
+    # longer peering) until kopf's own SIGKILL, 10 minutes later by default. Exit within this.
+    settings.process.ultimate_exiting_timeout = EXIT_TIMEOUT_SECONDS
 
 
 @kopf.on.startup()

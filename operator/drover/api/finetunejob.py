@@ -69,6 +69,13 @@ class Hyperparameters(ApiModel):
     )
     weight_decay: float = Field(default=0.0, ge=0.0, le=1.0, description="AdamW weight decay.")
     seed: int = Field(default=42, ge=0, description="Random seed, for reproducible runs.")
+    checkpoint_steps: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="Save a checkpoint every N optimizer steps (default 50, and at the end); "
+        "when the training RayJob is retried (a worker or node lost) it resumes from the latest.",
+    )
 
 
 class TrainingResources(ApiModel):

@@ -112,6 +112,7 @@ def build_finetune_config(
             "seed": hp.seed,
             "gradientAccumulationSteps": hp.gradient_accumulation_steps,
             **({"maxSteps": hp.max_steps} if hp.max_steps else {}),
+            **({"checkpointSteps": hp.checkpoint_steps} if hp.checkpoint_steps else {}),
         },
         "outputDir": f"{root}/{output_relpath(job)}",
         "merge": spec.output.merge,

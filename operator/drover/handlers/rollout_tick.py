@@ -3,7 +3,9 @@
 The state machine (`drover.policy.rollout`) asks for warm-up or analysis when it needs numbers;
 this module gets them (requests pinned to the canary, Prometheus queries) and asks again with the
 results, so one tick both measures and acts on the measurement. Queries that fail or find no
-series set `MetricsUnavailable` instead of leaving the canary to hold in silence.
+series set `MetricsUnavailable` instead of leaving the canary to hold in silence; when
+Prometheus cannot be read at all the analysis holds the canary's step and weight (no blind
+promotion or rollback) until it can.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from drover.api.inferenceservice import InferenceService
+from drover.api.reasons import MetricsReason
 from drover.api.rollout import (
     ROLLOUT_ANNOTATION,
     Analysis,
@@ -99,7 +102,12 @@ def rollout_tick(
     measured, problems = _measure(decision, svc, spec, config, url, stable, now)
     if measured is not None:
         observed = RolloutObservation(
-            desired=desired, stable=stable, canary=canary, analysis=measured, routed=routed
+            desired=desired,
+            stable=stable,
+            canary=canary,
+            analysis=measured,
+            routed=routed,
+            metrics_unavailable=unavailable(problems),
         )
         decision = next_rollout(decision.status, spec, observed, now)
     stable, canary = apply_actions(decision, desired, stable, canary)
@@ -121,6 +129,15 @@ def rollout_tick(
     else:
         metrics = None
     return RolloutTick(decision, stable, canary, control, metrics)
+
+
+def unavailable(problems: list[MetricsProblem] | None) -> str | None:
+    """Why Prometheus could not be read (unreachable, or a query failed), or None: a query
+    that found no series was answered (too little data, judged as such)."""
+    for problem in problems or []:
+        if problem.reason != MetricsReason.NO_SERIES:
+            return problem.detail
+    return None
 
 
 def _measure(

@@ -163,6 +163,9 @@ class AnalysisVerdict:
     failures: int
     inconclusives: int
     reason: str
+    # Held because Prometheus could not be read: counted nowhere, and the window is measured
+    # again whole once it can (its evidence is not added).
+    blind: bool = False
 
 
 def decide_analysis(
@@ -171,14 +174,25 @@ def decide_analysis(
     inconclusives: int,
     failure_limit: int,
     on_inconclusive: InconclusivePolicy | str,
+    unavailable: str | None = None,
 ) -> AnalysisVerdict:
     """Combine one analysis' metric results (Argo Rollouts' semantics).
 
     Any failed metric fails the analysis; the rollout rolls back once failed analyses exceed
     `failure_limit`. An inconclusive analysis holds, or with `on_inconclusive=rollback` counts
     as failed. No metrics at all is a success (nothing to check).
+
+    `unavailable` (why Prometheus could not be read) holds an analysis that no metric failed,
+    whatever `on_inconclusive` says: an outage of the metrics is no evidence about the canary,
+    so it neither promotes nor rolls back blind, nor counts toward failureLimit. A metric that
+    failed on data Prometheus did give still fails the analysis.
     """
     failed = [r for r in results if r.verdict == Verdict.FAILED]
+    if unavailable and not failed:
+        why = f"metrics unavailable, holding: {unavailable}"
+        return AnalysisVerdict(
+            AnalysisAction.HOLD, Verdict.INCONCLUSIVE, failures_so_far, inconclusives, why, True
+        )
     unsure = [r for r in results if r.verdict == Verdict.INCONCLUSIVE]
     if failed:
         verdict, why = Verdict.FAILED, "; ".join(r.message for r in failed)

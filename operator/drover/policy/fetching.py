@@ -13,7 +13,7 @@ from typing import Any
 from drover.api.reasons import FoundationModelReason, JobReason
 from drover.policy.conditions import Cond
 from drover.policy.events import Event
-from drover.policy.jobs import JobState, JobView
+from drover.policy.jobs import JobState, JobView, failed_for_good
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def decide_fetch(
             done=True,
         )
     base = {"fetchJob": job_name, "sourceKey": source_key}
-    if job.state is JobState.FAILED or (result is not None and result.get("error")):
+    if failed_for_good(job, result):
         detail = (result or {}).get("error") or job.message
         message = f"fetching the weights failed: {detail}; check the source URI and credentials"
         return FetchDecision(

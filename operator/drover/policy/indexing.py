@@ -13,7 +13,7 @@ from typing import Any
 from drover.api.reasons import DependencyReason, JobReason, VectorIndexReason
 from drover.policy.conditions import Cond
 from drover.policy.events import Event
-from drover.policy.jobs import JobState, JobView
+from drover.policy.jobs import JobState, JobView, failed_for_good
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def decide_index(
         return IndexDecision("Ready", (embedder, built), {"buildingVersion": None})
     version = next_version(recorded)
     building = {"buildJob": job_name, "buildingVersion": version}
-    if job.state is JobState.FAILED or (result is not None and result.get("error")):
+    if failed_for_good(job, result):
         detail = (result or {}).get("error") or job.message
         message = f"building version {version} failed: {detail}"
         return IndexDecision(

@@ -55,3 +55,15 @@ def classify_rayjob(rayjob: Mapping[str, Any] | None) -> JobView:
         what = deployment.lower() or "submitted"
         return JobView(JobState.PENDING, f"RayJob {name} is {what}")
     return JobView(JobState.PENDING, f"RayJob {name} is {deployment}")
+
+
+def failed_for_good(job: JobView, result: Mapping[str, Any] | None) -> bool:
+    """The RayJob failed and will not be retried: KubeRay says Failed, or the job ended with
+    the worker's error result. An error result while the RayJob is still running or being
+    retried (KubeRay's `backoffLimit`: `jobDeploymentStatus` Retrying, then New with a fresh
+    job id; rayjob_controller.go `Reconcile`) is one attempt's: the next attempt may succeed
+    (a lost node, a killed worker), so it decides nothing yet."""
+    if job.state is JobState.FAILED:
+        return True
+    ended = job.state is JobState.SUCCEEDED
+    return ended and result is not None and bool(result.get("error"))

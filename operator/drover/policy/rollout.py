@@ -28,11 +28,7 @@ from drover.api.rollout import (
     VersionRef,
 )
 from drover.api.rollout_status import HISTORY_LIMIT, REJECTED_LIMIT
-from drover.policy.analysis import (
-    AnalysisAction,
-    AnalysisVerdict,
-    decide_analysis,
-)
+from drover.policy.analysis import AnalysisAction, AnalysisVerdict, decide_analysis
 from drover.policy.events import Event
 from drover.policy.traffic import restart_evidence
 
@@ -75,6 +71,8 @@ class RolloutObservation:
     # The router runs the current Serve config (policy.serving.router_current). A LoRA canary's
     # engine is ready before the router has its route; warm-up waits for both.
     routed: bool = True
+    # Why Prometheus could not be read for `analysis` (unreachable, query failed), if it could not.
+    metrics_unavailable: str | None = None
 
 
 @dataclass(frozen=True)
@@ -303,22 +301,24 @@ def _analyse(t: _Draft, spec: RolloutSpec, observed: RolloutObservation) -> None
     if fresh is None:
         return  # measuring, or out of time to warm up
     a = spec.analysis
+    unavailable = observed.metrics_unavailable if measured else None
     verdict = decide_analysis(
-        fresh, st.failures, st.inconclusives, a.failure_limit, a.on_inconclusive
+        fresh, st.failures, st.inconclusives, a.failure_limit, a.on_inconclusive, unavailable
     )
     st.analysis, st.failures, st.inconclusives = (
         list(fresh),
         verdict.failures,
         verdict.inconclusives,
     )
-    st.evidence.update({r.metric: r.evidence for r in fresh if r.evidence is not None})
+    if not verdict.blind:
+        st.evidence.update({r.metric: r.evidence for r in fresh if r.evidence is not None})
     name = "Warm-up" if st.phase == P.WARMING else "Analysis"
     kind = "Normal" if verdict.verdict == Verdict.SUCCESSFUL else "Warning"
     t.event(kind, f"{name}{verdict.verdict}", verdict.reason)
     if verdict.action == AnalysisAction.ROLLBACK:
         t.finish(RolloutResult.ROLLED_BACK, verdict.reason)
         return
-    if measured:
+    if measured and not verdict.blind:
         # The window's observations are summed in st.evidence: the next window starts here,
         # decided or not, so no request is counted twice.
         st.window_started_at = now

@@ -14,7 +14,7 @@ from drover.api.reasons import DependencyReason, FineTuneJobReason, JobReason
 from drover.policy.conditions import Cond
 from drover.policy.dependencies import decide_model_ready
 from drover.policy.events import Event
-from drover.policy.jobs import JobState, JobView
+from drover.policy.jobs import JobState, JobView, failed_for_good
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def decide_training(
     prog = progress_fields(progress, now_iso)
     if prog:
         fields["progress"] = prog
-    if job.state is JobState.FAILED or (result is not None and result.get("error")):
+    if failed_for_good(job, result):
         detail = (result or {}).get("error") or job.message
         message = f"training failed: {detail}"
         return TrainingDecision(

@@ -217,6 +217,27 @@ def test_finetune_rayjob_matches_golden_and_its_worker_config(finetune, base_mod
     FinetuneConfig.model_validate(worker)
 
 
+def test_checkpoint_steps_reach_the_worker_and_default_to_its_own(
+    finetune, base_model, config
+) -> None:
+    from drover_workers.finetune.config import FinetuneConfig
+
+    placement = resolve_placement(None, config.accelerator_classes, field="f")
+
+    def worker_of(job: Any) -> dict[str, Any]:
+        built = build_finetune_rayjob(job, base_model, READY_BASE, placement=placement, image="x")
+        return worker_config_of(built)
+
+    default = worker_of(finetune)
+    assert "checkpointSteps" not in default["hyperparameters"]
+    assert FinetuneConfig.model_validate(default).hyperparameters.checkpoint_steps == 50
+    often = finetune.model_copy(deep=True)
+    often.spec.hyperparameters.checkpoint_steps = 5
+    worker = worker_of(often)
+    assert worker["hyperparameters"]["checkpointSteps"] == 5
+    assert FinetuneConfig.model_validate(worker).hyperparameters.checkpoint_steps == 5
+
+
 def test_output_model_records_lineage_and_shares_the_base_claim(finetune, base_model) -> None:
     out = build_output_model(finetune, base_model, READY_BASE, {"datasetDigest": "sha256:11"})
     assert out["metadata"]["name"] == "tiny-llama-support"

@@ -62,6 +62,7 @@ def tick(
     control: RolloutControl | None = None,
     spec: RolloutSpec = SPEC,
     routed: bool = True,
+    metrics_unavailable: str | None = None,
 ) -> RolloutDecision:
     observed = RolloutObservation(
         desired=desired,
@@ -70,6 +71,7 @@ def tick(
         analysis=analysis,
         control=control,
         routed=routed,
+        metrics_unavailable=metrics_unavailable,
     )
     return next_rollout(state, spec, observed, at(seconds))
 

@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from ray import serve
+from ray.exceptions import RayActorError
 
 from drover_workers.serve import protocol as oa
 from drover_workers.serve.auth import KeyCheck
@@ -35,15 +36,19 @@ from drover_workers.serve.metrics import RouterMetrics
 from drover_workers.serve.protocol import ApiError
 from drover_workers.serve.retrieval import Retriever, augment, query_of
 from drover_workers.serve.routing import (
+    ReplicasLost,
     WeightedPicker,
     effective_weights,
     hold_until_ready,
     ready_from_status,
+    unless_replicas_lost,
 )
 
 log = logging.getLogger("ray.serve")
 VERSION_HEADER = "x-drover-version"
 READY_REFRESH_SECONDS = 1.0
+# A request waiting on a version with no running replica for this long is answered 503.
+REPLICAS_LOST_GRACE_SECONDS = 3.0
 
 
 @serve.deployment(name="router", ray_actor_options={"num_cpus": 0.5}, max_ongoing_requests=512)
@@ -201,6 +206,20 @@ class Router:
             503, message, type_="server_error", code=code, retry_after=self._retry_after()
         )
 
+    async def _bounded(self, version: str, answer: Any, response: Any) -> Any:
+        """Await `answer` (of the engine `response`) unless the version loses every replica
+        meanwhile (a node failure): then cancel it and answer 503 with Retry-After, instead of
+        holding the client until Serve has replaced the replica."""
+
+        async def ready() -> bool:
+            return version in await self.ready_versions()
+
+        try:
+            return await unless_replicas_lost(answer, ready, REPLICAS_LOST_GRACE_SECONDS)
+        except ReplicasLost as exc:
+            response.cancel()
+            raise self._unavailable(f"version {version}: {exc}", "replica_unavailable") from None
+
     def _admit(self, version: str) -> None:
         if self.in_flight.get(version, 0) >= self.args.runtime.max_queued_requests:
             raise ApiError(
@@ -297,6 +316,13 @@ class Router:
         except ApiError as exc:
             code = exc.status
             return error_response(exc)
+        except RayActorError as exc:  # the replica died with the request: retrying may work
+            log.warning("version %s: its replica died: %s", version, exc)
+            code, died = 503, f"version {version}: the replica answering died; retry"
+            err = self._unavailable(died, "replica_died")
+            return JSONResponse(
+                err.body, status_code=503, headers={**err.headers, VERSION_HEADER: version}
+            )
         except Exception as exc:
             log.warning("version %s failed: %s", version, exc)
             err = ApiError(
@@ -326,14 +352,16 @@ class Router:
         headers = {VERSION_HEADER: version}
         now, rid = int(time.time()), oa.response_id()
         if kind == "embedding":
-            result = await self.model(version).embed.remote(parsed["input"])
+            response = self.model(version).embed.remote(parsed["input"])
+            result = await self._bounded(version, response, response)
             data = oa.embedding_data(result["vectors"], parsed["encoding_format"])
             self.metrics.tokens(version, result["usage"])
             body = {"object": "list", "data": data, "model": model, "usage": result["usage"]}
             return JSONResponse({**body, "drover": self._drover(version, [])}, headers=headers)
         asked, (parsed, sources) = request_of(kind, parsed), await self._sources(version, parsed)
         generate = self._engine_call(version, session, "generate")
-        result = await generate.remote(self._for_version(version, parsed))
+        response = generate.remote(self._for_version(version, parsed))
+        result = await self._bounded(version, response, response)
         if "error" in result:
             raise oa.bad(result["error"], "prompt" if kind == "completion" else "messages")
         self.metrics.tokens(version, result["usage"])
@@ -350,8 +378,10 @@ class Router:
         request = self._for_version(version, parsed)
         generate = self._engine_call(version, session, "generate_stream", stream=True)
         rid, who = oa.response_id(), self._who(model, version, sources)
-        pieces = self.feedback.tap(rid, kind, asked, generate.remote(request), **who)
-        first = await pieces.__anext__()  # errors before the first byte get a proper status
+        response = generate.remote(request)
+        pieces = self.feedback.tap(rid, kind, asked, response, **who)
+        # errors before the first byte get a proper status
+        first = await self._bounded(version, pieces.__anext__(), response)
         if "error" in first:
             raise oa.bad(first["error"], "prompt" if kind == "completion" else "messages")
         ttft = time.perf_counter() - start

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from drover_workers.serve.config import MODEL_DEPLOYMENT
 
@@ -59,6 +59,48 @@ async def hold_until_ready(
         if clock() >= deadline:
             return None
         await sleep(min(poll_seconds, max(deadline - clock(), 0.0)))
+
+
+T = TypeVar("T")
+
+
+class ReplicasLost(Exception):
+    """The version lost its last running replica while a request waited for its answer."""
+
+
+async def unless_replicas_lost(
+    answer: Awaitable[T],
+    is_ready: Callable[[], Awaitable[bool]],
+    grace_seconds: float,
+    *,
+    poll_seconds: float = 1.0,
+    clock: Callable[[], float] = time.monotonic,
+) -> T:
+    """`answer`'s result, unless the version has had no running replica for `grace_seconds`
+    meanwhile: then ReplicasLost (and `answer` is cancelled).
+
+    A request routed to a replica that dies unseen is queued by Ray Serve's handle until a
+    replacement runs, with no deadline of its own (ray/serve/_private/router.py,
+    `AsyncioRouter._route_and_send_request_once`: a replica found dead is skipped and the
+    request routed again); replacing a model replica takes as long as loading the model.
+    """
+    task = asyncio.ensure_future(answer)
+    lost_since: float | None = None
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=poll_seconds)
+            if done:
+                return task.result()
+            if await is_ready():
+                lost_since = None
+                continue
+            now = clock()
+            lost_since = now if lost_since is None else lost_since
+            if now - lost_since >= grace_seconds:
+                raise ReplicasLost(f"no running replica for {now - lost_since:.0f}s")
+    finally:
+        if not task.done():
+            task.cancel()
 
 
 def effective_weights(weights: dict[str, float], ready: set[str]) -> dict[str, float]:
