@@ -74,6 +74,8 @@ def config() -> OperatorConfig:
 # keep-alive PATCH per replica every 10-15 s (kopf sends them 5-10 s before the lifetime ends).
 PEERING_LIFETIME_SECONDS = 20
 HANDLER_THREADS = 32
+# How long after its own write the operator re-reads an object instead of kopf's body of it.
+STALE_SECONDS = 30.0
 # After kopf starts stopping, the process is SIGKILLed by kopf after this long at most; under
 # Kubernetes' default terminationGracePeriodSeconds (30 s).
 EXIT_TIMEOUT_SECONDS = 20
@@ -159,8 +161,10 @@ def _key(kind: str, body: Mapping[str, Any]) -> Key:
 def _poll(kind: str, body: Mapping[str, Any], reconcile: Any) -> None:
     """A timer's extra work (autoscaling, drift) on an object, under the object's lock, writing
     its own status patch (handlers.common.with_own_patch)."""
-    with _kicks.lock(_key(kind, body)):
-        with_own_patch(kind, body, reconcile, retry=POLL)
+    key = _key(kind, body)
+    with _kicks.lock(key):
+        if with_own_patch(kind, body, reconcile, retry=POLL):
+            _kicks.written(key, time.monotonic())
 
 
 # Each kind's reconcile, and the phases its poll (and a kick) still has work in.
@@ -184,7 +188,9 @@ def reconcile(kind: str, body: Mapping[str, Any], logger: Any, *, cause: str) ->
 
     One at a time per object, each writing its own status patch before the next starts: two at
     once would act on the same old status and write and announce the same step twice. A poll
-    right after a change or a kick is skipped: it would redo that work from kopf's older body."""
+    right after a change or a kick is skipped: it would redo that work from kopf's older body;
+    and shortly after this process wrote the object, it is read again rather than trusting
+    kopf's body, which may not show the write yet (under load the watch lags behind)."""
     run, busy = _RECONCILERS[kind]
     if cause != "change" and not busy(body.get("status") or {}):
         return
@@ -192,7 +198,13 @@ def reconcile(kind: str, body: Mapping[str, Any], logger: Any, *, cause: str) ->
     with observe(kind), _kicks.lock(key):
         if cause == "poll" and _kicks.kicked_within(key, time.monotonic(), POLL):
             return
-        with_own_patch(kind, body, lambda p: run(body, p, logger, config()), retry=POLL)
+        if cause != "kick" and _kicks.written_within(key, time.monotonic(), STALE_SECONDS):
+            fresh = children.get_object(kind, key[1], key[2])  # kopf's body may predate it
+            if fresh is None:
+                return
+            body = fresh
+        if with_own_patch(kind, body, lambda p: run(body, p, logger, config()), retry=POLL):
+            _kicks.written(key, time.monotonic())
         if cause != "poll":
             _kicks.kicked(key, time.monotonic())
 

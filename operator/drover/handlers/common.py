@@ -116,18 +116,19 @@ def invalid_spec(
 
 def with_own_patch(
     kind: str, body: Mapping[str, Any], reconcile: Callable[[kopf.Patch], None], retry: float
-) -> None:
+) -> bool:
     """Run a timer's `reconcile` and write the patch it fills here rather than through kopf.
 
     kopf ends a timer for good when the patch it applies after the timer fails (a 409, a status
     the API refuses, an API server away for longer than kopf's retries): that resource would
     never be polled again, its status frozen. Written here, a failed patch is a TemporaryError,
-    and kopf runs the timer again after `retry` seconds.
+    and kopf runs the timer again after `retry` seconds. True when something was written.
     """
     own = kopf.Patch()
     reconcile(own)
-    if own:
-        meta = body.get("metadata", {})
-        children.apply_patch(
-            kind, meta.get("namespace") or "default", meta["name"], dict(own), retry=retry
-        )
+    if not own:
+        return False
+    meta = body.get("metadata", {})
+    return children.apply_patch(
+        kind, meta.get("namespace") or "default", meta["name"], dict(own), retry=retry
+    )

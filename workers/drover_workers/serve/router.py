@@ -18,9 +18,9 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from ray import serve
-from ray.exceptions import RayActorError
 
 from drover_workers.serve import protocol as oa
+from drover_workers.serve.admission import Admission
 from drover_workers.serve.auth import KeyCheck
 from drover_workers.serve.config import (
     MODEL_DEPLOYMENT,
@@ -31,29 +31,30 @@ from drover_workers.serve.config import (
     version_app_name,
 )
 from drover_workers.serve.feedback import Feedback, request_of
-from drover_workers.serve.http import api, error_response, session_of
+from drover_workers.serve.http import (
+    VERSION_HEADER,
+    api,
+    error_response,
+    failure_response,
+    session_of,
+)
 from drover_workers.serve.metrics import RouterMetrics
 from drover_workers.serve.protocol import ApiError
 from drover_workers.serve.retrieval import Retriever, augment, query_of
 from drover_workers.serve.routing import (
-    ReplicasLost,
     WeightedPicker,
     effective_weights,
     hold_until_ready,
     ready_from_status,
-    unless_replicas_lost,
 )
 
 log = logging.getLogger("ray.serve")
-VERSION_HEADER = "x-drover-version"
 READY_REFRESH_SECONDS = 1.0
-# A request waiting on a version with no running replica for this long is answered 503.
-REPLICAS_LOST_GRACE_SECONDS = 3.0
 
 
 @serve.deployment(name="router", ray_actor_options={"num_cpus": 0.5}, max_ongoing_requests=512)
 @serve.ingress(api)
-class Router:
+class Router(Admission):
     def __init__(self, spec: dict[str, Any]) -> None:
         self.args = RouterArgs.model_validate(spec)
         self.versions: list[str] = []  # set by reconfigure from the user_config
@@ -149,9 +150,6 @@ class Router:
 
     # -- request plumbing ----------------------------------------------------------------------
 
-    def _retry_after(self) -> int:
-        return self.args.runtime.retry_after_seconds
-
     async def _choose(self, request: Request, model: Any) -> str:
         if not isinstance(model, str) or not model:
             raise oa.bad("'model' is required: use one of GET /v1/models", "model")
@@ -199,43 +197,6 @@ class Router:
         finally:
             if waking is not None:
                 self._release(waking)
-
-    def _unavailable(self, message: str, code: str) -> ApiError:
-        """503 with Retry-After: nothing ready can answer yet."""
-        return ApiError(
-            503, message, type_="server_error", code=code, retry_after=self._retry_after()
-        )
-
-    async def _bounded(self, version: str, answer: Any, response: Any) -> Any:
-        """Await `answer` (of the engine `response`) unless the version loses every replica
-        meanwhile (a node failure): then cancel it and answer 503 with Retry-After, instead of
-        holding the client until Serve has replaced the replica."""
-
-        async def ready() -> bool:
-            return version in await self.ready_versions()
-
-        try:
-            return await unless_replicas_lost(answer, ready, REPLICAS_LOST_GRACE_SECONDS)
-        except ReplicasLost as exc:
-            response.cancel()
-            raise self._unavailable(f"version {version}: {exc}", "replica_unavailable") from None
-
-    def _admit(self, version: str) -> None:
-        if self.in_flight.get(version, 0) >= self.args.runtime.max_queued_requests:
-            raise ApiError(
-                429,
-                f"version {version} has {self.in_flight[version]} requests in flight; retry later",
-                type_="rate_limit_error",
-                code="overloaded",
-                retry_after=self._retry_after(),
-            )
-        self.in_flight[version] = self.in_flight.get(version, 0) + 1
-        self.metrics.set_in_flight(version, self.in_flight[version])
-
-    def _release(self, version: str) -> None:
-        # A version removed while its requests ran keeps its count until they end.
-        self.in_flight[version] = self.in_flight.get(version, 1) - 1
-        self.metrics.set_in_flight(version, self.in_flight[version])
 
     async def _sources(
         self, version: str, parsed: dict[str, Any]
@@ -316,22 +277,9 @@ class Router:
         except ApiError as exc:
             code = exc.status
             return error_response(exc)
-        except RayActorError as exc:  # the replica died with the request: retrying may work
-            log.warning("version %s: its replica died: %s", version, exc)
-            code, died = 503, f"version {version}: the replica answering died; retry"
-            err = self._unavailable(died, "replica_died")
-            return JSONResponse(
-                err.body, status_code=503, headers={**err.headers, VERSION_HEADER: version}
-            )
         except Exception as exc:
-            log.warning("version %s failed: %s", version, exc)
-            err = ApiError(
-                500,
-                f"version {version} failed to answer: {type(exc).__name__}",
-                type_="server_error",
-                code="internal_error",
-            )
-            return JSONResponse(err.body, status_code=500, headers={VERSION_HEADER: version})
+            code, response = failure_response(version, exc, self._retry_after())
+            return response
         finally:
             self.metrics.flush_routing()
             if not streaming:
