@@ -179,10 +179,12 @@ def _warmup_latency(
     metric: AnalysisMetric, timings: WarmupTimings, at: datetime
 ) -> MetricResult | None:
     """A ttft or itl metric screened on the warm-up: the canary's answers against the stable's
-    to the same prompts, by the same sequential test as the traffic steps (`judge_metric`), a
-    failure only. Anything else is left to the traffic steps: a canary in the test's
-    indifference zone is not warmed again and again, and the warm-up's prompts, which are not
-    the users', never count towards passing. A regression caught here has served no user."""
+    to the same prompts, by the same sequential test as the traffic steps (`judge_metric`). A
+    failure rolls back before any user request. Undecided, it is left to the traffic steps (a
+    canary in the test's indifference zone is not warmed again and again); leaning slower, its
+    log-likelihood ratio starts their test, but not its answers: the warm-up's prompts, which
+    are not the users', never count towards passing (minRequests) and never bank evidence for
+    it. None: nothing to report (no timings for this metric, or undecided leaning faster)."""
     pair = timings.of(metric.name)
     if pair is None or not pair[0] or not pair[1]:
         return None
@@ -191,10 +193,30 @@ def _warmup_latency(
         stable=Histogram.from_samples(TIMING_BOUNDS, pair[1]),
     )
     result = judge_metric(metric, window, None, len(pair[0]), measured_at=at)
-    if result.verdict != Verdict.FAILED:
-        return None
     message = f"warm-up, the same prompts on both versions: {result.message}"
-    return result.model_copy(update={"message": message})
+    if result.verdict == Verdict.FAILED:
+        return result.model_copy(update={"message": message})
+    ev = result.evidence
+    if ev is None or ev.log_likelihood_ratio <= 0:
+        return None
+    # Leaning slower, undecided: the statistic (not its answers) starts the traffic test, which
+    # alone can pass the canary (its requests count towards minRequests, these do not).
+    carried = Evidence(
+        log_likelihood_ratio=ev.log_likelihood_ratio,
+        accept_at=ev.accept_at,
+        reject_at=ev.reject_at,
+        h0=ev.h0,
+        h1=ev.h1,
+    )
+    lean = f"; ln LR {ev.log_likelihood_ratio:.2f} carried into the traffic steps"
+    return result.model_copy(
+        update={
+            "verdict": Verdict.SUCCESSFUL,
+            "message": message.replace("; not yet: the evidence decides neither way", lean),
+            "evidence": carried,
+            "samples": 0,
+        }
+    )
 
 
 class AnalysisAction(StrEnum):

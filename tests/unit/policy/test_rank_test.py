@@ -97,7 +97,7 @@ def screened(spec: RolloutSpec, t: WarmupTimings | None) -> list[tuple[str, Verd
         (3.0, [("ttftP95", F), ("itlP95", F)]),
         (1.0, []),  # as fast: nothing to say; the traffic steps decide the pass
         (1.1, []),
-        (1.3, []),  # undecided: left to the traffic steps, not warmed again
+        (1.3, []),  # undecided, leaning faster: left to the traffic steps, not warmed again
     ],
 )
 def test_the_warm_up_screens_ttft_and_itl_against_the_stable(
@@ -115,3 +115,21 @@ def test_the_warm_up_screen_says_what_it_rests_on_and_skips_whole_answers() -> N
     assert not any(r.metric == "latencyP95" for r in failed)
     assert screened(RolloutSpec(), None) == []  # nothing timed (no stable yet)
     assert screened(RolloutSpec(), WarmupTimings()) == []
+
+
+def test_a_warm_up_leaning_slower_starts_the_traffic_test_with_its_statistic() -> None:
+    """1.4x slower (between the acceptable 1.25x and the limit 1.5x): the warm-up leaves the
+    test undecided but leaning slower. It passes the warm-up (not warmed again), and its
+    log-likelihood ratio, without its answers, is where the traffic test starts: the first
+    traffic window fails a canary it alone would leave undecided."""
+    results = judge_warmup(RolloutSpec(), 150, 0, None, measured_at=NOW, timings=timings(1.4))
+    itl = next(r for r in results if r.metric == "itlP95")
+    assert itl.verdict == S and itl.samples == 0
+    assert itl.evidence is not None and 0 < itl.evidence.log_likelihood_ratio < 4.6
+    assert itl.evidence.canary_samples == 0  # minRequests counts the users' requests only
+    assert "carried into the traffic steps" in itl.message
+    window = Window(canary=hist(gaps(20, 1.5)), stable=hist(gaps(2000)))
+    alone = judge_metric(ITL, window, None, 10, measured_at=NOW)
+    carried = judge_metric(ITL, window, itl.evidence, 10, measured_at=NOW)
+    assert (alone.verdict, carried.verdict) == (U, F)
+    assert carried.evidence is not None and carried.evidence.canary_samples == 20
