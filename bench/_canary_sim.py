@@ -32,7 +32,7 @@ from drover.api.rollout import (
     ServedVersion,
     VersionRef,
 )
-from drover.policy.analysis import evaluate_metric, judge_warmup
+from drover.policy.analysis import WarmupTimings, evaluate_metric, judge_warmup
 from drover.policy.rollout import RolloutAction, RolloutObservation, next_rollout
 from drover.policy.sequential import Histogram
 from drover.policy.traffic import Window, judge_metric, metric_quantile
@@ -194,19 +194,34 @@ class Run:
         return out
 
     def warm_up(self, now: float, recent: list[Request]) -> None:
-        """Warm-up generations shaped like recent traffic, sent to the canary alone."""
+        """Warm-up generations shaped like recent traffic, sent to the canary and, the same
+        prompts, to the stable (as `drover.k8s.serving.warm_up` does); their first tokens and
+        inter-token gaps timed as a streaming client would."""
         n = self.spec.warmup.requests
         cap = self.spec.warmup.max_tokens
         shapes = [self.rng.choice(recent) for _ in range(n)]
-        outcomes = [
-            self.serve(Request(now, r.context_tokens, min(r.generated_tokens, cap)), True)
-            for r in shapes
-        ]
-        done = now + max((o[0] for o in outcomes), default=0.0)
+        asked = [Request(now, r.context_tokens, min(r.generated_tokens, cap)) for r in shapes]
+        outcomes = [self.serve(r, True) for r in asked]
+        stable = [self.serve(r, False) for r in asked]
+        done = now + max((o[0] for o in outcomes + stable), default=0.0)
         errors = sum(o[2] for o in outcomes)
         at = EPOCH + timedelta(seconds=done)
         prior = self.evidence() if self.sequential else None
-        results = judge_warmup(self.spec, n, errors, None, measured_at=at, prior=prior)
+        timed = WarmupTimings(
+            canary_ttft=tuple(o[1] for o in outcomes if not o[2]),
+            stable_ttft=tuple(o[1] for o in stable if not o[2]),
+            canary_itl=_gaps(asked, outcomes),
+            stable_itl=_gaps(asked, stable),
+        )
+        results = judge_warmup(
+            self.spec,
+            n,
+            errors,
+            None,
+            measured_at=at,
+            prior=prior,
+            timings=timed if self.sequential else None,
+        )
         if not self.sequential:  # the baselines judge a warm-up by its value, as before
             results = [_threshold_warmup(r, self.spec, n, errors, at) for r in results]
         self.pending = (done, results)
@@ -277,6 +292,17 @@ class Run:
             "failed_requests": self.counts["failed"],
             "requests": self.counts["total"],
         }
+
+
+def _gaps(
+    asked: list[Request], outcomes: list[tuple[float, float, bool, bool]]
+) -> tuple[float, ...]:
+    """The mean inter-token gap of each streamed answer of two tokens or more."""
+    return tuple(
+        (o[0] - o[1]) / (r.generated_tokens - 1)
+        for r, o in zip(asked, outcomes, strict=True)
+        if not o[2] and r.generated_tokens > 1
+    )
 
 
 def _threshold_result(metric: AnalysisMetric, w: Window, need: int, at: datetime) -> MetricResult:

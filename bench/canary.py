@@ -9,7 +9,9 @@ version behind a smooth weighted router (latency from the replica model of bench
 noise; --base-error-rate of requests fail on any version; every answer streamed), and drives
 Drover's real `drover.policy.rollout.next_rollout` every --tick seconds (the rollout status
 round-trips through JSON at every decision, as the operator stores it in the API server). The
-analysis sees what Prometheus would hold: counts and the router's histogram buckets per version.
+analysis sees what Prometheus would hold: counts and the router's histogram buckets per version;
+Drover's warm-up also times its prompts' first tokens and token gaps on both versions, as the
+operator does (`drover.k8s.serving.warm_up`).
 
 Policies, as rollout specs on the same state machine and metrics (errorRate <= 1%, latency,
 TTFT and inter-token p95 against 1.5 x stable): `drover`, its defaults judged by the sequential

@@ -191,10 +191,11 @@ class AnalysisMetric(ApiModel):
         description=(
             "The regression to catch, as a multiple of the stable version over the same "
             "windows. Latency, TTFT and ITL: the canary's requests beyond the stable's quantile "
-            "are counted against the shares that versions 1 + (this - 1) / 5 and this many "
-            "times slower would have there (read off the stable's histogram): with 1.5, a "
-            "version up to 1.1x slower passes, one 1.5x slower is rolled back, each with 99% "
-            "probability. "
+            "are counted against the shares that versions this / 1.2 and this many times "
+            "slower would have there (read off the stable's histogram), those beyond this "
+            "multiple of it on their own: with 1.5, a version up to 1.25x slower passes, one "
+            "1.5x slower is rolled back, each with 99% probability. TTFT and ITL are also "
+            "screened on the warm-up, its prompts sent to both versions. "
             "errorRate: acceptable up to this multiple of the stable's rate."
         ),
     )

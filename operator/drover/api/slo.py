@@ -63,7 +63,8 @@ class SloStatus(ApiModel):
         default=1.0,
         gt=0,
         description="The learnt factor on the slots planned (1-4): raised when the measured "
-        "attainment falls short, lowered when it keeps more than half the error budget unspent.",
+        "attainment falls short with every replica up for the whole window, lowered when it "
+        "keeps more than half the error budget unspent.",
     )
     span_seconds: int | None = Field(
         default=None,
@@ -87,4 +88,9 @@ class SloStatus(ApiModel):
     )
     starting_since: datetime | None = Field(
         default=None, description="Since when ordered replicas have been starting."
+    )
+    last_starting_time: datetime | None = Field(
+        default=None,
+        description="When ordered replicas were last seen starting: a shortfall within a window "
+        "of it is the start-up's, and raises the span, not the headroom.",
     )

@@ -158,7 +158,14 @@ def _measure(
         limit = svc.spec.runtime.max_tokens
         evidence = decision.status.evidence
         warmed = serving.warm_up(
-            url, svc.name, canary_id, spec, now=now, max_tokens=limit, evidence=evidence
+            url,
+            svc.name,
+            canary_id,
+            spec,
+            now=now,
+            max_tokens=limit,
+            evidence=evidence,
+            stable=stable_id,
         )
         return warmed, None
     start = decision.analysis_window_start

@@ -8,9 +8,10 @@ canary is warmed and checked before it gets any traffic. Metric analysis reads P
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
@@ -32,7 +33,7 @@ from drover.k8s.metrics import (
     query_one,
     requests_query,
 )
-from drover.policy.analysis import evaluate_metric, judge_warmup
+from drover.policy.analysis import WarmupTimings, evaluate_metric, judge_warmup
 from drover.policy.evaluation import evaluation_pass_rate
 from drover.policy.metrics_health import MetricsProblem
 from drover.policy.sequential import Histogram
@@ -99,6 +100,73 @@ def _pass_rate(
     return evaluation_pass_rate(prompts, answers)
 
 
+def timed_chat(
+    url: str,
+    model: str,
+    version: str,
+    prompt: str,
+    *,
+    max_tokens: int = 32,
+    api_key: str | None = None,
+    timeout: float = 60.0,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[float, float | None] | None:
+    """One streamed chat completion pinned to `version`, timed as a client sees it: (seconds to
+    the first token, mean gap between tokens; None with fewer than two chunks of text). None
+    when it failed (any error, in the stream too, counts)."""
+    body = json.dumps(
+        {
+            "model": model,
+            "messages": [{"role": "user", "content": prompt}],
+            "max_tokens": max_tokens,
+            "temperature": 0,
+            "stream": True,
+        }
+    ).encode()
+    headers = {"content-type": "application/json", VERSION_HEADER: version}
+    if api_key:
+        headers["authorization"] = f"Bearer {api_key}"
+    request = urllib.request.Request(
+        f"{url.rstrip('/')}/v1/chat/completions", data=body, headers=headers, method="POST"
+    )
+    started, arrivals = clock(), []
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            for line in response:
+                data = line.decode().strip().removeprefix("data:").strip()
+                if not data or data == "[DONE]":
+                    continue
+                chunk = json.loads(data)
+                if "error" in chunk:
+                    return None
+                if any((c.get("delta") or {}).get("content") for c in chunk.get("choices", [])):
+                    arrivals.append(clock())
+    except (urllib.error.URLError, TimeoutError, OSError, ValueError, AttributeError):
+        return None
+    if not arrivals:
+        return None
+    gap = (arrivals[-1] - arrivals[0]) / (len(arrivals) - 1) if len(arrivals) > 1 else None
+    return arrivals[0] - started, gap
+
+
+def _timed_pairs(
+    url: str,
+    model: str,
+    versions: tuple[str, str],
+    prompts: Sequence[str],
+    tokens: int,
+    key: str | None,
+) -> list[tuple[float, float | None] | None]:
+    """Each prompt to the canary and to the stable (versions), interleaved: [c0, s0, c1, s1 ...]."""
+    asks = [(v, p) for p in prompts for v in versions]
+    with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
+        return list(
+            pool.map(
+                lambda a: timed_chat(url, model, a[0], a[1], max_tokens=tokens, api_key=key), asks
+            )
+        )
+
+
 def warm_up(
     url: str,
     model: str,
@@ -109,8 +177,12 @@ def warm_up(
     max_tokens: int = 64,
     api_key: str | None = None,
     evidence: Mapping[str, Evidence] | None = None,
+    stable: str | None = None,
 ) -> list[MetricResult]:
-    """Send the warm-up requests and evaluation prompts to the canary; judge them.
+    """Send the warm-up requests and evaluation prompts to the canary; judge them. With the
+    `stable` version and a ttft or itl metric, each warm-up prompt goes to the stable too,
+    streamed and timed on both, so a canary slower to its first token or between tokens is
+    caught before any user request.
 
     `max_tokens` is the service's own limit: a request asking for more is refused (400), which
     would count against a healthy canary."""
@@ -118,17 +190,24 @@ def warm_up(
     prompts = spec.analysis.evaluation_prompts
     warm = [p.prompt for p in prompts] or ["Hello"]
     sent = spec.warmup.requests
-    answers = _ask_all(
-        url,
-        model,
-        version,
-        [warm[i % len(warm)] for i in range(sent)],
-        tokens,
-        api_key,
-    )
-    failed = sum(a is None for a in answers)
+    asked = [warm[i % len(warm)] for i in range(sent)]
+    timings = None
+    screened = any(WarmupTimings().of(m.name) is not None for m in spec.effective_metrics())
+    if stable is None or not screened:
+        answers = _ask_all(url, model, version, asked, tokens, api_key)
+        failed = sum(a is None for a in answers)
+    else:
+        timed = _timed_pairs(url, model, (version, stable), asked, tokens, api_key)
+        canary, other = timed[0::2], timed[1::2]
+        failed = sum(t is None for t in canary)
+        timings = WarmupTimings(
+            canary_ttft=tuple(t[0] for t in canary if t is not None),
+            stable_ttft=tuple(t[0] for t in other if t is not None),
+            canary_itl=tuple(t[1] for t in canary if t is not None and t[1] is not None),
+            stable_itl=tuple(t[1] for t in other if t is not None and t[1] is not None),
+        )
     rate = _pass_rate(url, model, version, prompts, api_key, tokens) if prompts else None
-    return judge_warmup(spec, sent, failed, rate, measured_at=now, prior=evidence)
+    return judge_warmup(spec, sent, failed, rate, measured_at=now, prior=evidence, timings=timings)
 
 
 def measure(

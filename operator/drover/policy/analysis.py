@@ -23,6 +23,7 @@ from drover.api.rollout import (
     RolloutSpec,
     Verdict,
 )
+from drover.policy.sequential import TIMING_BOUNDS, Histogram
 from drover.policy.traffic import Window, format_number, judge_metric
 
 Measured = float | Sequence[float] | None
@@ -101,6 +102,28 @@ def evaluate_metric(
     return result(Verdict.SUCCESSFUL, threshold, f"{name} {format_number(canary)} <= {limit}")
 
 
+@dataclass(frozen=True)
+class WarmupTimings:
+    """What the operator timed of each streamed warm-up answer, on the canary and on the stable:
+    the same prompts sent to both, interleaved, so the two are measured under the same load.
+    Seconds to the first token, and the mean gap between tokens (answers of two tokens or more).
+    Whole-answer latency is not compared: two models may answer a prompt at different lengths."""
+
+    canary_ttft: tuple[float, ...] = ()
+    stable_ttft: tuple[float, ...] = ()
+    canary_itl: tuple[float, ...] = ()
+    stable_itl: tuple[float, ...] = ()
+
+    def of(self, metric: MetricName | str) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+        """(canary, stable) observations for a ttft or itl metric; None for any other."""
+        name = str(metric)
+        if name.startswith("ttft"):
+            return self.canary_ttft, self.stable_ttft
+        if name.startswith("itl"):
+            return self.canary_itl, self.stable_itl
+        return None
+
+
 def judge_warmup(
     spec: RolloutSpec,
     sent: int,
@@ -109,14 +132,16 @@ def judge_warmup(
     *,
     measured_at: datetime,
     prior: Mapping[str, Evidence] | None = None,
+    timings: WarmupTimings | None = None,
 ) -> list[MetricResult]:
     """The pre-traffic analysis: errorRate of the warm-up requests and the prompts' pass rate.
 
     An absolute errorRate limit is tested sequentially on the `sent` warm-up requests added to
     `prior` (the rollout's evidence so far: an undecided warm-up is warmed again and its requests
-    add up), minRequests capped at `sent`; relative limits cannot be judged without stable
-    traffic and are skipped. A canary that answered none of its warm-up requests fails even when
-    no errorRate metric is set. `pass_rate` is `evaluation_pass_rate` of the prompts' answers
+    add up), minRequests capped at `sent`; relative errorRate limits cannot be judged without
+    stable traffic and are skipped. With `timings`, ttft and itl metrics are screened on the
+    warm-up (`_warmup_latency`). A canary that answered none of its warm-up requests fails even
+    when no errorRate metric is set. `pass_rate` is `evaluation_pass_rate` of the prompts' answers
     (None without prompts).
     """
     results: list[MetricResult] = []
@@ -134,6 +159,8 @@ def judge_warmup(
             results.append(
                 evaluate_metric(metric, pass_rate, None, prompts, 1, measured_at=measured_at)
             )
+        elif timings is not None and (slower := _warmup_latency(metric, timings, at)):
+            results.append(slower)
     if sent and failed == sent and not any(r.metric == MetricName.ERROR_RATE for r in results):
         results.append(
             MetricResult(
@@ -146,6 +173,50 @@ def judge_warmup(
             )
         )
     return results
+
+
+def _warmup_latency(
+    metric: AnalysisMetric, timings: WarmupTimings, at: datetime
+) -> MetricResult | None:
+    """A ttft or itl metric screened on the warm-up: the canary's answers against the stable's
+    to the same prompts, by the same sequential test as the traffic steps (`judge_metric`). A
+    failure rolls back before any user request. Undecided, it is left to the traffic steps (a
+    canary in the test's indifference zone is not warmed again and again); leaning slower, its
+    log-likelihood ratio starts their test, but not its answers: the warm-up's prompts, which
+    are not the users', never count towards passing (minRequests) and never bank evidence for
+    it. None: nothing to report (no timings for this metric, or undecided leaning faster)."""
+    pair = timings.of(metric.name)
+    if pair is None or not pair[0] or not pair[1]:
+        return None
+    window = Window(
+        canary=Histogram.from_samples(TIMING_BOUNDS, pair[0]),
+        stable=Histogram.from_samples(TIMING_BOUNDS, pair[1]),
+    )
+    result = judge_metric(metric, window, None, len(pair[0]), measured_at=at)
+    message = f"warm-up, the same prompts on both versions: {result.message}"
+    if result.verdict == Verdict.FAILED:
+        return result.model_copy(update={"message": message})
+    ev = result.evidence
+    if ev is None or ev.log_likelihood_ratio <= 0:
+        return None
+    # Leaning slower, undecided: the statistic (not its answers) starts the traffic test, which
+    # alone can pass the canary (its requests count towards minRequests, these do not).
+    carried = Evidence(
+        log_likelihood_ratio=ev.log_likelihood_ratio,
+        accept_at=ev.accept_at,
+        reject_at=ev.reject_at,
+        h0=ev.h0,
+        h1=ev.h1,
+    )
+    lean = f"; ln LR {ev.log_likelihood_ratio:.2f} carried into the traffic steps"
+    return result.model_copy(
+        update={
+            "verdict": Verdict.SUCCESSFUL,
+            "message": message.replace("; not yet: the evidence decides neither way", lean),
+            "evidence": carried,
+            "samples": 0,
+        }
+    )
 
 
 class AnalysisAction(StrEnum):

@@ -45,9 +45,9 @@ class RolloutAction(StrEnum):
     REMOVE_CANARY = "RemoveCanary"  # delete the canary deployment (weight already 0)
     DEPLOY_STABLE = "DeployStable"  # first version of a service: served directly, no canary
     DEPLOY_CANARY = "DeployCanary"  # deploy `decision.canary` beside the stable at weight 0
-    # WarmUp: send warmup.requests generations and the evaluation prompts to the canary alone and
-    # report errorRate (added to status.evidence; minRequests capped at warmup.requests) and
-    # evaluationPassRate.
+    # WarmUp: send warmup.requests generations and the evaluation prompts to the canary (also to
+    # the stable, both timed, with a ttft/itl metric); report errorRate (added to evidence;
+    # minRequests capped at warmup.requests), evaluationPassRate, a ttft/itl regression.
     WARM_UP = "WarmUp"
     # RunAnalysis: measure [analysis_window_start, now], add it to status.evidence, report.
     RUN_ANALYSIS = "RunAnalysis"

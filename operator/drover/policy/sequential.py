@@ -38,13 +38,23 @@ MIN_STABLE_TAIL = 2.0
 # reasonable time; the acceptable share is then taken as the regressed one over this multiple.
 MIN_TAIL_RATIO = 2.0
 
+# Buckets for timings the operator takes itself (the warm-up's), as fine as the router's
+# latency buckets: the R10 series, 1.25x apart, from 1 ms to 50 s, and 60 s.
+_R10 = (1.0, 1.25, 1.6, 2.0, 2.5, 3.15, 4.0, 5.0, 6.3, 8.0)
+TIMING_BOUNDS = (
+    *(round(m * 10.0**e, 6) for e in range(-3, 2) for m in _R10 if m * 10.0**e <= 50),
+    60.0,
+)
+
 __all__ = [
     "ALPHA",
     "BETA",
     "LIMIT_MARGIN",
     "REGRESSION_RATIO",
+    "TIMING_BOUNDS",
     "Histogram",
     "Sprt",
+    "Tail",
     "regressed_rate",
 ]
 
@@ -118,6 +128,16 @@ def regressed_rate(acceptable: float) -> float:
 
 
 @dataclass(frozen=True)
+class Tail:
+    """The events of a test that fall further out (beyond a latency limit, where the events are
+    those beyond the stable's quantile), with their own probabilities under h0 and h1."""
+
+    events: float
+    h0: float
+    h1: float
+
+
+@dataclass(frozen=True)
 class Sprt:
     """Wald's boundaries, and one window's step of the log-likelihood ratio."""
 
@@ -132,9 +152,18 @@ class Sprt:
     def reject_at(self) -> float:
         return math.log((1.0 - self.beta) / self.alpha)
 
-    def step(self, statistic: float, samples: float, events: float, h0: float, h1: float) -> float:
+    def step(
+        self,
+        statistic: float,
+        samples: float,
+        events: float,
+        h0: float,
+        h1: float,
+        tail: Tail | None = None,
+    ) -> float:
         """The statistic after `events` of `samples` Bernoulli observations (counts may be
-        fractional: Prometheus extrapolates)."""
+        fractional: Prometheus extrapolates). With a `tail`, the events are split in two cells
+        (those in the tail and the rest), a three-cell multinomial test."""
         if samples <= 0:
             return statistic
         if h1 <= h0:  # nothing worse is possible: any observation is acceptable
@@ -143,12 +172,13 @@ class Sprt:
         if h0 <= 0.0:  # no event is acceptable: one is proof (kept finite for status' JSON)
             if events > 0:
                 return max(statistic, self.reject_at)
-            delta = samples * math.log1p(-h1)
-        else:
-            delta = events * math.log(h1 / h0) + (samples - events) * math.log(
-                (1.0 - h1) / (1.0 - h0)
-            )
-        return statistic + delta
+            return statistic + samples * math.log1p(-h1)
+        delta = (samples - events) * math.log((1.0 - h1) / (1.0 - h0))
+        if tail is None or not 0.0 < tail.h0 < h0 or not tail.h1 < h1:
+            return statistic + delta + events * math.log(h1 / h0)
+        beyond = min(max(tail.events, 0.0), events)
+        delta += beyond * math.log(tail.h1 / tail.h0)
+        return statistic + delta + (events - beyond) * math.log((h1 - tail.h1) / (h0 - tail.h0))
 
     def restart(self, statistic: float) -> float:
         """The statistic a new traffic step starts from: what was banked below accept_at is

@@ -26,6 +26,7 @@ from drover.policy.sequential import (
     REGRESSION_RATIO,
     Histogram,
     Sprt,
+    Tail,
     regressed_rate,
 )
 
@@ -78,6 +79,7 @@ class _Test:
     threshold: float | None
     limit: str
     unit: str
+    tail: Tail | None = None
 
 
 def _error_test(metric: AnalysisMetric, w: Window, prior: Evidence) -> _Test | str:
@@ -104,39 +106,70 @@ def _latency_test(metric: AnalysisMetric, w: Window) -> _Test | str:
     canary = w.canary
     n = canary.count if canary is not None else 0.0
     value = canary.quantile(q) if canary is not None else None
-    h0 = 1.0 - q
-    if metric.max_relative_to_stable is None:
-        cut = metric.max_seconds or 0.0
-        h1, threshold, limit = regressed_rate(h0), cut, f"max {format_number(cut)}"
-    else:
-        ratio = metric.max_relative_to_stable
-        stable = w.stable
-        cut_or_none = stable.quantile(q) if stable is not None else None
-        if stable is None or cut_or_none is None:
-            return "no data for the stable version"
-        if stable.count * (1.0 - q) < MIN_STABLE_TAIL:
-            need = MIN_STABLE_TAIL / (1.0 - q)
-            return (
-                f"the stable answered {stable.count:.0f} requests in this window, its "
-                f"quantile needs {need:.0f}: the window is not counted"
-            )
-        # Counted against the limit itself, so the test asks what the limit states: a canary `ratio`
-        # times slower than the stable (at the limit) puts 1 - q of its requests beyond it (h1:
-        # at the limit is the regression to catch); one LIMIT_MARGIN below the limit puts the
-        # stable's own share beyond (1 + LIMIT_MARGIN) x its quantile there (h0, read off the
-        # stable's histogram, at least 1 - q over REGRESSION_RATIO, at most half of h1).
-        # Between the two the test may go either way.
-        threshold = ratio * cut_or_none
-        cut = threshold
-        h1 = 1.0 - q
-        tail = stable.above(cut_or_none * (1.0 + LIMIT_MARGIN)) / stable.count
-        h0 = min(max(tail, h1 / REGRESSION_RATIO), h1 / MIN_TAIL_RATIO)
-        stable_cut, limit_cut = format_number(cut_or_none), format_number(threshold)
-        limit = f"{format_number(ratio)} x stable {stable_cut} = {limit_cut}"
+    if metric.max_relative_to_stable is not None:
+        return _relative_latency_test(metric, w, q, value)
+    cut, h0 = metric.max_seconds or 0.0, 1.0 - q
     events = canary.above(cut) if canary is not None and n > 0 else 0.0
-    counted = "gaps" if str(metric.name).startswith("itl") else "requests"
-    unit = f"{counted} above {format_number(cut)}s"
-    return _Test(n, events, h0, h1, value, threshold, limit, unit)
+    unit = f"{_counted(metric)} above {format_number(cut)}s"
+    limit = f"max {format_number(cut)}"
+    return _Test(n, events, h0, regressed_rate(h0), value, cut, limit, unit)
+
+
+def _relative_latency_test(
+    metric: AnalysisMetric, w: Window, q: float, value: float | None
+) -> _Test | str:
+    """A rank test at the stable's own quantile of the same window: each canary request beyond
+    it is an event. A canary `ratio` times slower than the stable (at the limit) puts there the
+    stable's share beyond cut / ratio (h1: the regression to catch); one LIMIT_MARGIN below the
+    limit (1.25x for 1.5, 2.5x for 3) the stable's share beyond cut / (ratio / (1 +
+    LIMIT_MARGIN)) (h0: acceptable), both read off the stable's histogram, as a pure slow-down
+    would shift it. Cutting at the stable's quantile rather than at the limit puts h1 far above
+    1 - q when latencies are not spread wide (a 1.5x canary: ~0.5 of its inter-token gaps beyond
+    the stable's p95, against 0.05 beyond the limit), so a regression at the limit fails after
+    tens of requests, not hundreds. The events beyond the limit itself are a cell of their own
+    (`_limit_tail`), so a canary far beyond it fails on a few requests. h0 sits at the acceptable
+    edge of the limit, not near the stable, so a canary within its limit passes (an earlier rank
+    test put h0 at 1.1x for a 1.5 limit and 1.4x for 3, and rolled back a canary 2.4x slower
+    than its stable against a 3x limit)."""
+    ratio = metric.max_relative_to_stable or 1.0
+    canary, stable = w.canary, w.stable
+    cut = stable.quantile(q) if stable is not None else None
+    if stable is None or cut is None:
+        return "no data for the stable version"
+    if stable.count * (1.0 - q) < MIN_STABLE_TAIL:
+        need = MIN_STABLE_TAIL / (1.0 - q)
+        return (
+            f"the stable answered {stable.count:.0f} requests in this window, its "
+            f"quantile needs {need:.0f}: the window is not counted"
+        )
+    threshold = ratio * cut
+    acceptable = max(ratio / (1.0 + LIMIT_MARGIN), 1.0)
+    h0 = max(stable.above(cut / acceptable) / stable.count, 1.0 - q)
+    h1 = stable.above(cut / ratio) / stable.count
+    h1 = min(max(h1, MIN_TAIL_RATIO * h0), (1.0 + h0) / 2.0)
+    limit = f"{format_number(ratio)} x stable {format_number(cut)} = {format_number(threshold)}"
+    n = canary.count if canary is not None else 0.0
+    events = canary.above(cut) if canary is not None and n > 0 else 0.0
+    unit = f"{_counted(metric)} above {format_number(cut)}s"
+    tail = _limit_tail(q, stable, canary, cut, threshold)
+    return _Test(n, events, h0, h1, value, threshold, limit, unit, tail)
+
+
+def _counted(metric: AnalysisMetric) -> str:
+    return "gaps" if str(metric.name).startswith("itl") else "requests"
+
+
+def _limit_tail(
+    q: float, stable: Histogram, canary: Histogram | None, cut: float, limit: float
+) -> Tail:
+    """The canary's events beyond the limit itself: a canary at the limit puts 1 - q of its
+    requests there (h1), one LIMIT_MARGIN below it the stable's share beyond (1 + LIMIT_MARGIN)
+    x its quantile (h0, at least 1 - q over REGRESSION_RATIO, at most half of h1)."""
+    t1 = 1.0 - q
+    t0 = stable.above(cut * (1.0 + LIMIT_MARGIN)) / stable.count
+    t0 = min(max(t0, t1 / REGRESSION_RATIO), t1 / MIN_TAIL_RATIO)
+    beyond = canary.above(limit) if canary is not None and canary.count > 0 else 0.0
+    return Tail(beyond, t0, t1)
 
 
 def judge_metric(
@@ -199,7 +232,7 @@ def _with_window(base: Evidence, test: _Test, window: Window, sprt: Sprt) -> Evi
         + (window.stable.count if window.stable else window.stable_requests),
         stable_events=base.stable_events + window.stable_errors,
         log_likelihood_ratio=sprt.step(
-            base.log_likelihood_ratio, test.samples, test.events, test.h0, test.h1
+            base.log_likelihood_ratio, test.samples, test.events, test.h0, test.h1, test.tail
         ),
         accept_at=sprt.accept_at,
         reject_at=sprt.reject_at,

@@ -217,6 +217,34 @@ def test_headroom_and_span_learn_from_a_shortfall(
     assert planning_span_seconds(slo_spec(), slo) == span
 
 
+@pytest.mark.parametrize(
+    ("starting_ago", "headroom", "span"),
+    [
+        (None, 1.5, 480),  # every replica up all along: the plan was short, raise both
+        (700, 1.5, 480),  # the last start-up was more than a window (600 s) ago: the same
+        (300, 1.0, 480),  # replicas were starting within the window: the span only
+        (0, 1.0, 480),  # ... or are starting now (6 of 7 ready), first seen so
+    ],
+)
+def test_a_shortfall_while_replicas_start_raises_the_span_not_the_headroom(
+    starting_ago: float | None, headroom: float, span: int
+) -> None:
+    """A burst that came faster than a replica starts is met by having replicas up when the
+    next one comes (the span), not by a multiple of the load once it is there."""
+    seen = None if not starting_ago else T0 + timedelta(seconds=1000 - starting_ago)
+    prev = AutoscalingStatus(
+        current_replicas=7,
+        desired_replicas=7,
+        signal=AutoscalingSignal.IN_FLIGHT_REQUESTS,
+        slo=SloStatus(last_starting_time=seen),
+    )
+    ready = 6 if starting_ago == 0 else 7
+    d = decide(snap(40, 7, at=1000, attained=0.90, requests=3000, ready=ready), status=prev)
+    assert d.status.slo is not None
+    assert d.status.slo.headroom == pytest.approx(headroom)
+    assert planning_span_seconds(slo_spec(), d.status.slo) == span
+
+
 def test_a_raised_headroom_asks_for_more_replicas() -> None:
     before = decide(snap(40, 7))
     prev = before.status.model_copy(

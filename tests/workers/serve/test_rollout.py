@@ -9,7 +9,7 @@ import time
 from collections import Counter
 
 import openai
-from serve_harness import ServeHarness
+from serve_harness import API_KEY, ServeHarness
 
 
 def test_adding_a_canary_version_fails_no_request(serve_harness: ServeHarness) -> None:
@@ -44,3 +44,19 @@ def test_adding_a_canary_version_fails_no_request(serve_harness: ServeHarness) -
     assert before and h.running("model-v1") == before
     assert router and h.running("router") == router
     assert outcomes["ok"] >= 20
+
+
+def test_the_operator_times_a_streamed_answer_on_each_version(serve_harness: ServeHarness) -> None:
+    """The warm-up's timing client (drover.k8s.serving.timed_chat) against the real router: a
+    streamed answer pinned to each version gives its time to first token and mean gap between
+    tokens; a version the router does not have is a failure (None), as in the warm-up's count."""
+    from drover.k8s.serving import timed_chat
+
+    h = serve_harness
+    url = h.base_url.removesuffix("/v1")
+    for version in ("v1", "v3"):
+        timed = timed_chat(url, "chatbot", version, "Hello", max_tokens=8, api_key=API_KEY)
+        assert timed is not None, version
+        ttft, gap = timed
+        assert ttft > 0 and (gap is None or gap >= 0), (version, timed)
+    assert timed_chat(url, "chatbot", "v9", "Hello", max_tokens=8, api_key=API_KEY) is None
