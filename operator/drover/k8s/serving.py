@@ -43,6 +43,30 @@ VERSION_HEADER = "x-drover-version"
 CONCURRENCY = 8
 
 
+def _chat_request(
+    url: str,
+    model: str,
+    version: str,
+    prompt: str,
+    max_tokens: int,
+    api_key: str | None,
+    *,
+    stream: bool,
+) -> urllib.request.Request:
+    """A chat completion request pinned to `version` (the router's version header)."""
+    message = {"model": model, "messages": [{"role": "user", "content": prompt}]}
+    body = {**message, "max_tokens": max_tokens, "temperature": 0}
+    headers = {"content-type": "application/json", VERSION_HEADER: version}
+    if api_key:
+        headers["authorization"] = f"Bearer {api_key}"
+    return urllib.request.Request(
+        f"{url.rstrip('/')}/v1/chat/completions",
+        data=json.dumps({**body, "stream": True} if stream else body).encode(),
+        headers=headers,
+        method="POST",
+    )
+
+
 def chat(
     url: str,
     model: str,
@@ -54,20 +78,7 @@ def chat(
     timeout: float = 60.0,
 ) -> str | None:
     """One chat completion pinned to `version`; None when it failed (any error counts)."""
-    body = json.dumps(
-        {
-            "model": model,
-            "messages": [{"role": "user", "content": prompt}],
-            "max_tokens": max_tokens,
-            "temperature": 0,
-        }
-    ).encode()
-    headers = {"content-type": "application/json", VERSION_HEADER: version}
-    if api_key:
-        headers["authorization"] = f"Bearer {api_key}"
-    request = urllib.request.Request(
-        f"{url.rstrip('/')}/v1/chat/completions", data=body, headers=headers, method="POST"
-    )
+    request = _chat_request(url, model, version, prompt, max_tokens, api_key, stream=False)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             answer = json.loads(response.read().decode())
@@ -114,21 +125,7 @@ def timed_chat(
     """One streamed chat completion pinned to `version`, timed as a client sees it: (seconds to
     the first token, mean gap between tokens; None with fewer than two chunks of text). None
     when it failed (any error, in the stream too, counts)."""
-    body = json.dumps(
-        {
-            "model": model,
-            "messages": [{"role": "user", "content": prompt}],
-            "max_tokens": max_tokens,
-            "temperature": 0,
-            "stream": True,
-        }
-    ).encode()
-    headers = {"content-type": "application/json", VERSION_HEADER: version}
-    if api_key:
-        headers["authorization"] = f"Bearer {api_key}"
-    request = urllib.request.Request(
-        f"{url.rstrip('/')}/v1/chat/completions", data=body, headers=headers, method="POST"
-    )
+    request = _chat_request(url, model, version, prompt, max_tokens, api_key, stream=True)
     started, arrivals = clock(), []
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
