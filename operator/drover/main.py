@@ -73,7 +73,7 @@ def config() -> OperatorConfig:
 # (SIGKILL, OOM, node loss: no goodbye); 20 s bounds the handover by 20 s, at the cost of one
 # keep-alive PATCH per replica every 10-15 s (kopf sends them 5-10 s before the lifetime ends).
 PEERING_LIFETIME_SECONDS = 20
-HANDLER_THREADS = 32
+HANDLER_THREADS = 16
 # How long after its own write the operator re-reads an object instead of kopf's body of it.
 STALE_SECONDS = 30.0
 # After kopf starts stopping, the process is SIGKILLed by kopf after this long at most; under
@@ -188,9 +188,11 @@ def reconcile(kind: str, body: Mapping[str, Any], logger: Any, *, cause: str) ->
 
     One at a time per object, each writing its own status patch before the next starts: two at
     once would act on the same old status and write and announce the same step twice. A poll
-    right after a change or a kick is skipped: it would redo that work from kopf's older body;
-    and shortly after this process wrote the object, it is read again rather than trusting
-    kopf's body, which may not show the write yet (under load the watch lags behind)."""
+    right after a change or a kick is skipped: it would redo that work from kopf's older body.
+    A poll reads the object again rather than trusting kopf's body, and so does a change shortly
+    after this process wrote the object: under load kopf's watch lags behind the API server by
+    tens of seconds, and a reconcile of an old status repeats steps (writes, events) already
+    done."""
     run, busy = _RECONCILERS[kind]
     if cause != "change" and not busy(body.get("status") or {}):
         return
@@ -198,9 +200,10 @@ def reconcile(kind: str, body: Mapping[str, Any], logger: Any, *, cause: str) ->
     with observe(kind), _kicks.lock(key):
         if cause == "poll" and _kicks.kicked_within(key, time.monotonic(), POLL):
             return
-        if cause != "kick" and _kicks.written_within(key, time.monotonic(), STALE_SECONDS):
+        stale = cause == "poll" or _kicks.written_within(key, time.monotonic(), STALE_SECONDS)
+        if cause != "kick" and stale:
             fresh = children.get_object(kind, key[1], key[2])  # kopf's body may predate it
-            if fresh is None:
+            if fresh is None or (cause == "poll" and not busy(fresh.get("status") or {})):
                 return
             body = fresh
         if with_own_patch(kind, body, lambda p: run(body, p, logger, config()), retry=POLL):

@@ -28,6 +28,9 @@ from drover.api.base import API_VERSION
 DROVER_KINDS = ("FoundationModel", "FineTuneJob", "VectorIndex", "InferenceService")
 # What a dependent reads of a Drover resource's status (serving_inputs, finetunejob, vectorindex).
 _DEPENDED_ON = ("phase", "digest", "path", "version", "outputModel")
+# The phases a dependent acts on; the others (Pending, Fetching, Building, Running, ...) all
+# mean "not yet" to it, and are not worth reconciling every dependent for.
+_SETTLED = ("Ready", "Succeeded", "Failed")
 
 Key = tuple[str, str, str]  # kind, namespace, name
 
@@ -37,6 +40,8 @@ def fingerprint(kind: str, status: Mapping[str, Any] | None) -> str:
     status = dict(status or {})
     if kind in DROVER_KINDS:
         kept: Any = {k: status[k] for k in _DEPENDED_ON if k in status}
+        if kept.get("phase") not in _SETTLED:  # Pending and Fetching are the same to dependents
+            kept.pop("phase", None)
     else:
         kept = _without_clocks({k: v for k, v in status.items() if k != "rayClusterStatus"})
     return json.dumps(kept, sort_keys=True, separators=(",", ":")) if kept else ""

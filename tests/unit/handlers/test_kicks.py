@@ -42,6 +42,13 @@ def test_a_drover_resource_changes_only_by_what_dependents_read() -> None:
     fetching = {"phase": "Fetching", "conditions": [{"message": "3/10 MB"}]}
     progressed = {"phase": "Fetching", "conditions": [{"message": "7/10 MB"}]}
     assert fingerprint("FoundationModel", fetching) == fingerprint("FoundationModel", progressed)
+    # Pending and Fetching both mean "not yet" to a service waiting for the model.
+    assert fingerprint("FoundationModel", {"phase": "Pending"}) == fingerprint(
+        "FoundationModel", fetching
+    )
+    assert fingerprint("FoundationModel", {"phase": "Failed"}) != fingerprint(
+        "FoundationModel", fetching
+    )
     ready = {"phase": "Ready", "digest": "sha256:ab"}
     assert fingerprint("FoundationModel", ready) != fingerprint("FoundationModel", progressed)
     assert fingerprint("VectorIndex", {"version": 2}) != fingerprint("VectorIndex", {"version": 3})
