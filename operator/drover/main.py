@@ -74,8 +74,6 @@ def config() -> OperatorConfig:
 # keep-alive PATCH per replica every 10-15 s (kopf sends them 5-10 s before the lifetime ends).
 PEERING_LIFETIME_SECONDS = 20
 HANDLER_THREADS = 16
-# How long after its own write the operator re-reads an object instead of kopf's body of it.
-STALE_SECONDS = 30.0
 # After kopf starts stopping, the process is SIGKILLed by kopf after this long at most; under
 # Kubernetes' default terminationGracePeriodSeconds (30 s).
 EXIT_TIMEOUT_SECONDS = 20
@@ -161,10 +159,8 @@ def _key(kind: str, body: Mapping[str, Any]) -> Key:
 def _poll(kind: str, body: Mapping[str, Any], reconcile: Any) -> None:
     """A timer's extra work (autoscaling, drift) on an object, under the object's lock, writing
     its own status patch (handlers.common.with_own_patch)."""
-    key = _key(kind, body)
-    with _kicks.lock(key):
-        if with_own_patch(kind, body, reconcile, retry=POLL):
-            _kicks.written(key, time.monotonic())
+    with _kicks.lock(_key(kind, body)):
+        with_own_patch(kind, body, reconcile, retry=POLL)
 
 
 # Each kind's reconcile, and the phases its poll (and a kick) still has work in.
@@ -188,11 +184,10 @@ def reconcile(kind: str, body: Mapping[str, Any], logger: Any, *, cause: str) ->
 
     One at a time per object, each writing its own status patch before the next starts: two at
     once would act on the same old status and write and announce the same step twice. A poll
-    right after a change or a kick is skipped: it would redo that work from kopf's older body.
-    A poll reads the object again rather than trusting kopf's body, and so does a change shortly
-    after this process wrote the object: under load kopf's watch lags behind the API server by
-    tens of seconds, and a reconcile of an old status repeats steps (writes, events) already
-    done."""
+    right after a change or a kick is skipped. Each reads the object under the lock rather than
+    trusting kopf's body: under load kopf's watch lagged the API server by tens of seconds (and
+    kopf retries a handler with the body it first had), and a reconcile of an old status repeated
+    steps already done, writes and events."""
     run, busy = _RECONCILERS[kind]
     if cause != "change" and not busy(body.get("status") or {}):
         return
@@ -200,14 +195,12 @@ def reconcile(kind: str, body: Mapping[str, Any], logger: Any, *, cause: str) ->
     with observe(kind), _kicks.lock(key):
         if cause == "poll" and _kicks.kicked_within(key, time.monotonic(), POLL):
             return
-        stale = cause == "poll" or _kicks.written_within(key, time.monotonic(), STALE_SECONDS)
-        if cause != "kick" and stale:
-            fresh = children.get_object(kind, key[1], key[2])  # kopf's body may predate it
+        if cause != "kick":  # a kick read it under this lock already
+            fresh = children.get_object(kind, key[1], key[2])
             if fresh is None or (cause == "poll" and not busy(fresh.get("status") or {})):
                 return
             body = fresh
-        if with_own_patch(kind, body, lambda p: run(body, p, logger, config()), retry=POLL):
-            _kicks.written(key, time.monotonic())
+        with_own_patch(kind, body, lambda p: run(body, p, logger, config()), retry=POLL)
         if cause != "poll":
             _kicks.kicked(key, time.monotonic())
 

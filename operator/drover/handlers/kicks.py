@@ -114,7 +114,6 @@ class Kicks:
         self._seen: dict[str, str] = {}
         self._locks: dict[Key, threading.RLock] = {}
         self._kicked: dict[Key, float] = {}
-        self._written: dict[Key, float] = {}
         self._lock = threading.Lock()
 
     def kicked(self, key: Key, when: float) -> None:
@@ -127,17 +126,6 @@ class Kicks:
         work from an older body (kopf's), writing and announcing what the kick already did."""
         with self._lock:
             return now - self._kicked.get(key, float("-inf")) < seconds
-
-    def written(self, key: Key, when: float) -> None:
-        """Record that this process wrote `key`'s status at `when` (monotonic seconds)."""
-        with self._lock:
-            self._written[key] = when
-
-    def written_within(self, key: Key, now: float, seconds: float) -> bool:
-        """Whether this process wrote `key` in the last `seconds`: kopf's body of it may not
-        show that write yet (its watch lags the API server when the handlers are busy)."""
-        with self._lock:
-            return now - self._written.get(key, float("-inf")) < seconds
 
     def lock(self, key: Key) -> threading.RLock:
         """The lock serialising the reconciles of one object (its change handler, its poll and
@@ -167,7 +155,6 @@ class Kicks:
                 key = (kind, meta.get("namespace") or "default", str(meta.get("name")))
                 self._locks.pop(key, None)
                 self._kicked.pop(key, None)
-                self._written.pop(key, None)
             return self._targets(body, dependents)
         new = fingerprint(kind, body.get("status"))
         with self._lock:
