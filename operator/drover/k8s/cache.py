@@ -36,7 +36,7 @@ class WatchCache:
             if event_type == "DELETED":
                 self._bodies.pop(key, None)
             else:
-                self._bodies[key] = copy.deepcopy(dict(body))
+                self._bodies[key] = _lean(body)
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         """A copy of the last body seen, or None when this name was never seen (or deleted)."""
@@ -46,6 +46,20 @@ class WatchCache:
 
     def __len__(self) -> int:
         return len(self._bodies)
+
+
+def _lean(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of `body` without what no dependency read needs and what costs the most memory:
+    managedFields and kopf's annotations (the last-handled spec is a copy of the whole spec)."""
+    lean = copy.deepcopy({k: v for k, v in body.items() if k != "metadata"})
+    meta = {k: v for k, v in (body.get("metadata") or {}).items() if k != "managedFields"}
+    annotations = {
+        k: v
+        for k, v in (meta.get("annotations") or {}).items()
+        if "last-handled-configuration" not in k and not k.startswith("kopf.zalando.org/")
+    }
+    lean["metadata"] = copy.deepcopy({**meta, "annotations": annotations})
+    return lean
 
 
 WATCHED = WatchCache()

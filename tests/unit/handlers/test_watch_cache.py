@@ -28,3 +28,17 @@ def test_readers_get_copies() -> None:
     read = cache.get("FoundationModel", "ml", "tiny")
     read["status"]["phase"] = "Pending"
     assert cache.get("FoundationModel", "ml", "tiny")["status"]["phase"] == "Ready"
+
+
+def test_kopf_bookkeeping_is_not_kept() -> None:
+    cache = WatchCache()
+    body = model("Ready")
+    body["metadata"]["managedFields"] = [{"manager": "kubectl"}]
+    body["metadata"]["annotations"] = {
+        "drover.dev/last-handled-configuration": '{"spec": "a copy of the whole spec"}',
+        "drover.dev/adapter-of": "tiny",
+    }
+    cache.seen("FoundationModel", body, "ADDED")
+    meta = cache.get("FoundationModel", "ml", "tiny")["metadata"]
+    assert "managedFields" not in meta
+    assert meta["annotations"] == {"drover.dev/adapter-of": "tiny"}
