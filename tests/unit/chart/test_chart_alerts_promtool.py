@@ -44,7 +44,7 @@ def alerts(groups: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def expand(template: str, labels: dict[str, str], value: str) -> str:
     """The subset of Go templates the rules use: {{ $labels.NAME }}, {{ $value }} and
-    {{ $value | humanizePercentage }} (Prometheus template/template.go: "%.4g%%" of value × 100)."""
+    {{ $value | humanizePercentage }} (Prometheus template/template.go: "%.4g%%" of value * 100)."""
     out = re.sub(r"\{\{\s*\$labels\.(\w+)\s*\}\}", lambda m: labels.get(m.group(1), ""), template)
     percent = f"{float(value) * 100:.4g}%" if value else ""
     out = re.sub(r"\{\{\s*\$value\s*\|\s*humanizePercentage\s*\}\}", percent, out)
