@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.e2e.test_pipeline import PIPELINE, _needs_prometheus, kube, kubectl, stack
+from tests.e2e.test_pipeline import PIPELINE, _needs_prometheus, kubectl
 
 from drover_sandbox.demo import Load
 
-__all__ = ["kube", "stack"]  # the module's own stack (fixtures of test_pipeline)
+# `stack` and `kube` come from tests/e2e/conftest.py: module-scoped, so this module has its own.
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 NS, SVC = "default", "support-bot"
