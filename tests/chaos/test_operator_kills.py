@@ -34,8 +34,9 @@ SEED = 1616
 UPTIME = (0.5, 3.5)
 # Each RayJob runs this long here (4 s in the undisturbed run: the end state does not depend on
 # it): the chain of three jobs in a row (fetch, fine-tune, its output's fetch) then outlasts the
-# kills, so they land while it progresses; with 4 s it once finished after 15 kills.
-JOB_SECONDS = 10.0
+# kills, so they land while it progresses; with 4 s it once finished after 15 kills, and with
+# 10 s after 19 once the operator reacted to status events instead of polling.
+JOB_SECONDS = 15.0
 DEADLINE = 300  # for the chain to settle after the last kill; generous, see conftest
 
 
